@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,6 +118,15 @@ class Capture:
     quality: float | None = None
     review: bool = False
     meta: dict = field(default_factory=dict)
+    # Slow encodes (RGBA PNG, TIFF, WebP) finish off the critical path; complete() joins them.
+    pending: Future | None = field(default=None, repr=False)
 
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
+
+    def complete(self, timeout: float | None = None) -> "Capture":
+        """Wait for the deferred encodes and add their artifacts (idempotent)."""
+        if self.pending is not None:
+            self.artifacts.extend(self.pending.result(timeout))
+            self.pending = None
+        return self
