@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "CUTBOX__"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +32,52 @@ class StationConfig(Section):
 
 # ---- source --------------------------------------------------------------------------------
 class SourceConfig(Section):
-    kind: Literal["files", "hotfolder", "uvc", "picamera2"] = "files"
-    path: Path | None = None
+    """Where frames come from: files/folders/globs, a hot folder, a UVC camera or picamera2."""
+
+    kind: Literal["files", "hotfolder", "uvc", "picamera2"] = Field("files", description="Which frame source to open")
+    path: Path | None = Field(None, description="files: a file, folder or glob; hotfolder: the folder to watch")
+    patterns: list[str] = Field(
+        ["*.jpg", "*.jpeg", "*.png", "*.tif", "*.tiff", "*.webp", "*.bmp"],
+        min_length=1,
+        description="File name patterns taken from folders and the hot folder (case-insensitive)",
+    )
+    recursive: bool = Field(False, description="files: also walk sub-folders")
+    max_pixels: int = Field(60_000_000, ge=1, description="Decompression-bomb limit, checked on the header before decoding")
+    poll_interval_s: float = Field(0.25, gt=0, le=60, description="hotfolder: seconds between directory scans")
+    stable_polls: int = Field(2, ge=1, le=100, description="hotfolder: polls a file's size and mtime must stay unchanged before it is read")
+    processed_dir: Path | None = Field(None, description="hotfolder: move taken files here (None: leave them, take each only once)")
+    uvc_device: int | str = Field(0, description="uvc: /dev/videoN index, or a device path / OpenCV URL")
+    uvc_width: int = Field(2304, ge=16, le=16384, description="uvc: requested frame width")
+    uvc_height: int = Field(1296, ge=16, le=16384, description="uvc: requested frame height")
+    uvc_fourcc: str = Field("MJPG", pattern=r"^.{4}$", description="uvc: pixel format (MJPG gives full resolution over USB 2)")
+    uvc_fps: float = Field(30.0, gt=0, le=240, description="uvc: requested frame rate")
+    picamera2_main: tuple[int, int] = Field((2304, 1296), description="picamera2: main stream (output) size [width, height]")
+    picamera2_lores: tuple[int, int] = Field((256, 256), description="picamera2: lores stream (model input) size; set to the model card's input size")
+    picamera2_camera: int = Field(0, ge=0, le=7, description="picamera2: camera number")
 
 
 # ---- segment -------------------------------------------------------------------------------
 class SegmentConfig(Section):
-    model: Path = Field(REPO_ROOT / "models" / "cutbox-student-int8.tflite")
-    threads: int = Field(1, ge=1, le=16)
-    delegate: Literal["auto", "cpu", "edgetpu"] = "auto"
+    """The int8 segmentation model and how to run it."""
+
+    model: Path = Field(
+        REPO_ROOT / "models" / "cutbox-student-int8.tflite",
+        description="The .tflite model; its card (same name, .json) must sit beside it. Relative paths are from the repository root",
+    )
+    threads: int = Field(1, ge=1, le=16, description="LiteRT CPU threads")
+    delegate: Literal["auto", "cpu", "edgetpu"] = Field(
+        "auto", description="auto: Edge TPU when libedgetpu and a Coral are present, else CPU; edgetpu: fail without one"
+    )
+    edgetpu_lib: str = Field("libedgetpu.so.1", description="Edge TPU delegate library name or path")
+    edgetpu_model: Path | None = Field(
+        None, description="edgetpu_compiler output of the same model, used when the Edge TPU delegate loads (None: the CPU model)"
+    )
+
+    @field_validator("model", "edgetpu_model")
+    @classmethod
+    def _from_repo_root(cls, v: Path | None) -> Path | None:
+        """Relative model paths mean the repository's models/, whatever the working directory."""
+        return v if v is None or v.is_absolute() else REPO_ROOT / v
 
 
 # ---- matte / compose / export --------------------------------------------------------------

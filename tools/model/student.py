@@ -1,0 +1,115 @@
+"""The cutbox student: MobileNetV2 encoder (ImageNet) + small U-Net decoder, built for int8.
+
+Every op is Edge-TPU friendly (conv, depthwise conv, add, concat, resize-bilinear,
+logistic): no transposed convolutions and no TRANSPOSE. The input is uint8-range RGB
+(0..255 as float); the normalisation the backbone expects is the model's first layer, so
+camera bytes go straight in after int8 conversion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+from keras import layers
+
+BACKBONES = Path("/work/shared/backbones")
+BACKBONE_FILES = {
+    1.0: "mnv2_1.0_tv_kerasapp_notop.weights.h5",
+    0.35: "tm_mnv2_0.35_imagenet_notop.weights.h5",
+}
+# Skip taps (stride 2, 4, 8) and the bottom of the encoder (stride 16).
+SKIPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu")
+BOTTOM = "block_13_expand_relu"
+BN_MOMENTUM = 0.9  # Keras' 0.99/0.999 leaves inference-mode statistics stale after short runs
+
+
+def _normaliser(width: float) -> layers.Layer:
+    """x in 0..255 -> what the backbone was trained on (torch stats for 1.0, [-1,1] for 0.35)."""
+    if width == 1.0:
+        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        scale = [1.0 / (255.0 * s) for s in std]
+        offset = [-m / s for m, s in zip(mean, std)]
+        return layers.Rescaling(scale=scale, offset=offset, name="normalise")
+    return layers.Rescaling(scale=1.0 / 127.5, offset=-1.0, name="normalise")
+
+
+def _sep_block(x, filters: int, name: str):
+    """Depthwise 3x3 + pointwise 1x1, each with BN + ReLU6 (int8-friendly, cheap)."""
+    x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{name}_dw")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_dw_bn")(x)
+    x = layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_pw_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_pw_relu")(x)
+
+
+def _project(x, filters: int, name: str):
+    x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu")(x)
+
+
+def build_student(
+    size: int = 256,
+    width: float = 1.0,
+    decoder: tuple[int, int, int, int] = (96, 64, 48, 32),
+    batch_size: int | None = None,
+    pretrained: bool = True,
+) -> keras.Model:
+    """Return the student; output is a foreground probability map at size/2.
+
+    `batch_size=1` gives the static shapes the int8 converter wants; None is for training.
+    """
+    inp = keras.Input(shape=(size, size, 3), batch_size=batch_size, name="image")
+    x = _normaliser(width)(inp)
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(size, size, 3), alpha=width, include_top=False, weights=None
+    )
+    if pretrained:
+        backbone.load_weights(BACKBONES / BACKBONE_FILES[width])
+    encoder = keras.Model(
+        backbone.input,
+        [backbone.get_layer(n).output for n in (*SKIPS, BOTTOM)],
+        name="encoder",
+    )
+    for layer in encoder.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
+    s2, s4, s8, s16 = encoder(x)
+
+    d = _project(s16, decoder[0], "bottom")
+    for i, (skip, filters, skip_ch) in enumerate(
+        ((s8, decoder[1], 32), (s4, decoder[2], 24), (s2, decoder[3], 16))
+    ):
+        d = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i}")(d)
+        d = layers.Concatenate(name=f"cat{i}")([d, _project(skip, skip_ch, f"skip{i}")])
+        d = _sep_block(d, filters, f"dec{i}a")
+        d = _sep_block(d, filters, f"dec{i}b")
+    logits = layers.Conv2D(1, 3, padding="same", name="head")(d)
+    prob = layers.Activation("sigmoid", name="prob")(logits)
+    return keras.Model(inp, prob, name=f"cutbox_student_mnv2_{width}_{size}")
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of conv/depthwise/dense layers (what the 0.5 GMAC budget counts)."""
+    total = 0
+
+    def walk(m):
+        nonlocal total
+        for layer in m.layers:
+            if isinstance(layer, keras.Model):
+                walk(layer)
+                continue
+            if isinstance(layer, layers.DepthwiseConv2D):
+                oh, ow, oc = layer.output.shape[1:]
+                kh, kw = layer.kernel_size
+                total += oh * ow * oc * kh * kw
+            elif isinstance(layer, layers.Conv2D):
+                oh, ow, oc = layer.output.shape[1:]
+                kh, kw = layer.kernel_size
+                ic = layer.input.shape[-1]
+                total += oh * ow * oc * kh * kw * ic
+
+    walk(model)
+    return int(total)
