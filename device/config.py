@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "CUTBOX__"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -82,30 +82,307 @@ class SegmentConfig(Section):
 
 # ---- matte / compose / export --------------------------------------------------------------
 class MatteConfig(Section):
-    pass
+    """Low-res mask -> full-res soft alpha + decontaminated colours (device/matte/)."""
+
+    work_px: int = Field(384, ge=64, le=4096, description="Long side of the reduced grid the guided filter, cleanup and colour estimate run on (fast guided filter); the result is upsampled to frame pixels")
+    radius_cells: float = Field(1.0, gt=0, le=8, description="Guided filter radius in model-mask cells (frame px per mask px)")
+    eps: float = Field(1e-3, gt=0, le=1, description="Guided filter regulariser: larger = smoother alpha, smaller = follows image edges harder")
+    sharpen: float = Field(1.5, ge=1, le=4, description="Contrast gain about alpha 0.5 after the filter: takes out the blur left from the low-res mask")
+    band_px: int = Field(12, ge=1, le=256, description="Half-width of the unknown band around the mask edge, in frame pixels; alpha is solid 0/1 outside it")
+    decontaminate: bool = Field(True, description="Estimate the foreground colour in the band so the backdrop does not bleed into edge pixels (no halo)")
+    speck_fraction: float = Field(0.02, ge=0, le=1, description="Drop foreground pieces smaller than this fraction of the largest piece")
+    hole_fraction: float = Field(0.005, ge=0, le=1, description="Fill holes smaller than this fraction of the subject area; larger ones (a ring, a handle) stay open")
+    hard: bool = Field(False, description="Threshold the alpha to 0/1 (for pipelines that cannot take soft edges)")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Cut-off for the hard alpha and for what counts as foreground in the mask")
+
+
+class MarginConfig(Section):
+    """Margin per side: an integer is output pixels, a string like '5%' is percent of the output side."""
+
+    top: int | str = 0
+    right: int | str = 0
+    bottom: int | str = 0
+    left: int | str = 0
+
+    @field_validator("top", "right", "bottom", "left")
+    @classmethod
+    def _px_or_percent(cls, v: int | str) -> int | str:
+        if isinstance(v, int):
+            if v < 0:
+                raise ValueError("margin must be >= 0 px")
+            return v
+        s = v.strip()
+        if s.endswith("%") and s[:-1].replace(".", "", 1).isdigit() and float(s[:-1]) < 50:
+            return s
+        if s.endswith("px") and s[:-2].isdigit():
+            return int(s[:-2])
+        raise ValueError("use pixels (40 or '40px') or a percent below 50 ('5%')")
+
+
+class ShadowConfig(Section):
+    kind: Literal["none", "contact", "drop"] = Field("none", description="contact: soft ellipse on the floor line; drop: the silhouette offset away from the light and blurred")
+    opacity: float = Field(0.35, ge=0, le=1, description="Darkness at the shadow's core (0 = invisible)")
+    blur_px: float = Field(24.0, ge=0, le=500, description="Blur radius in output pixels")
+    distance_px: float = Field(30.0, ge=0, le=2000, description="Drop shadow offset from the product, output pixels")
+    angle_deg: float = Field(90.0, ge=-360, le=360, description="Direction the shadow is cast, clockwise from +x (90 = straight down, light from above)")
+    spread: float = Field(1.0, gt=0, le=3, description="Contact shadow width as a fraction of the product width")
+    height: float = Field(0.06, gt=0, le=1, description="Contact shadow height as a fraction of the product width")
+    real: bool = Field(True, description="Use the product's own cast shadow instead when the clean-plate mode separated one (Matte.shadow)")
+
+
+class PresetConfig(Section):
+    """One named output recipe: size, placement, background, shadow and formats."""
+
+    name: str = Field("", description="Set from the preset's key in [compose.presets.<name>]; no need to write it")
+    width: int = Field(2000, ge=0, le=20000, description="Output width px; 0 with height 0 = native crop size plus margins")
+    height: int = Field(2000, ge=0, le=20000, description="Output height px")
+    fill: float = Field(0.85, gt=0, le=1, description="Product's long side as a fraction of the space inside the margins (limiting side)")
+    margin: MarginConfig = MarginConfig()
+    align: Literal["center", "floor"] = Field("center", description="center: centred inside the margins; floor: standing on the bottom margin")
+    alpha_cutoff: float = Field(0.1, gt=0, lt=1, description="Pixels with alpha above this count as product when finding the crop box")
+    background: Literal["transparent", "color", "image"] = "color"
+    color: str = Field("#ffffff", pattern=r"^#[0-9a-fA-F]{6}$", description="Background colour when background = 'color'")
+    image: Path | None = Field(None, description="Background picture when background = 'image' (scaled to cover)")
+    shadow: ShadowConfig = ShadowConfig()
+    white_balance: bool = Field(False, description="Neutralise the product's colour cast using the backdrop around it")
+    formats: list[str] = Field(["jpeg", "mask", "meta"], min_length=1, description="Artifacts to export: jpeg png webp tiff mask meta")
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, v: list[str]) -> list[str]:
+        bad = [f for f in v if f not in EXPORT_FORMATS]
+        if bad:
+            raise ValueError(f"unknown format {bad[0]!r}: choose from {', '.join(EXPORT_FORMATS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PresetConfig":
+        if (self.width == 0) != (self.height == 0):
+            raise ValueError("width and height must both be 0 (native size) or both > 0")
+        if self.background == "image" and self.image is None:
+            raise ValueError("background = 'image' needs image = '<path>'")
+        if self.background == "transparent" and self.shadow.kind != "none":
+            raise ValueError("a transparent background cannot carry a shadow: set shadow.kind = 'none' or pick a colour")
+        return self
+
+
+EXPORT_FORMATS = ("jpeg", "png", "webp", "tiff", "mask", "meta")
+
+
+def _default_presets() -> dict[str, PresetConfig]:
+    return {
+        "marketplace-white": PresetConfig(shadow=ShadowConfig(kind="contact")),
+        "transparent-png": PresetConfig(width=0, height=0, background="transparent", margin=MarginConfig(top=16, right=16, bottom=16, left=16), formats=["png", "mask", "meta"]),
+        "lifestyle": PresetConfig(width=1600, height=2000, fill=0.8, align="floor", color="#ececec", margin=MarginConfig(bottom="12%"),
+                                  shadow=ShadowConfig(kind="drop", opacity=0.3, blur_px=40, distance_px=40, angle_deg=60), formats=["jpeg", "webp", "mask", "meta"]),
+    }
 
 
 class ComposeConfig(Section):
-    pass
+    """Layout presets by name (device/compose/); `preset` is the default one."""
+
+    preset: str = Field("marketplace-white", description="Default preset name; must be a key of presets")
+    presets: dict[str, PresetConfig] = Field(default_factory=_default_presets)
+
+    @model_validator(mode="after")
+    def _preset_exists(self) -> "ComposeConfig":
+        if self.preset not in self.presets:
+            raise ValueError(f"preset {self.preset!r} is not defined: choose from {', '.join(sorted(self.presets))}")
+        for key, p in self.presets.items():
+            if p.name != key:
+                object.__setattr__(p, "name", key)
+        return self
 
 
 class ExportConfig(Section):
-    pass
+    """Encoder settings (device/export/)."""
+
+    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality (90-95 for catalogs)")
+    jpeg_subsampling: Literal["420", "422", "444"] = Field("420", description="JPEG chroma subsampling; 444 is sharper on colour edges, slower, larger")
+    png_level: int = Field(3, ge=0, le=9, description="zlib level for the colour/RGBA PNG (deferred encode)")
+    mask_level: int = Field(1, ge=0, le=9, description="zlib level for the 8-bit mask PNG (on the critical path: keep it low)")
+    webp_quality: int = Field(90, ge=1, le=100, description="WebP quality; 100 with webp_lossless for lossless")
+    webp_lossless: bool = False
+    tiff_compression: Literal["none", "lzw", "deflate"] = "deflate"
+    embed_metadata: bool = Field(True, description="Write SKU, capture id, model and timings into EXIF / PNG text chunks")
 
 
 # ---- publish (MQTT) -------------------------------------------------------------------------
-class MqttConfig(Section):
+from pydantic import model_validator  # noqa: E402  (kept inside the [mqtt] section on purpose)
+
+
+class MqttTlsConfig(Section):
+    """TLS to the broker. Off by default; `insecure` (skip hostname check) only for a lab."""
+
     enabled: bool = False
+    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate; None = system store")
+    cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
+    key_file: Path | None = Field(None, description="client private key (mutual TLS)")
+    insecure: bool = Field(False, description="skip the broker hostname check; never in production")
+
+    @model_validator(mode="after")
+    def _pair(self):
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (set both for mutual TLS, or neither)")
+        return self
+
+
+class CatalogConfig(Section):
+    """The catalog receiver (`cutbox catalog`), usually on the catalog server, same broker options."""
+
+    data_dir: Path = Field(Path("catalog-data"), description="files and the SQLite index go here")
+    share_group: str = Field("catalog", pattern=r"^[A-Za-z0-9_-]{0,64}$", description=(
+        "$share/<group>/...: workers in one group split the load; \"\" = plain subscription (one worker). "
+        "Mosquitto 2.0 does not restore shared subscriptions after a broker restart: use \"\" there"))
+    topic_filter: str = Field("cutbox/+/captures/#", description="what to ingest (inside the shared subscription)")
+    client_id: str = Field("catalog-1", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="fixed, so the broker keeps the session (and unacked messages) across a crash")
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="how long the broker queues for a receiver that is down")
+
+
+class MqttConfig(Section):
+    """Publishing to the catalog over MQTT v5 (QoS 1) through the durable outbox."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    client_id: str | None = Field(None, description="default cutbox-<station id>")
+    username: str | None = Field(None, description="with the ACL in firmware_config/mosquitto, equal to the station id")
+    password: str | None = Field(None, description="prefer password_file")
+    password_file: Path | None = Field(None, description="file holding the password (first line)")
+    tls: MqttTlsConfig = MqttTlsConfig()
+    reconnect_min_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=600)
+    max_inflight: int = Field(32, ge=1, le=1000, description="unacknowledged messages on the wire")
+    outbox_path: Path | None = Field(None, description="default <station.data_dir>/outbox.sqlite")
+    outbox_max_captures: int = Field(2000, ge=1)
+    outbox_max_mb: int = Field(1024, ge=1)
+    outbox_full_policy: Literal["block", "drop-oldest"] = Field(
+        "block", description="block: refuse new captures with an error; drop-oldest: drop the oldest unsent, counted in status")
+    status_interval_s: float = Field(10.0, gt=0, description="retained status refresh while the outbox changes")
+    catalog: CatalogConfig = CatalogConfig()
+
+    @model_validator(mode="after")
+    def _checks(self):
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
+
+    def read_password(self) -> str | None:
+        """The password from `password` or the first line of `password_file`."""
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").splitlines()[0] if self.password_file.stat().st_size else ""
+            except OSError as exc:
+                raise ConfigError([f"mqtt.password_file: cannot read {self.password_file}: {exc.strerror} (fix the path or permissions)"]) from None
+        return self.password
 
 
 # ---- api -----------------------------------------------------------------------------------
 class ApiConfig(Section):
-    pass
+    """The operator page and REST API (`cutbox serve`)."""
+
+    host: str = Field("0.0.0.0", min_length=1, description="Address to listen on; 127.0.0.1 keeps the page local to the box")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port of the page and API")
+    token: str | None = Field(None, min_length=16, description="Bearer token for state-changing calls (prefer token_file)")
+    token_file: Path | None = Field(None, description="File holding the bearer token; when neither is set one is generated in <data_dir>/api-token")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-origin access; empty = CORS closed")
+    review_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Captures scoring below this quality go to the review queue")
+    preview_fps: float = Field(5.0, gt=0.0, le=30.0, description="Upper bound on the MJPEG live-view frame rate")
+    preview_width: int = Field(640, ge=64, le=4096, description="Width of the live-view frames in pixels")
+    list_limit: int = Field(200, ge=1, le=10000, description="Most captures one list call returns")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_urls(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin like https://tablet.local:8080")
+        return v
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> "ApiConfig":
+        if self.token is not None and self.token_file is not None:
+            raise ValueError("set token or token_file, not both")
+        return self
 
 
 # ---- turntable -----------------------------------------------------------------------------
+class SerialTurntableConfig(Section):
+    """A turntable controller on a serial line (Arduino, Ortery-style boxes): one command per
+    line, one answer line when the move is over."""
+
+    port: str = Field("/dev/cutbox-turntable", min_length=1, description="Serial device (the udev rule makes this stable symlink) or a pyserial URL")
+    baud: int = Field(115200, gt=0, description="Line speed in baud")
+    rotate_command: str = Field("ROT {deg:.2f}\n", min_length=1, description="Sent to rotate; {deg} is the signed relative angle in degrees")
+    home_command: str = Field("HOME\n", description="Sent to go to the zero mark; empty: the driver rotates back by its own count")
+    done_pattern: str = Field(r"^(DONE|OK)\b", min_length=1, description="Regex an answer line matches when the move is done")
+    error_pattern: str = Field(r"^(ERR|ERROR|FAULT)\b", min_length=1, description="Regex an answer line matches when the controller refuses or fails")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="Longest wait for the done line of one move")
+    open_delay_s: float = Field(0.0, ge=0, le=10, description="Wait after opening the port (an Arduino resets on open: about 2 s)")
+
+
+class GpioTurntableConfig(Section):
+    """A stepper driver board (A4988, DRV8825, TMC2209 in step/dir mode) on the Pi's GPIO."""
+
+    step_pin: int = Field(20, ge=0, le=27, description="BCM number of the STEP pin")
+    dir_pin: int = Field(21, ge=0, le=27, description="BCM number of the DIR pin")
+    enable_pin: int | None = Field(None, ge=0, le=27, description="BCM number of the active-low ENABLE pin; none: always enabled")
+    steps_per_rev: int = Field(200, gt=0, description="Full steps per motor revolution (1.8 degree motors: 200)")
+    microsteps: int = Field(16, description="Microstepping set on the driver board (MS pins)")
+    gear_ratio: float = Field(1.0, gt=0, description="Motor turns per table turn (belt or gear reduction)")
+    speed_deg_s: float = Field(45.0, gt=0, le=720, description="Table speed in degrees per second")
+    invert_dir: bool = Field(False, description="Flip the direction if the table turns the wrong way")
+
+    @field_validator("microsteps")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v not in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+            raise ValueError("must be a power of two from 1 to 256 (as set on the driver board)")
+        return v
+
+
+class SimulatedTurntableConfig(Section):
+    speed_deg_s: float = Field(3600.0, gt=0, description="Simulated speed (degrees per second); moves sleep accordingly")
+
+
 class TurntableConfig(Section):
-    pass
+    """Which turntable turns the product for a spin set, and how long it settles before a shot."""
+
+    driver: Literal["simulated", "serial", "gpio"] = Field("simulated", description="simulated (no hardware), serial or gpio")
+    steps: int = Field(24, ge=1, le=720, description="Default number of shots per spin (360/steps degrees apart)")
+    settle_s: float = Field(0.3, ge=0, le=30, description="Pause after each move so the product stops wobbling")
+    return_to_start: bool = Field(True, description="Finish each spin by turning the last step back to the start angle")
+    serial: SerialTurntableConfig = SerialTurntableConfig()
+    gpio: GpioTurntableConfig = GpioTurntableConfig()
+    simulated: SimulatedTurntableConfig = SimulatedTurntableConfig()
+
+
+# ---- booth (clean plate) ---------------------------------------------------------------------
+class BoothConfig(Section):
+    """Booth mode: a clean plate of the empty booth feeds the plate-aware model while it still fits."""
+
+    enabled: bool = Field(True, description="Use the plate model when a fitting plate exists; off: always the generic model")
+    model: Path = Field(
+        REPO_ROOT / "models" / "cutbox-booth-int8.tflite",
+        description="The plate-aware .tflite model (card beside it, channels RGB+plate). Relative paths are from the repository root",
+    )
+    plate_frames: int = Field(8, ge=1, le=256, description="Frames averaged into the clean plate by `cutbox calibrate`")
+    plate_average: Literal["median", "mean"] = Field("median", description="How the calibration frames are averaged")
+    border: float = Field(0.1, gt=0, lt=0.5, description="Width of the border ring (fraction of the short side) used by the fit checks")
+    max_shift_px: float = Field(1.5, gt=0, le=100, description="Camera bump: largest global shift (pixels at 256 px width) before the plate is stale")
+    max_light_drift: float = Field(0.08, gt=0, le=1, description="Largest relative change of the border's mean brightness before the plate is stale")
+    max_wb_drift: float = Field(0.03, gt=0, le=1, description="Largest change of the border's r/g or b/g chromaticity before the plate is stale")
+    max_settings_drift: float = Field(0.02, ge=0, le=1, description="Largest relative change of exposure, gain or white-balance gains before the plate is stale")
+    shadow: bool = Field(True, description="Separate the product's real cast shadow into Matte.shadow using the plate")
+    shadow_min_darkening: float = Field(0.04, ge=0, lt=1, description="Darkening (1 - frame/plate) below this is not shadow")
+
+    @field_validator("model")
+    @classmethod
+    def _from_repo_root(cls, v: Path) -> Path:
+        return v if v.is_absolute() else REPO_ROOT / v
 
 
 class CutboxConfig(Section):
@@ -118,6 +395,7 @@ class CutboxConfig(Section):
     mqtt: MqttConfig = MqttConfig()
     api: ApiConfig = ApiConfig()
     turntable: TurntableConfig = TurntableConfig()
+    booth: BoothConfig = BoothConfig()
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,1 @@
+"""One router per area; each only translates HTTP to `CutboxService` calls and back."""

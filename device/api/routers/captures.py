@@ -1,0 +1,95 @@
+"""Take pictures (capture, spin, calibrate), list and fetch captures, correct them."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from device.api.auth import require_token
+from device.api.correction import CorrectionRequest
+from device.sku import SKU_PATTERN
+
+router = APIRouter(prefix="/api", tags=["captures"])
+guarded = [Depends(require_token)]
+SKU = SKU_PATTERN.pattern
+
+
+class CaptureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: str | None = Field(None, pattern=SKU, description="Product SKU (from the barcode scanner)")
+    preset: str | None = Field(None, max_length=64, description="Preset name; default: the current preset")
+
+
+class SpinRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    steps: int | None = Field(None, ge=1, le=720, description="Shots per turn; default turntable.steps")
+    sku: str | None = Field(None, pattern=SKU)
+
+
+class CalibrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    frames: int | None = Field(None, ge=1, le=64, description="Frames of the empty booth to average; default booth.plate_frames")
+
+
+@router.post("/capture", dependencies=guarded)
+async def capture(request: Request, body: CaptureRequest | None = None) -> dict:
+    body = body or CaptureRequest()
+    return await run_in_threadpool(request.app.state.service.capture_meta, body.sku, body.preset)
+
+
+@router.post("/spin", dependencies=guarded)
+async def spin(request: Request, body: SpinRequest | None = None) -> dict:
+    body = body or SpinRequest()
+    service = request.app.state.service
+    captures = await run_in_threadpool(service.spin, body.steps, body.sku)
+    return {"captures": [service.store.meta(c.id) for c in captures]}
+
+
+@router.post("/calibrate", dependencies=guarded)
+async def calibrate(request: Request, body: CalibrateRequest | None = None) -> dict:
+    body = body or CalibrateRequest()
+    return await run_in_threadpool(request.app.state.service.calibrate, body.frames)
+
+
+@router.get("/captures")
+def list_captures(request: Request, limit: int = Query(50, ge=1, le=10000)) -> list[dict]:
+    return request.app.state.service.captures(limit)
+
+
+@router.get("/captures/{capture_id}")
+def get_capture(request: Request, capture_id: str) -> dict:
+    return request.app.state.service.store.meta(capture_id)
+
+
+@router.get("/captures/{capture_id}/artifacts/{name}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/octet-stream": {}}}})
+def get_artifact(request: Request, capture_id: str, name: str,
+                 max_side: int | None = Query(None, ge=16, le=8192, description="Scale images down to this long side (page views)")):
+    art = request.app.state.service.store.artifact(capture_id, name)
+    headers = {"Cache-Control": "no-cache"}
+    if max_side is not None and art.content_type in ("image/png", "image/jpeg"):
+        image = cv2.imread(str(art.path), cv2.IMREAD_UNCHANGED)
+        if image is not None and max(image.shape[:2]) > max_side:
+            h, w = image.shape[:2]
+            s = max_side / max(h, w)
+            image = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            ext = ".png" if art.content_type == "image/png" else ".jpg"
+            ok, buf = cv2.imencode(ext, image)
+            if ok:
+                return Response(buf.tobytes(), media_type=art.content_type, headers=headers)
+    return FileResponse(art.path, media_type=art.content_type, filename=art.path.name, headers=headers,
+                        content_disposition_type="inline")
+
+
+@router.post("/captures/{capture_id}/correct", dependencies=guarded)
+async def correct(request: Request, capture_id: str, body: CorrectionRequest) -> dict:
+    service = request.app.state.service
+    frame = (service.store.meta(capture_id).get("frame") or {})
+    width, height = int(frame.get("width", 0)), int(frame.get("height", 0))
+    keep, remove = await run_in_threadpool(body.to_masks, width, height)
+    await run_in_threadpool(service.correct, capture_id, keep, remove)
+    return service.store.meta(capture_id)

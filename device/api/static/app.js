@@ -1,0 +1,339 @@
+// cutbox operator page: plain JavaScript, no build step, nothing loaded from elsewhere.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const TOKEN_KEY = "cutbox.token";
+const VIEW_PX = 1200; // long side of the images the page shows and paints on
+
+const state = { latest: null, editing: null, tool: "keep", presets: {}, current: null, lastStatusCapture: null, busy: false };
+
+// ---- token and requests ----------------------------------------------------------------
+function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
+
+function askToken() {
+  const dlg = $("#token-dialog");
+  if (!dlg.open) dlg.showModal();
+  $("#token-input").focus();
+}
+
+$("#token-form").addEventListener("submit", (ev) => {
+  const value = $("#token-input").value.trim();
+  if (value.length < 16) { ev.preventDefault(); return; }
+  localStorage.setItem(TOKEN_KEY, value);
+  $("#token-input").value = "";
+});
+
+async function api(method, path, body) {
+  const headers = {};
+  if (method !== "GET") headers["Authorization"] = "Bearer " + token();
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  let data = null;
+  const text = await res.text();
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+  if (res.status === 401) { askToken(); throw new Error("The token was refused: enter it again."); }
+  if (!res.ok) {
+    const extra = data && data.problems && data.problems.length > 1 ? " (" + data.problems.join("; ") + ")" : "";
+    throw new Error((data && data.detail ? data.detail : res.status + " " + res.statusText) + extra);
+  }
+  return data;
+}
+
+function say(text, isError) {
+  const box = $("#message");
+  box.textContent = text;
+  box.className = isError ? "error" : "";
+  box.hidden = !text;
+}
+
+// ---- status, banners ---------------------------------------------------------------------
+function pill(id, cls, text) { const el = $(id); el.className = "pill " + cls; el.textContent = text; }
+
+function renderStatus(st) {
+  $("#station").textContent = st.station;
+  pill("#pill-camera", st.camera.ok ? "ok" : "bad", "camera " + (st.camera.ok ? "ok" : "lost"));
+  if (st.mqtt.enabled) {
+    pill("#pill-broker", st.mqtt.connected ? "ok" : "bad", "broker " + (st.mqtt.connected ? "up" : "down"));
+    pill("#pill-outbox", st.mqtt.outbox_full ? "bad" : (st.mqtt.outbox_depth >= 0.8 * st.mqtt.outbox_max ? "warn" : "ok"),
+      "outbox " + st.mqtt.outbox_depth);
+  } else {
+    pill("#pill-broker", "off", "broker off");
+    pill("#pill-outbox", "off", "outbox -");
+  }
+  const alerts = $("#alerts");
+  alerts.replaceChildren(...st.alerts.map((a) => {
+    const div = document.createElement("div");
+    div.className = "banner " + a.level;
+    div.dataset.kind = a.kind;
+    div.textContent = a.message;
+    return div;
+  }));
+  $("#review-count").textContent = st.review_queue;
+  if (st.last_capture && st.last_capture !== state.lastStatusCapture) {
+    const first = state.lastStatusCapture === null;
+    state.lastStatusCapture = st.last_capture;
+    // A capture made elsewhere (MQTT command, another tablet) shows up here too.
+    if (!state.latest || state.latest.id !== st.last_capture) showCaptureById(st.last_capture);
+    if (!first) loadReview();
+  }
+}
+
+async function pollStatus() {
+  try { renderStatus(await api("GET", "/api/status")); }
+  catch (e) {
+    $("#alerts").replaceChildren(Object.assign(document.createElement("div"),
+      { className: "banner error", textContent: "The box does not answer: " + e.message, dataset: { kind: "connection" } }));
+  }
+  setTimeout(pollStatus, 2000);
+}
+
+// ---- capture and results -----------------------------------------------------------------
+function artifactUrl(meta, name, maxSide) {
+  const v = encodeURIComponent(meta.updated || "");
+  return `/api/captures/${encodeURIComponent(meta.id)}/artifacts/${name}?v=${v}` + (maxSide ? `&max_side=${maxSide}` : "");
+}
+
+function outputName(meta) {
+  const names = (meta.artifacts || []).map((a) => a.name);
+  return ["png", "webp", "jpeg"].find((n) => names.includes(n)) || names[0];
+}
+
+function showResult(meta) {
+  state.latest = meta;
+  $("#result-before").src = artifactUrl(meta, "original", VIEW_PX);
+  $("#result-after").src = artifactUrl(meta, outputName(meta), VIEW_PX);
+  $("#result-id").textContent = (meta.sku ? meta.sku + " · " : "") + meta.id;
+  const q = $("#result-quality");
+  q.hidden = meta.quality === null || meta.quality === undefined;
+  q.textContent = "quality " + Math.round((meta.quality || 0) * 100) + "%" + (meta.review_state === "pending" ? " · review" : "");
+  q.classList.toggle("low", meta.review_state === "pending");
+  $("#fix-latest").disabled = false;
+}
+
+async function showCaptureById(id) {
+  try { showResult(await api("GET", "/api/captures/" + encodeURIComponent(id))); } catch (e) { /* gone meanwhile */ }
+}
+
+async function capture() {
+  if (state.busy) return;
+  state.busy = true;
+  const btn = $("#capture-btn");
+  btn.disabled = true; btn.classList.add("busy");
+  say("Capturing…");
+  try {
+    const body = {};
+    const sku = $("#sku").value.trim();
+    if (sku) body.sku = sku;
+    const preset = $("#capture-preset").value;
+    if (preset && preset !== state.current) body.preset = preset;
+    const meta = await api("POST", "/api/capture", body);
+    state.lastStatusCapture = meta.id;
+    showResult(meta);
+    say(meta.review_state === "pending" ? "Captured; the edge looks doubtful, so it is in the review queue." : "Captured.");
+    $("#sku").value = "";
+    loadReview();
+  } catch (e) {
+    say("Capture failed: " + e.message, true);
+  } finally {
+    state.busy = false;
+    btn.disabled = false; btn.classList.remove("busy");
+  }
+}
+
+$("#capture-btn").addEventListener("click", capture);
+document.addEventListener("keydown", (ev) => {
+  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+  const dialogOpen = document.querySelector("dialog[open]");
+  if (ev.code === "Space" && !typing && !dialogOpen) { ev.preventDefault(); capture(); }
+});
+// A barcode scanner types the SKU and presses Enter: that takes the shot.
+$("#sku").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); capture(); } });
+
+// ---- review queue ------------------------------------------------------------------------
+async function loadReview() {
+  let items = [];
+  try { items = await api("GET", "/api/review?limit=60"); } catch (e) { return; }
+  const list = $("#review-list");
+  $("#review-count").textContent = items.length;
+  if (!items.length) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: "Nothing to review." }));
+    return;
+  }
+  list.replaceChildren(...items.map((meta) => {
+    const li = document.createElement("li");
+    li.dataset.id = meta.id;
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.src = artifactUrl(meta, outputName(meta), 300);
+    img.alt = meta.id;
+    const cap = document.createElement("div");
+    cap.className = "muted";
+    cap.textContent = (meta.sku || "no SKU") + " · " + Math.round((meta.quality || 0) * 100) + "%";
+    li.append(img, cap);
+    li.addEventListener("click", () => openEditor(meta));
+    return li;
+  }));
+}
+
+// ---- correction editor -------------------------------------------------------------------
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("could not load " + url));
+    img.src = url;
+  });
+}
+
+async function drawBase(meta) {
+  const [photo, alpha] = await Promise.all([loadImage(artifactUrl(meta, "original", VIEW_PX)), loadImage(artifactUrl(meta, "alpha", VIEW_PX))]);
+  const base = $("#base");
+  base.width = photo.naturalWidth; base.height = photo.naturalHeight;
+  const ctx = base.getContext("2d");
+  ctx.drawImage(photo, 0, 0);
+  // Shade what the box cuts away: dark red where alpha is low, untouched where it keeps.
+  const off = document.createElement("canvas");
+  off.width = base.width; off.height = base.height;
+  const octx = off.getContext("2d");
+  octx.drawImage(alpha, 0, 0, base.width, base.height);
+  const a = octx.getImageData(0, 0, base.width, base.height);
+  const img = ctx.getImageData(0, 0, base.width, base.height);
+  for (let i = 0; i < img.data.length; i += 4) {
+    const cut = 1 - a.data[i] / 255;
+    img.data[i] = img.data[i] * (1 - 0.7 * cut) + 90 * 0.7 * cut;
+    img.data[i + 1] = img.data[i + 1] * (1 - 0.7 * cut);
+    img.data[i + 2] = img.data[i + 2] * (1 - 0.7 * cut) + 40 * 0.7 * cut;
+  }
+  ctx.putImageData(img, 0, 0);
+  const strokes = $("#strokes");
+  if (strokes.width !== base.width || strokes.height !== base.height) {
+    strokes.width = base.width; strokes.height = base.height;
+  }
+}
+
+async function openEditor(meta) {
+  state.editing = meta;
+  $("#editor-id").textContent = (meta.sku ? meta.sku + " · " : "") + meta.id;
+  const strokes = $("#strokes");
+  strokes.getContext("2d").clearRect(0, 0, strokes.width, strokes.height);
+  state.painted = false;
+  const dlg = $("#editor");
+  if (!dlg.open) dlg.showModal();
+  try { await drawBase(meta); strokes.getContext("2d").clearRect(0, 0, strokes.width, strokes.height); }
+  catch (e) { say(e.message, true); }
+  const pending = meta.review_state === "pending";
+  $("#approve").disabled = !pending; $("#reject").disabled = !pending;
+}
+
+function setTool(tool) {
+  state.tool = tool;
+  $("#tool-keep").classList.toggle("active", tool === "keep");
+  $("#tool-remove").classList.toggle("active", tool === "remove");
+}
+$("#tool-keep").addEventListener("click", () => setTool("keep"));
+$("#tool-remove").addEventListener("click", () => setTool("remove"));
+$("#clear-strokes").addEventListener("click", () => {
+  const c = $("#strokes"); c.getContext("2d").clearRect(0, 0, c.width, c.height); state.painted = false;
+});
+
+(function brush() {
+  const canvas = $("#strokes");
+  let last = null;
+  const at = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    return [(ev.clientX - r.left) * canvas.width / r.width, (ev.clientY - r.top) * canvas.height / r.height];
+  };
+  const line = (from, to) => {
+    const ctx = canvas.getContext("2d");
+    const r = canvas.getBoundingClientRect();
+    ctx.strokeStyle = state.tool === "keep" ? "rgb(0,255,0)" : "rgb(255,0,0)";
+    ctx.lineWidth = Number($("#brush-size").value) * canvas.width / Math.max(r.width, 1);
+    ctx.lineCap = "round"; ctx.lineJoin = "round";
+    ctx.globalCompositeOperation = "source-over";
+    ctx.beginPath(); ctx.moveTo(...from); ctx.lineTo(...to); ctx.stroke();
+    state.painted = true;
+  };
+  canvas.addEventListener("pointerdown", (ev) => { canvas.setPointerCapture(ev.pointerId); last = at(ev); line(last, last); });
+  canvas.addEventListener("pointermove", (ev) => { if (!last) return; const p = at(ev); line(last, p); last = p; });
+  const end = () => { last = null; };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+})();
+
+$("#apply-correction").addEventListener("click", async () => {
+  const meta = state.editing;
+  if (!meta) return;
+  if (!state.painted) { say("Paint a keep or remove stroke first.", true); return; }
+  const btn = $("#apply-correction");
+  btn.disabled = true;
+  say("Correcting…");
+  try {
+    const updated = await api("POST", `/api/captures/${encodeURIComponent(meta.id)}/correct`, { mask_png: $("#strokes").toDataURL("image/png") });
+    state.editing = updated;
+    const c = $("#strokes"); c.getContext("2d").clearRect(0, 0, c.width, c.height); state.painted = false;
+    await drawBase(updated);
+    if (!state.latest || state.latest.id === updated.id) showResult(updated);
+    say("Corrected; the new cut-out replaces the old one.");
+    $("#approve").disabled = true; $("#reject").disabled = true;
+    loadReview();
+  } catch (e) {
+    say("Correction failed: " + e.message, true);
+  } finally { btn.disabled = false; }
+});
+
+async function decide(action) {
+  const meta = state.editing;
+  if (!meta) return;
+  try {
+    await api("POST", `/api/review/${encodeURIComponent(meta.id)}/${action}`);
+    say(action === "approve" ? "Approved." : "Rejected.");
+    $("#editor").close();
+    loadReview();
+  } catch (e) { say(e.message, true); }
+}
+$("#approve").addEventListener("click", () => decide("approve"));
+$("#reject").addEventListener("click", () => decide("reject"));
+$("#fix-latest").addEventListener("click", () => { if (state.latest) openEditor(state.latest); });
+
+// ---- settings ----------------------------------------------------------------------------
+async function loadPresets() {
+  try {
+    const p = await api("GET", "/api/presets");
+    state.presets = p.presets; state.current = p.current;
+    for (const sel of [$("#preset"), $("#capture-preset")]) {
+      sel.replaceChildren(...Object.keys(p.presets).map((name) => Object.assign(document.createElement("option"), { value: name, textContent: name })));
+      sel.value = p.current;
+    }
+    fillBackground();
+  } catch (e) { say(e.message, true); }
+}
+
+function fillBackground() {
+  const preset = state.presets[$("#preset").value];
+  if (!preset) return;
+  const bg = preset.background === "transparent" ? "transparent" : "color";
+  document.querySelectorAll("input[name=background]").forEach((r) => { r.checked = r.value === bg; });
+  $("#bg-color").value = preset.color || "#ffffff";
+}
+$("#preset").addEventListener("change", fillBackground);
+$("#open-settings").addEventListener("click", () => { fillBackground(); $("#settings").showModal(); });
+
+$("#save-settings").addEventListener("click", async () => {
+  const name = $("#preset").value;
+  const bg = (document.querySelector("input[name=background]:checked") || {}).value;
+  try {
+    const patch = { compose: { presets: { [name]: bg === "transparent" ? { background: "transparent" } : { background: "color", color: $("#bg-color").value } } } };
+    await api("PUT", "/api/config", patch);
+    await api("PUT", "/api/preset", { name });
+    await loadPresets();
+    say("Settings saved: preset " + name + ".");
+    $("#settings").close();
+  } catch (e) { say("Settings not saved: " + e.message, true); }
+});
+$("#forget-token").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); $("#settings").close(); askToken(); });
+
+// ---- start -------------------------------------------------------------------------------
+if (!token()) askToken();
+loadPresets();
+loadReview();
+pollStatus();

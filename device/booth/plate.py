@@ -1,0 +1,340 @@
+"""The clean plate: the empty booth, averaged over several frames, with the camera settings
+it was taken with; and the check that it still fits the frame in front of the camera.
+
+A plate only helps while the booth looks the way it did at calibration. `check_plate` says
+when that stops being true - the camera reports other settings, the resolution changed,
+the camera was bumped (global shift of the border, by phase correlation), or the light
+drifted (brightness or white balance of the border) - so the segmenter can fall back to
+the generic model and tell the operator to recalibrate, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from device.types import Frame
+
+log = logging.getLogger("cutbox.booth")
+
+PLATE_DIR = "plate"
+PLATE_PNG = "plate.png"
+PLATE_JSON = "plate.json"
+CHECK_WIDTH = 256  # the fit checks run at this width (cheap, and shift is measured in these pixels)
+
+# Canonical camera-setting keys, and the names sources use for them (picamera2 metadata
+# names, OpenCV/UVC-ish names). A setting only counts when the source reports it.
+SETTING_ALIASES: dict[str, tuple[str, ...]] = {
+    "exposure_us": ("exposure_us", "ExposureTime", "exposure_time", "exposure"),
+    "gain": ("gain", "AnalogueGain", "analogue_gain"),
+    "digital_gain": ("digital_gain", "DigitalGain"),
+    "wb_gains": ("wb_gains", "ColourGains", "colour_gains", "white_balance"),
+    "colour_temperature": ("colour_temperature", "ColourTemperature", "wb_temperature"),
+}
+
+
+class PlateError(RuntimeError):
+    """Calibration or plate loading failed; one line with the fix."""
+
+
+def camera_settings(info: dict) -> dict:
+    """The exposure, gain and white-balance settings a frame's `info` reports, canonical keys."""
+    out: dict = {}
+    for key, names in SETTING_ALIASES.items():
+        for name in names:
+            if name in info and info[name] is not None:
+                v = info[name]
+                out[key] = [float(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else float(v)
+                break
+    return out
+
+
+@dataclass(frozen=True)
+class Plate:
+    """The empty booth (HxWx3 uint8 RGB at the frames' full resolution) and how it was taken."""
+
+    image: np.ndarray
+    settings: dict
+    created: float
+    n_frames: int
+    method: str  # "median" or "mean"
+    source: str = ""
+    path: Path | None = None
+    info: dict = field(default_factory=dict)  # e.g. noise measured while calibrating
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+    @cached_property
+    def check_image(self) -> np.ndarray:
+        """The plate at CHECK_WIDTH as float32 RGB, made once."""
+        return _small(self.image)
+
+    def resized(self, w: int, h: int) -> np.ndarray:
+        """The plate stretched to the model's input size (uint8 RGB), cached per size."""
+        cache = self.__dict__.setdefault("_resized", {})
+        if (w, h) not in cache:
+            from device.segment.litert import area_resize
+
+            cache[(w, h)] = np.ascontiguousarray(area_resize(self.image, w, h))
+        return cache[(w, h)]
+
+    def save(self, directory: str | Path) -> Path:
+        """Write plate.png + plate.json into `directory` (atomically: a reader never sees half)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(self.image, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise PlateError(f"cannot encode the plate as PNG ({self.image.shape})")
+        meta = {
+            "resolution": list(self.resolution),
+            "settings": self.settings,
+            "created": self.created,
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created)),
+            "n_frames": self.n_frames,
+            "method": self.method,
+            "source": self.source,
+            "info": self.info,
+        }
+        for name, data in ((PLATE_PNG, png.tobytes()), (PLATE_JSON, json.dumps(meta, indent=1).encode())):
+            tmp = d / (name + ".tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, d / name)
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Plate":
+        """Read a plate saved by `save` (raises PlateError naming what is missing or bad)."""
+        d = Path(directory)
+        png, meta_path = d / PLATE_PNG, d / PLATE_JSON
+        if not png.exists() or not meta_path.exists():
+            raise PlateError(f"no clean plate in {d} (run `cutbox calibrate` on the empty booth)")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PlateError(f"plate metadata {meta_path} unreadable: {exc} (run `cutbox calibrate` again)") from None
+        bgr = cv2.imread(str(png), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise PlateError(f"plate image {png} unreadable (run `cutbox calibrate` again)")
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if list(meta.get("resolution", [])) != [image.shape[1], image.shape[0]]:
+            raise PlateError(f"plate {png} is {image.shape[1]}x{image.shape[0]} but its metadata says {meta.get('resolution')} (run `cutbox calibrate` again)")
+        return cls(
+            image=image,
+            settings=meta.get("settings", {}),
+            created=float(meta.get("created", 0.0)),
+            n_frames=int(meta.get("n_frames", 0)),
+            method=str(meta.get("method", "")),
+            source=str(meta.get("source", "")),
+            path=d,
+            info=meta.get("info", {}),
+        )
+
+
+def plate_dir(data_dir: str | Path) -> Path:
+    """Where a station keeps its plate: <station.data_dir>/plate/."""
+    return Path(data_dir) / PLATE_DIR
+
+
+def average_frames(images: list[np.ndarray], method: str = "median") -> np.ndarray:
+    """Per-pixel median (robust to a passing hand or one flickered frame) or mean of the frames."""
+    if method not in ("median", "mean"):
+        raise PlateError(f"plate average must be 'median' or 'mean', got {method!r}")
+    stack = np.stack(images)
+    avg = np.median(stack, axis=0) if method == "median" else stack.mean(axis=0, dtype=np.float32)
+    return np.clip(np.rint(avg), 0, 255).astype(np.uint8)
+
+
+def calibrate(source, n_frames: int = 8, data_dir: str | Path | None = None, method: str = "median") -> Plate:
+    """Grab `n_frames` of the empty booth from `source`, average them into the plate, and
+    (with `data_dir`) store it under `<data_dir>/plate/`. The settings stored are those the
+    camera reported for the last frame; if they moved during calibration (auto exposure
+    still settling) calibration fails, because such a plate would be stale at once."""
+    if n_frames < 1:
+        raise PlateError(f"n_frames must be >= 1, got {n_frames}")
+    frames: list[Frame] = [source.grab() for _ in range(n_frames)]
+    sizes = {f.size for f in frames}
+    if len(sizes) > 1:
+        raise PlateError(f"frames changed size during calibration: {sorted(sizes)} (fix the camera mode and calibrate again)")
+    first, last = camera_settings(frames[0].info), camera_settings(frames[-1].info)
+    moved = settings_change(first, last, 0.02)
+    if moved:
+        raise PlateError(f"camera settings moved during calibration ({moved}): lock exposure and white balance, then calibrate again")
+    image = average_frames([f.image for f in frames], method)
+    noise = float(np.mean([np.std(f.image.astype(np.float32) - image) for f in frames])) if n_frames > 1 else 0.0
+    plate = Plate(
+        image=image,
+        settings=last,
+        created=time.time(),
+        n_frames=n_frames,
+        method=method,
+        source=frames[-1].source,
+        info={"noise_std": round(noise, 3)},
+    )
+    if data_dir is not None:
+        d = plate.save(plate_dir(data_dir))
+        plate = dataclasses.replace(plate, path=d)
+        log.info("booth: plate of %d frames (%s) stored in %s, settings %s", n_frames, method, d, last)
+    return plate
+
+
+# ---- fit checks ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlateFit:
+    """Whether the plate still fits a frame; `reason` says why not (or what was measured)."""
+
+    ok: bool
+    reason: str
+    measures: dict = field(default_factory=dict)
+
+
+def _small(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    sh = max(8, round(h * CHECK_WIDTH / w))
+    return cv2.resize(image, (CHECK_WIDTH, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _border_mask(h: int, w: int, border: float) -> np.ndarray:
+    b = max(2, int(round(border * min(h, w))))
+    m = np.ones((h, w), bool)
+    m[b:-b, b:-b] = False
+    return m
+
+
+def settings_change(plate_settings: dict, frame_settings: dict, tolerance: float) -> str:
+    """'' when every setting both sides report is within `tolerance` (relative), else what moved."""
+    changes = []
+    for key in SETTING_ALIASES:
+        if key not in plate_settings or key not in frame_settings:
+            continue
+        a, b = np.atleast_1d(plate_settings[key]).astype(float), np.atleast_1d(frame_settings[key]).astype(float)
+        if a.shape != b.shape:
+            changes.append(f"{key} {plate_settings[key]} -> {frame_settings[key]}")
+            continue
+        rel = np.abs(b - a) / np.maximum(np.abs(a), 1e-9)
+        if np.any(rel > tolerance):
+            fmt = lambda v: "/".join(f"{x:g}" for x in np.atleast_1d(v))  # noqa: E731
+            changes.append(f"{key} {fmt(a)} -> {fmt(b)}")
+    return ", ".join(changes)
+
+
+def _highpass(img: np.ndarray) -> np.ndarray:
+    g = img.mean(axis=2) if img.ndim == 3 else img
+    g = g.astype(np.float32)
+    return g - cv2.GaussianBlur(g, (0, 0), 4.0)
+
+
+def measure_shift(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
+    """(dx, dy, response): global shift of the frame against the plate on the border ring.
+
+    Phase correlation of the high-passed border (light level removed, product masked out)
+    gives a coarse shift and its confidence; the mask's own edges pull it towards zero, so
+    a few Lucas-Kanade steps on the border pixels refine it to a sub-pixel estimate."""
+    hp_p, hp_f = _highpass(plate_small), _highpass(frame_small)
+    (dx, dy), response = cv2.phaseCorrelate(hp_p * mask, hp_f * mask)
+    h, w = hp_p.shape
+    inner = mask.copy()
+    inner[:3], inner[-3:], inner[:, :3], inner[:, -3:] = False, False, False, False
+    for _ in range(4):
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        pw = cv2.warpAffine(hp_p, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        gx = cv2.Sobel(pw, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+        gy = cv2.Sobel(pw, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+        r = (hp_f - pw)[inner]
+        a = np.stack([gx[inner], gy[inner]], axis=1)
+        keep = np.abs(r) < 4 * (np.median(np.abs(r)) + 1e-3)  # drop product pixels that reach the border
+        ata = a[keep].T @ a[keep]
+        if np.linalg.cond(ata) > 1e6:
+            break
+        step = np.linalg.solve(ata, -a[keep].T @ r[keep])
+        dx, dy = dx + float(step[0]), dy + float(step[1])
+        if np.hypot(*step) < 0.02:
+            break
+    return float(dx), float(dy), float(response)
+
+
+def check_plate(
+    plate: Plate,
+    frame: Frame,
+    border: float = 0.1,
+    max_shift_px: float = 1.5,
+    max_light_drift: float = 0.08,
+    max_wb_drift: float = 0.03,
+    max_settings_drift: float = 0.02,
+    min_shift_response: float = 0.05,
+    frame_small: np.ndarray | None = None,
+    plate_small: np.ndarray | None = None,
+) -> PlateFit:
+    """Does the plate still fit this frame? Checks, cheapest first: resolution, reported
+    camera settings, light level and white balance of the border, global camera shift.
+
+    `frame_small`/`plate_small`: the same small copies of both (e.g. the model input the
+    segmenter made anyway), to skip the resize; by default both go to CHECK_WIDTH."""
+    if frame.size != plate.resolution:
+        pw, ph = plate.resolution
+        fw, fh = frame.size
+        return PlateFit(False, f"resolution changed: plate {pw}x{ph}, frame {fw}x{fh} (recalibrate)")
+    moved = settings_change(plate.settings, camera_settings(frame.info), max_settings_drift)
+    if moved:
+        return PlateFit(False, f"camera settings changed: {moved} (recalibrate)")
+
+    if frame_small is not None and plate_small is not None:
+        p, f = plate_small.astype(np.float32), frame_small.astype(np.float32)
+        if p.shape != f.shape:
+            raise ValueError(f"frame_small {f.shape} and plate_small {p.shape} differ")
+    else:
+        p, f = plate.check_image, _small(frame.image)
+    mask = _border_mask(*p.shape[:2], border)
+    pb, fb = p[mask] + 1.0, f[mask] + 1.0
+    ratio = np.median(fb.mean(axis=1) / pb.mean(axis=1))
+    light = float(ratio - 1.0)
+    chroma = lambda x: np.array([np.median(x[:, 0] / x[:, 1]), np.median(x[:, 2] / x[:, 1])])  # noqa: E731
+    wb = chroma(fb) / chroma(pb) - 1.0
+    wb_drift = float(np.abs(wb).max())
+    dx, dy, response = measure_shift(p, f, mask)
+    shift = float(np.hypot(dx, dy)) if response >= min_shift_response else 0.0
+    measures = {"light": round(light, 4), "wb": round(wb_drift, 4), "shift_px": round(shift, 2),
+                "shift_response": round(response, 3)}
+    if abs(light) > max_light_drift:
+        word = "brighter" if light > 0 else "darker"
+        return PlateFit(False, f"light drifted: border {abs(light) * 100:.0f} % {word} than the plate (limit {max_light_drift * 100:.0f} %; recalibrate)", measures)
+    if wb_drift > max_wb_drift:
+        return PlateFit(False, f"white balance drifted: border r/g, b/g off by {wb_drift * 100:.1f} % (limit {max_wb_drift * 100:.1f} %; recalibrate)", measures)
+    if shift > max_shift_px:
+        return PlateFit(False, f"camera moved: border shifted {shift:.1f} px at {CHECK_WIDTH} px width (limit {max_shift_px:g}; recalibrate)", measures)
+    return PlateFit(True, f"plate fits (light {light * 100:+.1f} %, wb {wb_drift * 100:.1f} %, shift {shift:.1f} px)", measures)
+
+
+def check_plate_cfg(plate: Plate, frame: Frame, cfg, **small) -> PlateFit:
+    """check_plate with the thresholds of a BoothConfig."""
+    return check_plate(plate, frame, cfg.border, cfg.max_shift_px, cfg.max_light_drift, cfg.max_wb_drift,
+                       cfg.max_settings_drift, **small)
+
+
+def plate_summary(plate: Plate) -> dict:
+    """What `cutbox calibrate` prints and the API's calibrate returns."""
+    w, h = plate.resolution
+    return {
+        "path": str(plate.path / PLATE_PNG) if plate.path else None,
+        "width": w,
+        "height": h,
+        "frames": plate.n_frames,
+        "average": plate.method,
+        "settings": plate.settings,
+        "created": plate.created,
+        "noise_std": plate.info.get("noise_std"),
+    }

@@ -1,0 +1,413 @@
+"""`cutbox`: the command line, a thin shell over the same core functions the API and MQTT use.
+
+Each subcommand is one self-contained block: an `@command` function that registers its
+parser (with `set_defaults(func=...)`) and the `_cmd_x(args) -> int` it runs. Heavy imports
+(the model runtime, OpenCV, FastAPI) happen inside the command, so `cutbox --help` is fast.
+To add a command, add one block in the "commands" part below; nothing else needs editing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+_REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def command(register: Callable[[argparse._SubParsersAction], None]):
+    """Decorator: `register(subparsers)` adds one subcommand (called in definition order)."""
+    _REGISTRY.append(register)
+    return register
+
+
+def _err(line: str) -> None:
+    print(f"cutbox: {line}", file=sys.stderr)
+
+
+def _add_config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="cutbox.toml to use (default: firmware_config/cutbox.toml)")
+
+
+def _load_config(args: argparse.Namespace):
+    """The validated config, or None after printing one line per problem."""
+    from device.config import ConfigError, load_config
+
+    try:
+        return load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _err(f"config: {problem}")
+        return None
+
+
+def _open_pipeline(cfg):
+    """Pipeline with the configured model, or None after one line saying what is wrong."""
+    from device.pipeline import Pipeline
+    from device.segment import ModelError
+
+    try:
+        return Pipeline(cfg)
+    except ModelError as exc:
+        _err(str(exc))
+        return None
+
+
+def _samples_dir() -> Path:
+    return Path(__file__).resolve().parent / "samples"
+
+
+# =========================================================================================
+# commands: one block each (parser registration + _cmd_x). Add new commands below, in their
+# own block, e.g. `catalog`, `serve`, `spin`, `calibrate`, `contact-sheet`.
+# =========================================================================================
+
+
+# ---- cutout (issue 2) --------------------------------------------------------------------
+@command
+def _add_cutout(sub) -> None:
+    p = sub.add_parser("cutout", help="cut out image files, folders or globs into a folder")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders or globs")
+    p.add_argument("-o", "--out", metavar="DIR", default="cutbox-out", help="output folder (default: cutbox-out)")
+    p.add_argument("--preset", metavar="NAME", help="compose preset (default: compose.preset from the config)")
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_cutout)
+
+
+def _run_batch(paths: list[str], out: str, preset: str | None, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from device.batch import cut_out_files
+
+    cfg = _load_config(args)
+    if cfg is None:
+        return 2
+    pipeline = _open_pipeline(cfg)
+    if pipeline is None:
+        return 1
+    try:
+        try:
+            pipeline.preset_config(preset)
+        except ValueError as exc:
+            _err(str(exc))
+            return 2
+        seg = pipeline.segmenter
+        if hasattr(seg, "backend_reason"):
+            print(f"model: {seg.card.label} on {seg.backend} ({seg.backend_reason})", file=sys.stderr)
+
+        def progress(files):
+            return tqdm(files, desc="cutout", unit="img", file=sys.stderr, disable=len(files) < 2, dynamic_ncols=True)
+
+        result = cut_out_files(pipeline, paths, out, preset, progress=progress, report=lambda line: tqdm.write(f"error: {line}", file=sys.stderr))
+    finally:
+        pipeline.close()
+    done = len(result.written)
+    print(f"{done} cut out, {len(result.failed)} failed -> {out}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _cmd_cutout(args: argparse.Namespace) -> int:
+    return _run_batch(args.paths, args.out, args.preset, args)
+
+
+# ---- demo (issue 2) ----------------------------------------------------------------------
+@command
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="cut out the bundled sample photos (no camera or broker needed)")
+    p.add_argument("-o", "--out", metavar="DIR", default="cutbox-out", help="output folder (default: cutbox-out)")
+    p.add_argument("--preset", metavar="NAME", help="compose preset (default: compose.preset from the config)")
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    rc = _run_batch([str(_samples_dir())], args.out, args.preset, args)
+    if rc == 0:
+        print(f"open {Path(args.out).resolve()} to see the cut-outs", file=sys.stderr)
+    return rc
+
+
+# ---- bench (issue 2) ---------------------------------------------------------------------
+@command
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="time the whole pipeline on a 2304x1296 frame (per stage p50/p95, peak RSS)")
+    p.add_argument("--threads", type=int, default=1, help="CPU cores to pin to; also OpenCV and LiteRT threads (default 1)")
+    p.add_argument("--frames", type=int, default=50, help="timed frames (default 50)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
+    p.add_argument("--preset", default="marketplace-white", help="compose preset (default marketplace-white: 2000x2000 JPEG on white + mask)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from device.bench import format_table, run_bench
+
+    if args.threads < 1 or args.frames < 1 or args.warmup < 0:
+        _err("bench: --threads and --frames must be >= 1, --warmup >= 0")
+        return 2
+    cfg = _load_config(args)
+    if cfg is None:
+        return 2
+    try:
+        report = run_bench(cfg, threads=args.threads, frames=args.frames, warmup=args.warmup, preset=args.preset)
+    except (ValueError, RuntimeError) as exc:
+        _err(f"bench: {' '.join(str(exc).split())}")
+        return 1
+    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    return 0
+
+
+# ---- config check (issue 2) --------------------------------------------------------------
+@command
+def _add_config(sub) -> None:
+    p = sub.add_parser("config", help="configuration tools")
+    csub = p.add_subparsers(dest="config_cmd", required=True, metavar="{check}")
+    c = csub.add_parser("check", help="validate a cutbox.toml: prints OK, or one line per problem with the fix")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--env", action="store_true", help="also apply CUTBOX__SECTION__KEY environment overrides")
+    c.set_defaults(func=_cmd_config_check)
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from device.config import ConfigError, load_config
+
+    try:
+        load_config(args.file, env=None if args.env else {})
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 1
+    print("OK")
+    return 0
+
+
+# ---- serve (issue 7) ---------------------------------------------------------------------
+@command
+def _add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="run the box: operator page, REST API, MQTT publisher and commands")
+    p.add_argument("--host", help="listen address (default: api.host)")
+    p.add_argument("--port", type=int, help="TCP port (default: api.port)")
+    p.add_argument("--source", metavar="PATH", help="files/hotfolder source path (default: source.path)")
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+
+    import uvicorn
+
+    from device.api import create_app
+    from device.config import ConfigError
+    from device.service import CutboxService
+    from device.systemd_notify import notifier
+
+    cfg = _load_config(args)
+    if cfg is None:
+        return 2
+    if args.source:
+        cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"path": Path(args.source)})})
+    if args.port is not None and not 1 <= args.port <= 65535:
+        _err("serve: --port must be 1..65535")
+        return 2
+    service = CutboxService(cfg).start()
+    try:
+        app = create_app(service, cfg)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            _err(f"config: {problem}")
+        service.stop()
+        return 2
+    notify = notifier()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        async def watchdog():
+            while True:
+                notify.watchdog()
+                await asyncio.sleep(2.0)
+
+        notify.ready()
+        notify.status("serving on %s:%s" % (args.host or cfg.api.host, args.port or cfg.api.port))
+        task = asyncio.create_task(watchdog())
+        try:
+            yield
+        finally:
+            task.cancel()
+            notify.stopping()
+
+    app.router.lifespan_context = lifespan
+    host, port = args.host or cfg.api.host, args.port or cfg.api.port
+    print(f"cutbox: serving http://{host}:{port}/ (station {cfg.station.id})", file=sys.stderr)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    finally:
+        service.stop()
+    return 0
+
+
+# ---- spin (issue 8) ----------------------------------------------------------------------
+@command
+def _add_spin(sub) -> None:
+    p = sub.add_parser("spin", help="shoot a turntable spin set: every view cut out with one crop box")
+    p.add_argument("--steps", type=int, help="views per turn, 360/steps degrees apart (default: turntable.steps)")
+    p.add_argument("--sku", help="product SKU: names the files, goes into the metadata")
+    p.add_argument("--read-sku", action="store_true", help="read the SKU from a barcode/QR code in the first view")
+    p.add_argument("--source", metavar="PATH", help="files/hotfolder source path (default: source.path)")
+    p.add_argument("--preset", metavar="NAME", help="compose preset (default: compose.preset)")
+    p.add_argument("-o", "--out", metavar="DIR", default="cutbox-out", help="output folder; files go to DIR/<sku>/<spin id>/ (default: cutbox-out)")
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_spin)
+
+
+def _cmd_spin(args: argparse.Namespace) -> int:
+    from device.sku import SkuError, clean_sku, file_stem, group_dir
+    from device.sources import SourceError, open_source
+    from device.turntable import TurntableError, open_turntable
+    from device.turntable.spin import shoot_spin
+
+    cfg = _load_config(args)
+    if cfg is None:
+        return 2
+    steps = args.steps if args.steps is not None else cfg.turntable.steps
+    if not 1 <= steps <= 720:
+        _err(f"spin: --steps must be 1..720 (got {steps})")
+        return 2
+    try:
+        sku = clean_sku(args.sku) if args.sku else None
+    except SkuError as exc:
+        _err(f"spin: {exc}")
+        return 2
+    if args.source:
+        cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"path": Path(args.source)})})
+    pipeline = _open_pipeline(cfg)
+    if pipeline is None:
+        return 1
+    source = table = None
+    try:
+        try:
+            pipeline.preset_config(args.preset)
+            source = open_source(cfg.source)
+            table = open_turntable(cfg.turntable)
+            captures = shoot_spin(
+                source, pipeline, table, steps, sku, preset=args.preset, read_sku=args.read_sku,
+                on_step=lambda i, n, a: print(f"view {i + 1}/{n} at {a:.1f} deg", file=sys.stderr),
+            )
+        except (ValueError, SourceError, TurntableError, SkuError) as exc:
+            _err(f"spin: {exc}")
+            return 1
+        spin_id = captures[0].meta["spin_id"]
+        folder = group_dir(Path(args.out), captures[0].sku) / spin_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for cap in captures:
+            cap.complete()
+            stem = file_stem(cap.sku, cap.id, cap.meta["angle"])
+            for art in cap.artifacts:
+                if art.name == "meta":
+                    continue  # rewritten below with the spin fields, which are added after export
+                tail = art.filename[len(cap.id):] if art.filename.startswith(cap.id) else Path(art.filename).suffix
+                (folder / f"{stem}{tail}").write_bytes(art.data)
+            (folder / f"{stem}.json").write_text(json.dumps(cap.meta, indent=1, default=str), encoding="utf-8")
+        print(json.dumps({"spin_id": spin_id, "sku": captures[0].sku, "views": len(captures), "box": captures[0].meta["spin_box"], "folder": str(folder)}))
+        return 0
+    finally:
+        for closable in (table, source):
+            if closable is not None:
+                closable.close()
+        pipeline.close()
+
+
+# ---- calibrate (issue 5) ------------------------------------------------------------------
+@command
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="photograph the empty booth into a clean plate (or --check that the stored one still fits)")
+    p.add_argument("--frames", type=int, default=None, help="frames averaged into the plate (default booth.plate_frames)")
+    p.add_argument("--average", choices=("median", "mean"), default=None, help="how frames are averaged (default booth.plate_average)")
+    p.add_argument("--check", action="store_true", help="do not calibrate: grab one frame and say whether the stored plate fits it")
+    p.add_argument("paths", nargs="*", help="files source: image files of the empty booth instead of source.path")
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from device.booth.plate import PlateError, Plate, calibrate, check_plate_cfg, plate_dir, plate_summary
+    from device.sources import open_source
+    from device.sources.base import SourceError
+
+    cfg = _load_config(args)
+    if cfg is None:
+        return 2
+    n = args.frames or cfg.booth.plate_frames
+    if n < 1:
+        _err("calibrate: --frames must be >= 1")
+        return 2
+    try:
+        source = open_source(cfg.source, args.paths or None)
+    except SourceError as exc:
+        _err(f"calibrate: {exc}")
+        return 2
+    try:
+        if args.check:
+            plate = Plate.load(plate_dir(cfg.station.data_dir))
+            fit = check_plate_cfg(plate, source.grab(), cfg.booth)
+            print(json.dumps({"fits": fit.ok, "reason": fit.reason, "measures": fit.measures}, indent=1))
+            return 0 if fit.ok else 1
+        plate = calibrate(source, n, cfg.station.data_dir, args.average or cfg.booth.plate_average)
+    except (PlateError, SourceError) as exc:
+        _err(f"calibrate: {exc}")
+        return 1
+    finally:
+        source.close()
+    print(json.dumps(plate_summary(plate), indent=1))
+    return 0
+
+
+# ---- catalog (issue 6) -------------------------------------------------------------------
+@command
+def _add_catalog(sub) -> None:
+    p = sub.add_parser("catalog", help="run the catalog receiver: MQTT captures -> checked files + SQLite index")
+    p.add_argument("--stats", action="store_true", help="print the index counts as JSON and exit")
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_catalog)
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from device.catalog.receiver import run_command
+
+    return run_command(args)
+
+
+# ---- add further commands above this line, one block each ---------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cutbox", description="Capture box: product photo in, catalog-ready cut-out out.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in _REGISTRY:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

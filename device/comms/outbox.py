@@ -1,0 +1,224 @@
+"""The durable outbox: every message of a capture is on disk before anything is sent.
+
+SQLite in WAL mode with `synchronous=FULL` (fsync on every commit). A capture's messages are
+written in one transaction by `put()`; the sender reads them in order (`pending()`), and a
+message is deleted only by `ack()`, i.e. after the broker's PUBACK. After a reconnect or a
+restart everything still here is sent again, oldest first; the receiver deduplicates.
+
+Bounded: at most `max_captures` captures / `max_bytes` bytes. When full, the policy decides:
+`block` raises `OutboxFull` (the caller reports it, the capture stays on local disk), and
+`drop-oldest` deletes the oldest unsent captures, logs each one and counts them in
+`stats()["dropped_captures"]` (persisted). A message the broker refuses (e.g. ACL "not
+authorized") is moved to `dead_letters` and counted, so it neither blocks the queue nor
+disappears silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger("cutbox.outbox")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS captures (
+    capture_id TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    capture_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    content_type TEXT,
+    user_props TEXT NOT NULL DEFAULT '[]',
+    retain INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_capture ON messages(capture_id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY,
+    capture_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class OutboxError(RuntimeError):
+    """The outbox could not take a capture (disk full, unreadable database...)."""
+
+
+class OutboxFull(OutboxError):
+    """The outbox is at its bound and the policy is `block`."""
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """One message to publish (what `put()` takes and `pending()` gives back)."""
+
+    topic: str
+    payload: bytes
+    content_type: str | None = None
+    user_props: tuple[tuple[str, str], ...] = ()
+    retain: bool = False
+    seq: int = 0
+    capture_id: str = ""
+
+
+class Outbox:
+    """SQLite-backed, bounded, ordered queue of MQTT messages grouped by capture."""
+
+    def __init__(self, path: str | Path, max_captures: int = 2000, max_bytes: int = 1 << 30,
+                 policy: Literal["block", "drop-oldest"] = "block"):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_captures = max_captures
+        self.max_bytes = max_bytes
+        self.policy = policy
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._full = False
+
+    # ---- writing -------------------------------------------------------------------------
+    def put(self, capture_id: str, messages: list[OutMessage]) -> bool:
+        """Store all of a capture's messages durably in one transaction.
+
+        Returns False when the capture is already queued (idempotent resubmit). Raises
+        `OutboxFull` (policy `block`) or `OutboxError` (disk problems) with a clear message.
+        """
+        size = sum(len(m.payload) for m in messages)
+        now = time.time()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    if self._db.execute("SELECT 1 FROM captures WHERE capture_id=?", (capture_id,)).fetchone():
+                        self._db.execute("ROLLBACK")
+                        return False
+                    self._make_room(size)
+                    self._db.execute("INSERT INTO captures VALUES (?,?,?)", (capture_id, size, now))
+                    self._db.executemany(
+                        "INSERT INTO messages (capture_id, topic, payload, content_type, user_props, retain, created)"
+                        " VALUES (?,?,?,?,?,?,?)",
+                        [(capture_id, m.topic, m.payload, m.content_type, json.dumps(list(m.user_props)), int(m.retain), now)
+                         for m in messages])
+                    self._db.execute("COMMIT")
+                    self._full = False
+                    return True
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except OutboxFull:
+                self._full = True
+                raise
+            except sqlite3.Error as exc:
+                raise OutboxError(f"outbox {self.path}: cannot store capture {capture_id}: {exc} "
+                                  "(free disk space or check the data directory)") from exc
+
+    def _make_room(self, size: int) -> None:
+        count, used = self._db.execute("SELECT COUNT(*), COALESCE(SUM(bytes),0) FROM captures").fetchone()
+        if count + 1 <= self.max_captures and used + size <= self.max_bytes:
+            return
+        if self.policy == "block" or size > self.max_bytes:
+            raise OutboxFull(f"outbox full ({count} captures, {used / 1e6:.1f} MB; limits {self.max_captures} captures, "
+                             f"{self.max_bytes / 1e6:.1f} MB, policy {self.policy}): capture not queued "
+                             "(bring the broker back, or raise mqtt.outbox_max_captures / outbox_max_mb)")
+        for capture_id, nbytes in self._db.execute("SELECT capture_id, bytes FROM captures ORDER BY rowid").fetchall():
+            if count + 1 <= self.max_captures and used + size <= self.max_bytes:
+                break
+            self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
+            self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
+            self._bump("dropped_captures")
+            log.warning("outbox full (policy drop-oldest): dropped unsent capture %s", capture_id)
+            count, used = count - 1, used - nbytes
+
+    def _bump(self, name: str, by: int = 1) -> None:
+        self._db.execute("INSERT INTO counters VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=value+?", (name, by, by))
+
+    # ---- sending -------------------------------------------------------------------------
+    def pending(self, after_seq: int = 0, limit: int = 32) -> list[OutMessage]:
+        """The next messages to send, in order, with seq > after_seq."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, capture_id, topic, payload, content_type, user_props, retain FROM messages"
+                " WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+        return [OutMessage(topic=t, payload=bytes(p), content_type=ct, user_props=tuple(tuple(x) for x in json.loads(up)),
+                           retain=bool(r), seq=s, capture_id=c) for s, c, t, p, ct, up, r in rows]
+
+    def ack(self, seqs: list[int]) -> list[str]:
+        """Delete acknowledged messages; return the capture ids that are now fully sent."""
+        if not seqs:
+            return []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = self._remove(seqs)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return done
+
+    def dead_letter(self, seq: int, reason: str) -> list[str]:
+        """The broker refused this message for good: keep a record, count it, stop resending it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT capture_id, topic FROM messages WHERE seq=?", (seq,)).fetchone()
+                done: list[str] = []
+                if row:
+                    self._db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?,?,?,?,?)", (seq, row[0], row[1], reason, time.time()))
+                    self._bump("refused_messages")
+                    done = self._remove([seq])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        if row:
+            log.error("broker refused %s (%s): moved to dead_letters in %s", row[1], reason, self.path)
+        return done
+
+    def _remove(self, seqs: list[int]) -> list[str]:
+        marks = ",".join("?" * len(seqs))
+        ids = [r[0] for r in self._db.execute(f"SELECT DISTINCT capture_id FROM messages WHERE seq IN ({marks})", seqs)]
+        self._db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", seqs)
+        done = []
+        for cid in ids:
+            if not self._db.execute("SELECT 1 FROM messages WHERE capture_id=? LIMIT 1", (cid,)).fetchone():
+                self._db.execute("DELETE FROM captures WHERE capture_id=?", (cid,))
+                done.append(cid)
+        return done
+
+    # ---- reporting -----------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Depth, size, bound, policy state and the never-silent counters."""
+        with self._lock:
+            count, used = self._db.execute("SELECT COUNT(*), COALESCE(SUM(bytes),0) FROM captures").fetchone()
+            msgs = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+            counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
+        full = self._full or count >= self.max_captures or used >= self.max_bytes
+        return {
+            "depth": count, "messages": msgs, "bytes": used,
+            "max_captures": self.max_captures, "max_bytes": self.max_bytes,
+            "policy": self.policy, "full": full,
+            "dropped_captures": counters.get("dropped_captures", 0),
+            "refused_messages": counters.get("refused_messages", 0),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

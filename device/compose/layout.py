@@ -1,0 +1,84 @@
+"""Where the product goes: crop box from the alpha, then scale and offset into the output.
+
+All geometry is integer output pixels decided here, once, so crop, margin, aspect and fill
+are exact: the product's box lands on [x, x + w) x [y, y + h) of the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.config import PresetConfig
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Output canvas size and where the crop box lands in it (all output pixels)."""
+
+    width: int
+    height: int
+    x: int  # product box left edge in the output
+    y: int  # product box top edge in the output
+    w: int  # product box width in the output
+    h: int  # product box height in the output
+    box: tuple[int, int, int, int]  # crop box in frame pixels (x0, y0, x1, y1)
+
+    @property
+    def sx(self) -> float:
+        return self.w / (self.box[2] - self.box[0])
+
+    @property
+    def sy(self) -> float:
+        return self.h / (self.box[3] - self.box[1])
+
+    def affine(self, dx: int = 0, dy: int = 0) -> np.ndarray:
+        """2x3 frame->output matrix (pixel centres) for cv2.warpAffine, shifted by (-dx, -dy)."""
+        x0, y0 = self.box[0], self.box[1]
+        return np.array([[self.sx, 0, self.sx * (0.5 - x0) + self.x - 0.5 - dx],
+                         [0, self.sy, self.sy * (0.5 - y0) + self.y - 0.5 - dy]], np.float64)
+
+
+def alpha_box(alpha: np.ndarray, cutoff: float) -> tuple[int, int, int, int] | None:
+    """Tight box (x0, y0, x1, y1) of pixels with alpha > cutoff, None when there are none."""
+    # numpy's max is SIMD along both axes (cv2.reduce across a row is 40x slower)
+    cols = alpha.max(axis=0)
+    xs = np.flatnonzero(cols > cutoff)
+    if xs.size == 0:
+        return None
+    rows = alpha[:, xs[0]:xs[-1] + 1].max(axis=1)
+    ys = np.flatnonzero(rows > cutoff)
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def margin_px(value: int | str, side: int) -> int:
+    """A margin in output pixels: an int is pixels, 'N%' is N percent of that output side."""
+    if isinstance(value, str):
+        return int(round(float(value.rstrip("%")) / 100 * side))
+    return int(value)
+
+
+def place(box: tuple[int, int, int, int], preset: PresetConfig) -> Placement:
+    """Scale and position the crop box in the preset's canvas."""
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    if bw <= 0 or bh <= 0:
+        raise ValueError(f"crop box {box} is empty: x1 > x0 and y1 > y0 are needed")
+    m = preset.margin
+    if preset.width == 0:  # native: the crop at 1:1 plus margins (percent of the crop's side)
+        left, right = margin_px(m.left, bw), margin_px(m.right, bw)
+        top, bottom = margin_px(m.top, bh), margin_px(m.bottom, bh)
+        return Placement(bw + left + right, bh + top + bottom, left, top, bw, bh, box)
+    W, H = preset.width, preset.height
+    left, right = margin_px(m.left, W), margin_px(m.right, W)
+    top, bottom = margin_px(m.top, H), margin_px(m.bottom, H)
+    aw, ah = W - left - right, H - top - bottom
+    if aw <= 0 or ah <= 0:
+        raise ValueError(f"margins leave no room in a {W}x{H} output: make them smaller")
+    scale = preset.fill * min(aw / bw, ah / bh)
+    w = max(1, min(aw, round(bw * scale)))
+    h = max(1, min(ah, round(bh * scale)))
+    x = left + (aw - w) // 2
+    y = top + (ah - h if preset.align == "floor" else (ah - h) // 2)
+    return Placement(W, H, x, y, w, h, box)

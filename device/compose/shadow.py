@@ -1,0 +1,68 @@
+"""Synthetic shadows that ground the product: a contact shadow or a drop shadow.
+
+A shadow is a float32 0..1 darkness map over a rectangle of the canvas; the canvas is
+multiplied by (1 - opacity * map) there, before the product is laid on top. The contact
+ellipse is cached per size (the same preset makes the same kernel); the drop shadow is
+blurred at quarter resolution, since a blurred shadow has no fine detail to lose.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from device.config import ShadowConfig
+
+
+@lru_cache(maxsize=16)
+def contact_kernel(width: int, height: int, blur: int) -> np.ndarray:
+    """A blurred filled ellipse of semi-axes width/2 x height/2, padded by 3 blur sigmas."""
+    pad = 3 * blur
+    k = np.zeros((height + 2 * pad + 1, width + 2 * pad + 1), np.float32)
+    cv2.ellipse(k, (pad + width // 2, pad + height // 2), (max(1, width // 2), max(1, height // 2)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    if blur > 0:
+        k = cv2.GaussianBlur(k, (0, 0), blur)
+        k /= max(float(k.max()), 1e-6)
+    k.setflags(write=False)
+    return k
+
+
+def contact(cfg: ShadowConfig, x: int, y: int, w: int, h: int) -> tuple[int, int, np.ndarray]:
+    """Contact shadow centred under the product box (x, y, w, h): (left, top, map)."""
+    ew = max(2, round(w * cfg.spread))
+    eh = max(2, round(w * cfg.height))
+    blur = round(cfg.blur_px / 2)
+    k = contact_kernel(ew, eh, blur)
+    left = x + w // 2 - k.shape[1] // 2
+    top = y + h - k.shape[0] // 2
+    return left, top, k
+
+
+def drop(cfg: ShadowConfig, alpha: np.ndarray, x: int, y: int) -> tuple[int, int, np.ndarray]:
+    """Drop shadow of a product alpha (uint8, placed at x, y): (left, top, map)."""
+    q = 4
+    small = cv2.resize(alpha, (max(1, alpha.shape[1] // q), max(1, alpha.shape[0] // q)), interpolation=cv2.INTER_AREA)
+    sigma = cfg.blur_px / q / 2
+    pad = int(np.ceil(3 * sigma)) + 1
+    small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0).astype(np.float32) * (1 / 255)
+    if sigma > 0:
+        small = cv2.GaussianBlur(small, (0, 0), sigma)
+    big = cv2.resize(small, (small.shape[1] * q, small.shape[0] * q), interpolation=cv2.INTER_LINEAR)
+    t = np.deg2rad(cfg.angle_deg)
+    dx, dy = cfg.distance_px * np.cos(t), cfg.distance_px * np.sin(t)
+    return x - pad * q + round(dx), y - pad * q + round(dy), big
+
+
+def apply(canvas: np.ndarray, opacity: float, left: int, top: int, darkness: np.ndarray) -> None:
+    """Darken canvas in place by (1 - opacity * darkness) over the map's rectangle (clipped)."""
+    H, W = canvas.shape[:2]
+    h, w = darkness.shape
+    x0, y0, x1, y1 = max(0, left), max(0, top), min(W, left + w), min(H, top + h)
+    if x1 <= x0 or y1 <= y0 or opacity <= 0:
+        return
+    d = darkness[y0 - top:y1 - top, x0 - left:x1 - left]
+    keep = 1.0 - opacity * d
+    region = canvas[y0:y1, x0:x1]
+    region[:] = (region * keep[..., None] + 0.5).astype(np.uint8)

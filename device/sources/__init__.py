@@ -1,0 +1,42 @@
+"""Frame sources: files/folders/globs, a hot folder, a UVC camera, picamera2 (main + lores).
+
+`open_source(cfg)` builds the one the configuration names; all give `Frame`s through the
+`FrameSource` interface.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from device.config import SourceConfig
+from device.sources.base import FrameSource, SourceError
+from device.sources.decode import ImageError, decode_image
+
+__all__ = ["FrameSource", "ImageError", "SourceError", "decode_image", "open_source"]
+
+
+def open_source(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = None) -> FrameSource:
+    """The source `cfg.kind` names; `paths` (files kind) overrides `cfg.path`."""
+    if cfg.kind == "files":
+        from device.sources.files import FileSource
+
+        given = list(paths) if paths else ([cfg.path] if cfg.path else [])
+        if not given:
+            raise SourceError("source.kind = files needs source.path or paths on the command line")
+        return FileSource(given, cfg.patterns, cfg.recursive, cfg.max_pixels)
+    if cfg.kind == "hotfolder":
+        from device.sources.hotfolder import HotFolderSource
+
+        if cfg.path is None:
+            raise SourceError("source.kind = hotfolder needs source.path (the folder to watch)")
+        return HotFolderSource(cfg.path, cfg.patterns, cfg.poll_interval_s, cfg.stable_polls, cfg.processed_dir, cfg.max_pixels)
+    if cfg.kind == "uvc":
+        from device.sources.uvc import UvcSource
+
+        return UvcSource(cfg.uvc_device, cfg.uvc_width, cfg.uvc_height, cfg.uvc_fourcc, cfg.uvc_fps)
+    if cfg.kind == "picamera2":
+        from device.sources.pi_camera import Picamera2Source
+
+        return Picamera2Source(cfg.picamera2_main, cfg.picamera2_lores, cfg.picamera2_camera)
+    raise SourceError(f"unknown source.kind {cfg.kind!r}")  # pragma: no cover - config validates it

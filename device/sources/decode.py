@@ -1,0 +1,160 @@
+"""Bytes or a file -> an HxWx3 uint8 sRGB array, or one clear `ImageError` line.
+
+Everything a camera, a tethering tool or a web upload can hand us ends up the same: EXIF
+orientation applied, ICC-tagged colours converted to sRGB, 16-bit and float data scaled to
+8 bits, CMYK/gray/palette converted, alpha flattened onto white (a product shot's
+background). The header's pixel count is checked before any pixel is decoded, so a
+30000x30000 "decompression bomb" costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+try:  # littlecms is optional in some Pillow builds; without it ICC profiles are ignored
+    from PIL import ImageCms
+
+    _SRGB = ImageCms.createProfile("sRGB")
+except ImportError:  # pragma: no cover - depends on the Pillow build
+    ImageCms = None
+    _SRGB = None
+
+DEFAULT_MAX_PIXELS = 60_000_000
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a cut-short file is an error, never a grey half-image
+
+
+class _AlreadySrgb(Exception):
+    """Internal: the embedded profile is sRGB, nothing to convert."""
+
+
+class ImageError(ValueError):
+    """An input image that cannot be used; the message is one line meant for the operator."""
+
+
+def decode_image(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode to HxWx3 uint8 RGB (sRGB); raise ImageError with a one-line reason."""
+    return decode_image_info(data, max_pixels)[0]
+
+
+def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, dict]:
+    """decode_image plus what was done to get there (format, mode, orientation, icc, ...)."""
+    raw = _read(data)
+    if not raw:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(raw))
+    except UnidentifiedImageError:
+        raise ImageError(f"not a readable image ({len(raw)} bytes, unknown format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"image header claims too many pixels (over {max_pixels / 1e6:.0f} MP, source.max_pixels)") from None
+    except Exception as exc:  # a broken header can raise almost anything inside Pillow
+        raise ImageError(f"unreadable image header: {_one_line(exc)}") from None
+
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"image header claims {width}x{height} = {width * height / 1e6:.0f} MP, over the "
+            f"{max_pixels / 1e6:.0f} MP limit (source.max_pixels)"
+        )
+    info = {"format": im.format, "mode": im.mode, "width": width, "height": height}
+    try:
+        im.load()
+    except Exception as exc:
+        raise ImageError(f"truncated or corrupt {im.format or 'image'} data: {_one_line(exc)}") from None
+
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # a corrupt EXIF block must not lose the picture
+        orientation = 1
+    if orientation not in (1, None):
+        info["exif_orientation"] = int(orientation)
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception as exc:
+            raise ImageError(f"cannot apply EXIF orientation {orientation}: {_one_line(exc)}") from None
+
+    try:
+        rgb = _to_srgb(im, info)
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"cannot convert {im.mode} image to RGB: {_one_line(exc)}") from None
+    return np.ascontiguousarray(rgb), info
+
+
+def _read(data: bytes | Path | str) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    path = Path(data)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ImageError(f"is a folder, not an image: {path}") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
+
+
+def _to_srgb(im: Image.Image, info: dict) -> np.ndarray:
+    """Any Pillow mode -> HxWx3 uint8 sRGB."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        info["bit_depth"] = 32 if mode in ("I", "F") else 16
+        arr = np.asarray(im)
+        if mode == "F":
+            top = 1.0 if float(np.nanmax(arr)) <= 1.0 else 65535.0 if float(np.nanmax(arr)) > 255 else 255.0
+            gray = np.clip(np.nan_to_num(arr) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        else:
+            arr = arr.astype(np.int64)
+            top = 255 if arr.max(initial=0) <= 255 else 65535
+            gray = np.clip((arr * 255 + top // 2) // top, 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+
+    icc = im.info.get("icc_profile")
+    if icc and ImageCms is not None and mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if mode in ("RGB", "RGBA") and "srgb" in ImageCms.getProfileDescription(src).lower().replace(" ", ""):
+                info["icc"] = "sRGB already"
+                raise _AlreadySrgb
+            base = im
+            alpha = None
+            if mode in ("RGBA", "LA"):
+                alpha = im.getchannel("A")
+                base = im.convert("RGB" if mode == "RGBA" else "L")
+            out_mode = "RGB"
+            im2 = ImageCms.profileToProfile(base, src, _SRGB, outputMode=out_mode)
+            info["icc"] = "converted to sRGB"
+            if alpha is not None:
+                im2.putalpha(alpha)
+            im = im2
+            mode = im.mode
+        except _AlreadySrgb:
+            pass
+        except Exception as exc:  # a broken profile: keep the pixels, note why
+            info["icc"] = f"ignored: {_one_line(exc)}"
+
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
+        info["alpha"] = "flattened onto white"
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.uint16)
+        a = rgba[:, :, 3:4]
+        rgb = (rgba[:, :, :3] * a + 255 * (255 - a) + 127) // 255
+        return rgb.astype(np.uint8)
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.uint8)

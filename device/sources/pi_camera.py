@@ -1,0 +1,96 @@
+"""The Raspberry Pi camera through picamera2: main stream for the output, lores for the model.
+
+The ISP makes the lores copy in hardware, so the 12 MP main frame is never resized in
+software on the hot path. picamera2 exists only on Raspberry Pi OS (apt python3-picamera2);
+it is imported when this source is opened, never at package import.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from device.sources.base import SourceError, new_frame_id
+from device.types import Frame
+
+
+def _import_picamera2():
+    try:
+        from picamera2 import Picamera2  # noqa: PLC0415 - lazy on purpose
+    except ImportError as exc:
+        raise SourceError(
+            f"picamera2 is not available ({exc}): on Raspberry Pi OS run `apt install python3-picamera2` "
+            "and make the venv with --system-site-packages; elsewhere use source.kind = uvc, hotfolder or files"
+        ) from None
+    return Picamera2
+
+
+class Picamera2Source:
+    """Configures a video stream with main (RGB) and lores (RGB, or YUV420 on a Pi 4) outputs."""
+
+    def __init__(self, main: tuple[int, int] = (2304, 1296), lores: tuple[int, int] = (256, 256), camera: int = 0):
+        Picamera2 = _import_picamera2()
+        try:
+            cam = Picamera2(camera)
+        except Exception as exc:
+            raise SourceError(f"cannot open Pi camera {camera}: {exc} (check the ribbon cable and `rpicam-hello --list-cameras`)") from None
+        # picamera2's "BGR888" is R,G,B in memory, i.e. numpy RGB.
+        self._lores_yuv = False
+        try:
+            config = cam.create_video_configuration(
+                main={"size": tuple(main), "format": "BGR888"}, lores={"size": tuple(lores), "format": "BGR888"}, buffer_count=4
+            )
+            cam.configure(config)
+        except Exception:  # Pi 4 and older ISPs give lores only as YUV420
+            config = cam.create_video_configuration(
+                main={"size": tuple(main), "format": "BGR888"}, lores={"size": tuple(lores), "format": "YUV420"}, buffer_count=4
+            )
+            cam.configure(config)
+            self._lores_yuv = True
+        cam.start()
+        self._cam = cam
+        self.camera = camera
+
+    def grab(self) -> Frame:
+        if self._cam is None:
+            raise SourceError("Pi camera is closed")
+        t0 = time.perf_counter()
+        request = self._cam.capture_request()
+        try:
+            main = np.ascontiguousarray(request.make_array("main")[:, :, :3])
+            lores = request.make_array("lores")
+            metadata = request.get_metadata()
+        finally:
+            request.release()
+        if self._lores_yuv:
+            lores = cv2.cvtColor(lores, cv2.COLOR_YUV2RGB_I420)
+        else:
+            lores = np.ascontiguousarray(lores[:, :, :3])
+        return Frame(
+            id=new_frame_id("picam"),
+            image=main,
+            lores=lores,
+            timestamp=time.time(),
+            source=f"picamera2:{self.camera}",
+            info={
+                "read_ms": (time.perf_counter() - t0) * 1000.0,
+                "exposure_us": metadata.get("ExposureTime"),
+                "analogue_gain": metadata.get("AnalogueGain"),
+                "colour_temperature": metadata.get("ColourTemperature"),
+            },
+        )
+
+    def frames(self) -> Iterator[Frame]:
+        while self._cam is not None:
+            yield self.grab()
+
+    def close(self) -> None:
+        if self._cam is not None:
+            try:
+                self._cam.stop()
+                self._cam.close()
+            finally:
+                self._cam = None

@@ -1,0 +1,132 @@
+"""A real box for the API and page tests: the committed model, the bundled sample photos as a
+files source, and a real uvicorn server on a free loopback port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from device.api import create_app
+from device.config import CutboxConfig
+from device.service import CutboxService
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "device" / "samples"
+TOKEN = "test-token-0123456789abcdef"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_config(tmp: Path, photos: Path, **api) -> CutboxConfig:
+    return CutboxConfig.model_validate({
+        "station": {"id": "test-booth", "data_dir": str(tmp / "data")},
+        "source": {"kind": "files", "path": str(photos)},
+        "compose": {"preset": "transparent-png"},
+        "segment": {"model": "/tmp/api-dev-model/tiny-int8.tflite"},  # DEV-ONLY
+        "api": {"token": TOKEN, **api},
+    })
+
+
+@dataclass
+class Box:
+    """A running box: its service, app, base URL and where its photos come from."""
+
+    service: CutboxService
+    app: object
+    url: str
+    photos: Path
+    data: Path
+
+    def client(self, token: str | None = TOKEN) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+
+class LiveServer:
+    """uvicorn serving an app from a thread; stop() asks it to exit and waits."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    timeout_graceful_shutdown=1, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
+
+    def start(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def start_box(tmp: Path, **api) -> tuple[Box, LiveServer]:
+    photos = tmp / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    for p in sorted(SAMPLES.glob("*.jpg")):
+        shutil.copy(p, photos / p.name)
+    cfg = make_config(tmp, photos, **api)
+    service = CutboxService(cfg).start()
+    assert service.ready(), service.status()
+    app = create_app(service, cfg)
+    server = LiveServer(app)
+    url = server.start()
+    return Box(service, app, url, photos, tmp / "data"), server
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    """One box per test module (loading the model once); tests leave it working."""
+    b, server = start_box(tmp_path_factory.mktemp("box"))
+    yield b
+    server.stop()
+    b.service.stop()
+
+
+@pytest.fixture()
+def fresh_box(tmp_path):
+    """A box of its own, for tests that break the camera or change settings."""
+    b, server = start_box(tmp_path)
+    yield b
+    server.stop()
+    b.service.stop()
+
+
+@pytest.fixture()
+def box_factory(tmp_path):
+    """start(**api_settings) -> a box with those [api] settings, stopped after the test."""
+    running = []
+
+    def start(**api) -> Box:
+        b, server = start_box(tmp_path / f"box{len(running)}", **api)
+        running.append((b, server))
+        return b
+
+    yield start
+    for b, server in running:
+        server.stop()
+        b.service.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

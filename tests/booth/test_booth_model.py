@@ -1,0 +1,71 @@
+"""The shipped booth model: fully int8, its card matches it, and on white-on-white booth
+composites of held-out products plate mode beats the generic model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from device.booth.plate import Plate
+from device.booth.segmenter import BoothSegmenter, PlateModel
+from device.config import REPO_ROOT, BoothConfig
+from device.segment.base import ModelError
+from device.segment.litert import LiteRTSegmenter
+from device.types import Frame
+from tools.model.int8_check import int8_check
+
+BOOTH = REPO_ROOT / "models" / "cutbox-booth-int8.tflite"
+GENERIC = REPO_ROOT / "models" / "cutbox-student-int8.tflite"
+DATA = Path("/work/shared/data/distill")
+
+
+def test_booth_model_is_fully_int8_and_card_matches():
+    assert BOOTH.exists(), "models/cutbox-booth-int8.tflite missing: python -m tools.booth.train_plate export"
+    card = json.loads(BOOTH.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(BOOTH.read_bytes()).hexdigest()
+    assert card["file"] == BOOTH.name and card["input"]["channels"] == "RGB+plate"
+    check = int8_check(str(BOOTH))
+    assert check["fully_int8"], check["problems"][:5]
+    assert check["input"]["dtype"] == "uint8" and check["output"]["dtype"] == "uint8"
+    assert check["input"]["shape"] == [1, card["input"]["height"], card["input"]["width"], 6]
+    assert not {"TRANSPOSE", "TRANSPOSE_CONV"} & set(check["op_counts"])  # Edge TPU friendly
+    assert BOOTH.with_suffix(".md").exists()
+
+
+def test_plate_model_refuses_a_generic_model():
+    with pytest.raises(ModelError, match="not RGB\\+plate"):
+        PlateModel(GENERIC)
+
+
+def _iou(prob: np.ndarray, gt: np.ndarray) -> float:
+    prob = cv2.resize(prob, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+    p, g = prob >= 0.5, gt >= 0.5
+    return float((p & g).sum() / max((p | g).sum(), 1))
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="needs ../shared/data (held-out labelled products)")
+def test_plate_mode_beats_generic_on_white_on_white():
+    from tools.booth import synth
+
+    products, _ = synth.list_products("val")
+    rng = np.random.default_rng(11)
+    generic = LiteRTSegmenter(GENERIC, threads=1, delegate="cpu")
+    plate_model = PlateModel(BOOTH, threads=1, delegate="cpu")
+    ious = {"plate": [], "generic": []}
+    for p in products[:40:5]:  # 8 held-out products
+        rgb, a = synth.load_product(p)
+        c = synth.composite(rgb, a, rng, 288, 384, case="white_on_white")
+        plate = Plate(image=c.plate, settings={}, created=0.0, n_frames=8, method="median")
+        seg = BoothSegmenter(generic, plate_model, plate, BoothConfig())
+        frame = Frame(id=p.name, image=c.image, timestamp=0.0, source="test")
+        ious["plate"].append(_iou(seg.segment(frame).prob, c.alpha))
+        assert frame.info["segment_mode"] == "plate", frame.info["plate_fit"]
+        ious["generic"].append(_iou(generic.segment(frame).prob, c.alpha))
+    plate_iou, generic_iou = np.mean(ious["plate"]), np.mean(ious["generic"])
+    assert plate_iou > generic_iou + 0.05, ious
+    assert plate_iou > 0.85, ious

@@ -1,0 +1,112 @@
+"""The durable outbox: ordered, survives a reopen, bounded with a visible policy."""
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from device.comms.mqtt import capture_messages
+from device.comms.outbox import Outbox, OutboxFull, OutMessage
+from mqtt_harness import make_capture
+
+
+def _msgs(i: int, n: int = 2, size: int = 100) -> list[OutMessage]:
+    return [OutMessage(topic=f"t/{i}/{k}", payload=bytes([i % 256]) * size) for k in range(n)]
+
+
+def test_messages_come_back_in_order_and_ack_removes_them(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    for i in range(5):
+        assert box.put(f"c{i}", _msgs(i))
+    got = box.pending(0, 100)
+    assert [m.topic for m in got] == [f"t/{i}/{k}" for i in range(5) for k in range(2)]
+    assert box.ack([got[0].seq]) == []  # c0 still has one message left
+    assert box.ack([got[1].seq, got[2].seq]) == ["c0"]
+    assert box.stats()["depth"] == 4 and box.stats()["messages"] == 7
+
+
+def test_wal_and_full_sync_are_on(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    assert box._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert box._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_unacked_messages_survive_a_reopen_and_resume_from_the_oldest(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    for i in range(3):
+        box.put(f"c{i}", _msgs(i))
+    first = box.pending(0, 2)
+    box.ack([m.seq for m in first])
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")
+    rest = again.pending(0, 100)
+    assert [m.capture_id for m in rest] == ["c1", "c1", "c2", "c2"]
+    assert rest[0].payload == bytes([1]) * 100
+
+
+def test_resubmitting_a_queued_capture_is_a_no_op(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    assert box.put("c1", _msgs(1))
+    assert not box.put("c1", _msgs(1))
+    assert box.stats()["messages"] == 2
+
+
+def test_block_policy_refuses_with_an_error_and_status_says_full(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", max_captures=3, policy="block")
+    for i in range(3):
+        box.put(f"c{i}", _msgs(i))
+    with pytest.raises(OutboxFull, match="outbox full"):
+        box.put("c3", _msgs(3))
+    s = box.stats()
+    assert s["full"] and s["depth"] == 3 and s["dropped_captures"] == 0
+    box.ack([m.seq for m in box.pending(0, 2)])  # c0 sent: room again
+    assert box.put("c3", _msgs(3))
+
+
+def test_drop_oldest_policy_drops_and_counts_them(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", max_captures=3, policy="drop-oldest")
+    for i in range(5):
+        box.put(f"c{i}", _msgs(i))
+    assert sorted({m.capture_id for m in box.pending(0, 100)}) == ["c2", "c3", "c4"]
+    assert box.stats()["dropped_captures"] == 2
+    box.close()
+    assert Outbox(tmp_path / "o.sqlite").stats()["dropped_captures"] == 2  # persisted
+
+
+def test_byte_bound_applies_too(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", max_bytes=450, policy="block")
+    box.put("a", _msgs(1, size=200))
+    with pytest.raises(OutboxFull):
+        box.put("b", _msgs(2, size=200))
+
+
+def test_refused_message_goes_to_dead_letters_and_is_counted(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put("c1", _msgs(1))
+    m = box.pending(0, 1)[0]
+    box.dead_letter(m.seq, "Not authorized")
+    assert box.stats()["refused_messages"] == 1
+    rows = sqlite3.connect(tmp_path / "o.sqlite").execute("SELECT topic, reason FROM dead_letters").fetchall()
+    assert rows == [("t/1/0", "Not authorized")]
+
+
+def test_capture_becomes_artifacts_then_meta_with_checksums():
+    cap = make_capture(7)
+    msgs = capture_messages(cap, "booth-1")
+    assert [m.topic for m in msgs] == [f"cutbox/booth-1/captures/{cap.id}/{n}" for n in ("jpeg", "mask", "meta")]
+    jpeg = msgs[0]
+    assert dict(jpeg.user_props)["sha256"] == hashlib.sha256(cap.artifacts[0].data).hexdigest()
+    assert jpeg.content_type == "image/jpeg"
+    import json
+    meta = json.loads(msgs[-1].payload)
+    assert meta["schema"] == "cutbox.capture.meta/1" and meta["sku"] == "SKU-7"
+    assert meta["spin_id"] == "spin-1" and meta["angle"] == 7
+    assert [a["sha256"] for a in meta["artifacts"]] == [a.sha256 for a in cap.artifacts]
+    assert dict(msgs[-1].user_props)["sha256"] == hashlib.sha256(msgs[-1].payload).hexdigest()
+
+
+def test_capture_id_that_is_not_a_topic_level_is_refused():
+    cap = make_capture(1)
+    cap.id = "a/b"
+    with pytest.raises(ValueError, match="topic level"):
+        capture_messages(cap, "booth-1")

@@ -1,0 +1,50 @@
+"""Tethered capture through the real gphoto2 program (apt package gphoto2).
+
+No camera is attached here, so these show the failure paths an operator meets, with
+gphoto2's own error messages; the success path (a real shutter release) needs a camera.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from device.sources.base import SourceError
+from device.sources.gphoto2 import GPhoto2Source
+
+SAMPLE = Path(__file__).resolve().parents[2] / "device" / "samples" / "cap.jpg"
+
+
+def test_missing_gphoto2_is_one_clear_line(tmp_path):
+    with pytest.raises(SourceError, match=r"^gphoto2-not-here not found: tethered capture needs it \(apt install gphoto2\)$"):
+        GPhoto2Source(tmp_path, binary="gphoto2-not-here")
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path, monkeypatch):
+    """gphoto2 remembers the last --camera/--port in ~/.gphoto/settings; keep each test's own."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+def test_no_camera_attached_gives_gphoto2s_reason_and_a_hint(tmp_path):
+    assert shutil.which("gphoto2"), "apt install gphoto2"
+    src = GPhoto2Source(tmp_path / "hot", timeout_s=20)
+    assert (tmp_path / "hot").is_dir()  # the hot folder is made on open
+    with pytest.raises(SourceError) as err:
+        src.grab()
+    msg = str(err.value)
+    assert msg.startswith("gphoto2 capture failed: Could not detect any camera")
+    assert "gphoto2 --auto-detect" in msg and "\n" not in msg
+    assert list((tmp_path / "hot").iterdir()) == []
+
+
+def test_camera_and_port_settings_reach_gphoto2(tmp_path):
+    """libgphoto2's 'Directory Browse' driver is a real camera driver that cannot capture."""
+    card = tmp_path / "card" / "DCIM"
+    card.mkdir(parents=True)
+    shutil.copy(SAMPLE, card / "IMG_0001.JPG")
+    src = GPhoto2Source(tmp_path / "hot", camera="Directory Browse", port=f"disk:{tmp_path / 'card'}", timeout_s=20)
+    with pytest.raises(SourceError, match="This camera can not capture"):
+        src.trigger()

@@ -1,0 +1,117 @@
+"""The hot folder: a file is read only once it is completely written, and only once."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.config import SourceConfig
+from device.sources import SourceError, open_source
+from device.sources.decode import decode_image
+from device.sources.hotfolder import HotFolderSource
+
+SAMPLES = Path(__file__).resolve().parents[2] / "device" / "samples"
+JPEG = (SAMPLES / "purple-tshirt.jpg").read_bytes()
+
+
+def _chunks(data: bytes, n: int) -> list[bytes]:
+    step = -(-len(data) // n)
+    return [data[i : i + step] for i in range(0, len(data), step)]
+
+
+def test_a_file_growing_between_polls_is_not_read_until_it_stops(tmp_path):
+    src = HotFolderSource(tmp_path, stable_polls=2)
+    target = tmp_path / "shot.jpg"
+    with open(target, "wb") as fh:
+        for part in _chunks(JPEG, 5):
+            fh.write(part)
+            fh.flush()
+            assert src.poll() == []  # it changed since the last scan: not touched
+    assert src.decode_attempts == 0
+    assert src.poll() == []  # unchanged once
+    frames = src.poll()  # unchanged twice: taken
+    assert len(frames) == 1 and src.decode_attempts == 1
+    assert np.array_equal(frames[0].image, decode_image(JPEG))
+    assert frames[0].source == f"hotfolder:{target}"
+    assert src.poll() == [] and src.poll() == []  # taken once only
+
+
+def test_a_writer_that_pauses_mid_file_gets_its_file_taken_when_complete(tmp_path):
+    errors = []
+    src = HotFolderSource(tmp_path, stable_polls=1, on_error=lambda p, e: errors.append(str(e)))
+    target = tmp_path / "slow.jpg"
+    half = len(JPEG) // 2
+    target.write_bytes(JPEG[:half])
+    assert src.poll() == [] and src.poll() == []  # looked stable, but does not decode: no frame
+    assert len(errors) == 1 and "truncated" in errors[0]
+    assert src.poll() == []  # not retried while unchanged
+    with open(target, "ab") as fh:
+        fh.write(JPEG[half:])
+    assert src.poll() == []
+    frames = src.poll()
+    assert len(frames) == 1 and np.array_equal(frames[0].image, decode_image(JPEG))
+
+
+def test_a_slow_writer_in_real_time_yields_exactly_one_complete_frame(tmp_path):
+    src = HotFolderSource(tmp_path, poll_interval_s=0.02, stable_polls=3)
+    got = []
+
+    def consume():
+        for frame in src.frames():
+            got.append((time.monotonic(), frame))
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    with open(tmp_path / "tethered.jpg", "wb") as fh:
+        for part in _chunks(JPEG, 8):
+            fh.write(part)
+            fh.flush()
+            time.sleep(0.03)  # shorter than the 3-poll stability window
+    done = time.monotonic()
+    deadline = done + 5
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    src.close()
+    reader.join(2)
+    assert len(got) == 1
+    when, frame = got[0]
+    assert when >= done
+    assert np.array_equal(frame.image, decode_image(JPEG))
+
+
+def test_taken_files_move_to_processed_dir(tmp_path):
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "cap.jpg", inbox / "cap.jpg")
+    src = open_source(SourceConfig(kind="hotfolder", path=inbox, stable_polls=1, poll_interval_s=0.01, processed_dir=done))
+    frame = src.grab(timeout=5)
+    assert frame.size == (400, 534)
+    assert not (inbox / "cap.jpg").exists() and (done / "cap.jpg").exists()
+
+
+def test_a_rewritten_file_is_taken_again_and_temp_files_are_ignored(tmp_path):
+    src = HotFolderSource(tmp_path, stable_polls=1)
+    (tmp_path / ".partial.jpg").write_bytes(JPEG)
+    (tmp_path / "upload.jpg.part").write_bytes(JPEG)
+    shutil.copy(SAMPLES / "cap.jpg", tmp_path / "a.jpg")
+    src.poll()
+    assert len(src.poll()) == 1
+    time.sleep(0.01)
+    shutil.copy(SAMPLES / "shoes.jpg", tmp_path / "a.jpg")
+    src.poll()
+    again = src.poll()
+    assert len(again) == 1 and np.array_equal(again[0].image, decode_image(SAMPLES / "shoes.jpg"))
+
+
+def test_grab_times_out_with_a_clear_message_and_a_missing_folder_fails_at_open(tmp_path):
+    src = HotFolderSource(tmp_path, poll_interval_s=0.01)
+    with pytest.raises(SourceError, match="no complete file arrived"):
+        src.grab(timeout=0.05)
+    with pytest.raises(SourceError, match="hot folder does not exist"):
+        HotFolderSource(tmp_path / "nope")

@@ -1,0 +1,180 @@
+"""The `cutbox` command line, run as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "device" / "samples"
+
+
+def cutbox(*args: str, timeout: float = 120, **env_extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO), **env_extra)
+    return subprocess.run([sys.executable, "-m", "device.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height with almost no data behind it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _save(im: Image.Image, path: Path, fmt: str) -> Path:
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.fixture(scope="module")
+def mixed_batch(tmp_path_factory) -> tuple[Path, set[str], set[str]]:
+    """A folder of good inputs in every odd format, and every kind of broken file."""
+    d = tmp_path_factory.mktemp("batch")
+    photo = Image.open(SAMPLES / "cap.jpg").convert("RGB")
+    good = {"plain.jpg", "cmyk.jpg", "gray.png", "rgba.png", "deep16.png"}
+    shutil.copy(SAMPLES / "cap.jpg", d / "plain.jpg")
+    _save(photo.convert("CMYK"), d / "cmyk.jpg", "JPEG")
+    _save(photo.convert("L"), d / "gray.png", "PNG")
+    rgba = photo.convert("RGBA")
+    rgba.putalpha(200)
+    _save(rgba, d / "rgba.png", "PNG")
+    arr16 = cv2.imread(str(SAMPLES / "cap.jpg")).astype(np.uint16) * 257
+    cv2.imwrite(str(d / "deep16.png"), arr16)
+    bad = {"empty.jpg", "truncated.jpg", "bomb.png", "text.jpg"}
+    (d / "empty.jpg").write_bytes(b"")
+    data = (SAMPLES / "vest.jpg").read_bytes()
+    (d / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (d / "bomb.png").write_bytes(png_header_only(30000, 30000))
+    (d / "text.jpg").write_text("not a picture at all\n")
+    return d, good, bad
+
+
+def test_cutout_makes_a_jpeg_and_mask_per_good_file_and_reports_each_bad_one(mixed_batch, tmp_path):
+    folder, good, bad = mixed_batch
+    out = tmp_path / "out"
+    r = cutbox("cutout", str(folder), "-o", str(out))
+    assert r.returncode == 1, r.stderr  # some failed
+    for name in good:
+        stem = Path(name).stem
+        jpg = cv2.imread(str(out / f"{stem}.jpg"))
+        mask = cv2.imread(str(out / f"{stem}.mask.png"), cv2.IMREAD_UNCHANGED)
+        assert jpg is not None and jpg.shape == (2000, 2000, 3), name
+        assert mask is not None and mask.shape == (2000, 2000) and mask.dtype == np.uint8, name
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(bad), r.stderr
+    for name in bad:
+        assert sum(name in line for line in errors) == 1, (name, errors)
+        assert not (out / f"{Path(name).stem}.jpg").exists()
+    assert "empty file" in r.stderr and "truncated" in r.stderr and "max_pixels" in r.stderr
+    assert f"{len(good)} cut out, {len(bad)} failed" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cutout_exits_0_when_all_files_are_good_and_takes_globs(tmp_path):
+    r = cutbox("cutout", str(SAMPLES / "c*.jpg"), str(SAMPLES / "shoes.jpg"), "-o", str(tmp_path), "--preset", "transparent-png")
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in tmp_path.iterdir())
+    for stem in ("cap", "cardigan", "shoes"):
+        assert f"{stem}.png" in names and f"{stem}.mask.png" in names
+        assert cv2.imread(str(tmp_path / f"{stem}.png"), cv2.IMREAD_UNCHANGED).shape[2] == 4
+
+
+def test_a_missing_path_is_one_failure_and_the_rest_goes_on(tmp_path):
+    r = cutbox("cutout", str(tmp_path / "nope.jpg"), str(SAMPLES / "vest.jpg"), "-o", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert (tmp_path / "o" / "vest.jpg").exists()
+    assert "no such file or folder" in r.stderr
+
+
+def test_demo_cuts_out_the_bundled_samples(tmp_path):
+    r = cutbox("demo", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    samples = sorted(p.stem for p in SAMPLES.glob("*.jpg"))
+    assert 4 <= len(samples) <= 6
+    assert sorted(p.name[: -len(".mask.png")] for p in tmp_path.glob("*.mask.png")) == samples
+    assert all((tmp_path / f"{s}.jpg").stat().st_size > 10_000 for s in samples)
+
+
+def test_a_missing_model_is_one_clear_line(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[segment]\nmodel = "/nonexistent/model.tflite"\n')
+    r = cutbox("cutout", str(SAMPLES / "cap.jpg"), "-o", str(tmp_path), "--config", str(cfg), CUTBOX__SEGMENT__MODEL='"/nonexistent/model.tflite"')
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == ["cutbox: model file not found: /nonexistent/model.tflite (set segment.model to the .tflite file beside its card)"]
+
+
+def test_an_unknown_config_key_stops_the_command_with_the_key_named(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[segment]\nthreds = 2\n")
+    r = cutbox("demo", "-o", str(tmp_path), "--config", str(cfg))
+    assert r.returncode == 2
+    assert "segment.threds: unknown key" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unknown_preset_is_refused_before_any_work(tmp_path):
+    r = cutbox("cutout", str(SAMPLES / "cap.jpg"), "-o", str(tmp_path), "--preset", "nope")
+    assert r.returncode == 2 and "unknown preset 'nope'" in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_config_check_says_ok_for_the_default_file():
+    r = cutbox("config", "check", "firmware_config/cutbox.toml")
+    assert (r.returncode, r.stdout.strip()) == (0, "OK")
+
+
+def test_config_check_prints_one_line_per_problem_with_the_fix(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[source]\nkind = "webcam"\npoll_intervall_s = 1\n[segment]\nthreads = 0\n')
+    r = cutbox("config", "check", str(cfg))
+    assert r.returncode == 1
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert any(line.startswith("source.kind:") and "'files'" in line for line in lines)
+    assert any(line.startswith("source.poll_intervall_s: unknown key") and "spelling" in line for line in lines)
+    assert any(line.startswith("segment.threads:") and "greater than or equal to 1" in line for line in lines)
+
+
+def test_config_check_names_a_missing_file_and_bad_toml(tmp_path):
+    r = cutbox("config", "check", str(tmp_path / "none.toml"))
+    assert r.returncode == 1 and "file not found" in r.stdout
+    (tmp_path / "broken.toml").write_text("[source\n")
+    r = cutbox("config", "check", str(tmp_path / "broken.toml"))
+    assert r.returncode == 1 and "not valid TOML" in r.stdout
+
+
+def test_bench_reports_stages_percentiles_rss_and_the_machine():
+    r = cutbox("bench", "--threads", "1", "--frames", "3", "--warmup", "1", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert {"stages", "total_p50_ms", "total_p95_ms", "peak_rss_mb"} <= set(rep)
+    assert set(rep["stages"]) == {"source", "segment", "matte", "compose", "export"}
+    assert all(v["p50_ms"] <= v["p95_ms"] for v in rep["stages"].values())
+    assert 0 < rep["total_p50_ms"] <= rep["total_p95_ms"]
+    assert rep["peak_rss_mb"] > 30
+    assert rep["input"] == "2304x1296 RGB" and rep["output"]["jpeg_size"] == [2000, 2000]
+    assert "mask" in rep["output"]["artifacts"]
+    assert rep["machine"]["cpu"] and rep["pinned_cores"] and len(rep["pinned_cores"]) == 1
+
+
+def test_bench_prints_a_table_by_default():
+    r = cutbox("bench", "--frames", "2", "--warmup", "0", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "stage" in r.stdout and "p95 ms" in r.stdout and "total" in r.stdout
+    assert "machine:" in r.stdout and "peak RSS" in r.stdout

@@ -1,0 +1,79 @@
+"""Configuration: the documented default file loads, every key is commented, typos fail loudly."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from device.config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, CutboxConfig, SegmentConfig, SourceConfig, StationConfig, load_config
+
+SECTIONS = ("station", "source", "segment", "matte", "compose", "export", "mqtt", "api", "turntable")
+
+
+def test_the_default_file_loads_and_has_every_section():
+    cfg = load_config(DEFAULT_CONFIG, env={})
+    assert isinstance(cfg, CutboxConfig)
+    data = tomllib.loads(DEFAULT_CONFIG.read_text())
+    for section in SECTIONS:
+        assert section in data, f"[{section}] missing from {DEFAULT_CONFIG}"
+
+
+@pytest.mark.parametrize("section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)])
+def test_the_default_file_equals_the_code_defaults(section, model):
+    from_file = getattr(load_config(DEFAULT_CONFIG, env={}), section)
+    assert from_file == model()
+
+
+@pytest.mark.parametrize("section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)])
+def test_every_key_is_documented_in_the_default_file(section, model):
+    text = DEFAULT_CONFIG.read_text()
+    body = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
+    lines = body.splitlines()
+    for key in model.model_fields:
+        idx = next((i for i, l in enumerate(lines) if re.match(rf"#?\s*{key}\s*=", l)), None)
+        assert idx is not None, f"{section}.{key} is not in {DEFAULT_CONFIG.name}"
+        i = idx - 1
+        while i >= 0 and re.match(r"^\w+\s*=", lines[i]):  # keys grouped under one comment
+            i -= 1
+        assert i >= 0 and lines[i].lstrip().startswith("#"), f"{section}.{key} has no comment above it"
+
+
+def test_an_unknown_key_names_the_dotted_path_and_the_fix(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[source]\npoll_interval = 1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(f, env={})
+    assert e.value.problems == [
+        "source.poll_interval: unknown key: remove it or check its spelling against firmware_config/cutbox.toml"
+    ]
+
+
+def test_bad_values_name_the_key(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[segment]\ndelegate = "gpu"\nthreads = 99\n[source]\nstable_polls = 0\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(f, env={})
+    keys = sorted(p.split(":")[0] for p in e.value.problems)
+    assert keys == ["segment.delegate", "segment.threads", "source.stable_polls"]
+
+
+def test_environment_overrides_single_keys():
+    cfg = load_config(DEFAULT_CONFIG, env={"CUTBOX__SEGMENT__THREADS": "3", "CUTBOX__SOURCE__KIND": "hotfolder", "CUTBOX__SOURCE__UVC_DEVICE": "2"})
+    assert cfg.segment.threads == 3 and cfg.source.kind == "hotfolder" and cfg.source.uvc_device == 2
+
+
+def test_relative_model_paths_are_taken_from_the_repository_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(DEFAULT_CONFIG, env={})
+    assert cfg.segment.model == REPO_ROOT / "models" / "cutbox-student-int8.tflite"
+    assert SegmentConfig(model=Path("/abs/m.tflite")).model == Path("/abs/m.tflite")
+
+
+def test_picamera2_sizes_are_pairs(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[source]\npicamera2_lores = [256]\n")
+    with pytest.raises(ConfigError, match="source.picamera2_lores"):
+        load_config(f, env={})

@@ -1,0 +1,140 @@
+"""The booth model's card (models/cutbox-booth-int8.json + .md), same format as the generic one.
+
+`write_card` is called by `train_plate.py export` (file, sha256, int8 check, latency,
+training); `tools/booth/evaluate_booth.py` adds the booth-set table under "metrics" and
+the per-frame timing of plate vs generic mode under "latency"; `write_md` renders both.
+Needs only LiteRT + numpy (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+NAME = "cutbox-booth-int8"
+VERSION_MAJOR_MINOR = "0.1"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def invoke_latency(tflite: Path, runs: int = 100) -> dict:
+    """Invoke-only latency at one thread (random uint8 input; int8 cost does not depend on it)."""
+    from tools.model.int8_check import Interpreter
+
+    it = Interpreter(model_path=str(tflite), num_threads=1)
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    it.set_tensor(inp["index"], np.random.default_rng(0).integers(0, 256, inp["shape"], dtype=np.uint8))
+    for _ in range(5):
+        it.invoke()
+    ms = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        it.invoke()
+        ms.append((time.perf_counter() - t0) * 1000)
+    return {"ms_p50": round(float(np.percentile(ms, 50)), 2), "ms_p95": round(float(np.percentile(ms, 95)), 2),
+            "threads": 1, "runs": runs, "runtime": "ai-edge-litert (XNNPACK), x86-64 dev machine, 1 thread",
+            "note": "invoke only; measured while other training jobs shared the 2 cores"}
+
+
+def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None) -> dict:
+    from tools.model.card import LICENCES
+    from tools.model.int8_check import int8_check
+
+    tflite = Path(tflite)
+    out_dir = out_dir or tflite.parent
+    check = int8_check(str(tflite))
+    if not check["fully_int8"]:
+        raise SystemExit(f"not fully int8: {check['problems'][:5]}")
+    inp, out = check["input"], check["output"]
+    card_path = out_dir / f"{NAME}.json"
+    old = json.loads(card_path.read_text()) if card_path.exists() else {}
+    m = state.get("model", {})
+    card = {
+        "name": NAME,
+        "version": f"{VERSION_MAJOR_MINOR}.{state.get('best_step', 0)}",
+        "file": tflite.name,
+        "sha256": sha256(tflite),
+        "input": {"width": inp["shape"][2], "height": inp["shape"][1], "channels": "RGB+plate", "dtype": "uint8",
+                  "normalisation": "none: 6 uint8 channels, the frame's RGB bytes then the clean plate's RGB bytes at "
+                                   "the same size; the model normalises and takes frame - plate inside",
+                  "resize": "stretch"},
+        "output": {"meaning": "foreground probability", "width": out["shape"][2], "height": out["shape"][1],
+                   "dtype": "uint8", "threshold": 0.5, "quantization": out["quantization"]},
+        "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
+        "metrics": old.get("metrics", {}),
+        "latency": {**invoke_latency(tflite), **({"modes": old["latency"]["modes"]} if "modes" in old.get("latency", {}) else {})},
+        "training": {
+            "summary": (f"plate-aware student: the generic student's graph (MobileNetV2 width {m.get('width')} + U-Net decoder "
+                        f"{m.get('decoder')}, {size} px) with a 6-channel input; a fixed 1x1 conv makes normalised RGB + "
+                        "(frame - plate)/64, Conv1's extra input weights start at zero; initialised from "
+                        f"{state.get('init')}; fine-tuned on booth composites made on the fly from the training split "
+                        "(tools/booth/synth.py: sweeps, vignetting, cast shadows, flicker, camera shift, noise, white on "
+                        "white, translucent parts, straps), same loss as the generic student, 1 CPU thread"),
+            "best_step": state.get("best_step"), "steps_done": state.get("step"),
+            "best_val_iou": state.get("best_iou"), "history": state.get("history", [])[-10:],
+            "split": state.get("split"), "seed": state.get("seed"),
+            "licences": LICENCES,
+            "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    write_md(card, out_dir / f"{NAME}.md")
+    return card
+
+
+def _table(rows: list[dict]) -> str:
+    keys = ("iou", "sad", "mae", "boundary_f")
+    out = ["| mode | n | " + " | ".join(keys) + " | ms/img |", "|---|---|" + "---|" * len(keys) + "---|"]
+    for r in rows:
+        out.append(f"| {r['model']} | {r['n']} | " + " | ".join(f"{r[k]:.4f}" if k != "sad" else f"{r[k]:.2f}" for k in keys)
+                   + f" | {r.get('ms', float('nan')):.1f} |")
+    return "\n".join(out)
+
+
+def write_md(card: dict, path: Path) -> None:
+    lat = card["latency"]
+    lines = [f"# {card['name']} {card['version']}", "",
+             "Plate-aware (booth mode) int8 segmentation model for cutbox: takes the frame and the clean plate of the "
+             "empty booth. Written by `tools/booth/card.py` and `tools/booth/evaluate_booth.py` from measured numbers.", "",
+             "## Input / output",
+             f"- input: {card['input']['width']}x{card['input']['height']} {card['input']['channels']} {card['input']['dtype']}; "
+             f"{card['input']['normalisation']}; resize: {card['input']['resize']}",
+             f"- output: {card['output']['width']}x{card['output']['height']} {card['output']['dtype']} "
+             f"{card['output']['meaning']}, threshold {card['output']['threshold']} (use q >= 128)",
+             f"- file `{card['file']}`, sha256 `{card['sha256']}`", "",
+             "## Int8 check",
+             f"- fully int8: **{card['int8_check']['fully_int8']}** ({card['int8_check']['ops']} ops: "
+             + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items()) + ")", "",
+             "## Latency",
+             f"- model invoke: p50 {lat['ms_p50']} ms, p95 {lat['ms_p95']} ms ({lat['runtime']}; {lat['note']})"]
+    if "modes" in lat:
+        md = lat["modes"]
+        lines.append(f"- whole segment step on a {md['frame']} frame, 1 thread: generic p50 {md['generic_ms_p50']} ms, "
+                     f"plate mode p50 {md['plate_ms_p50']} ms (incl. the plate fit check) = **{md['ratio']:.2f}x** "
+                     f"(target <= 1.20x)")
+    lines += ["", "## Quality"]
+    for set_name, res in card.get("metrics", {}).items():
+        lines += ["", f"### {set_name}", res.get("about", "")]
+        for subset, rows in res.get("subsets", {}).items():
+            lines += ["", f"**{subset}**", "", _table(rows)]
+        if "shadow" in res:
+            s = res["shadow"]
+            lines += ["", f"Shadow layer (device/booth/shadow.py) vs exact shadow ground truth: MAE {s['mae_gt_alpha']:.4f} "
+                      f"with the true alpha, {s['mae_plate_alpha']:.4f} with plate-mode alpha; mean shadow strength in "
+                      f"shadowed pixels {s['gt_mean']:.3f} (true) vs {s['est_mean']:.3f} (estimated)."]
+        if "targets" in res:
+            lines += ["", "Targets: " + "; ".join(f"{k}: {v}" for k, v in res["targets"].items())]
+    t = card["training"]
+    lines += ["", "## Training", f"- {t['summary']}",
+              f"- best step {t.get('best_step')} of {t.get('steps_done')}, validation IoU (float, booth composites of "
+              f"held-out products, at output size) {t.get('best_val_iou')}", f"- split: {t.get('split')}",
+              "", "## Data and licences"] + [f"- {v}" for v in t["licences"].values()]
+    path.write_text("\n".join(lines) + "\n")

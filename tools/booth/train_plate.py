@@ -1,0 +1,280 @@
+"""Fine-tune the plate-aware student (RGB + clean plate) on booth composites; resumable, seeded.
+
+    python -m tools.booth.train_plate train --minutes 40      # background, 1 thread
+    python -m tools.booth.train_plate export                  # int8 .tflite + card
+
+The plate model is the generic student with a 6-channel input (frame RGB, plate RGB; both
+uint8). A fixed 1x1 convolution turns that into the backbone's normalised RGB plus the
+difference frame - plate; the first backbone convolution gets 3 extra input channels whose
+weights start at zero, so training starts exactly at the generic student's behaviour and
+only has to learn how to use the plate. Composites are made on the fly from the training
+split (tools/booth/synth.py). Checkpoints and logs live in ~/.cache/cutbox-train/booth/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+RUN_DIR = Path.home() / ".cache/cutbox-train/booth"
+GENERIC_RUN = Path.home() / ".cache/cutbox-train/runs/mnv2-1.0-256"
+REPO = Path(__file__).resolve().parents[2]
+MODEL_OUT = REPO / "models" / "cutbox-booth-int8.tflite"
+DIFF_SCALE = 1.0 / 64.0  # (frame - plate) / 64: +-4 at most, fine for int8 activations
+LOSS = {"bce": 1.0, "l1": 1.0, "edge_weight": 4.0, "gradient": 1.0, "iou": 0.5}
+
+
+def _tf(threads: int = 1):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return tf
+
+
+def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_size=None):
+    """The generic student's graph with a (size, size, 6) uint8-range input: RGB + plate."""
+    import keras
+    from keras import layers
+
+    from tools.model import student as gs
+
+    inp = keras.Input(shape=(size, size, 6), batch_size=batch_size, name="image_plate")
+    prep = layers.Conv2D(6, 1, name="plate_prep", trainable=False)
+    x = prep(inp)
+    norm = gs._normaliser(width).get_config()
+    scale = np.broadcast_to(np.asarray(norm["scale"], np.float32), (3,))
+    offset = np.broadcast_to(np.asarray(norm["offset"], np.float32), (3,))
+    k = np.zeros((1, 1, 6, 6), np.float32)
+    b = np.zeros((6,), np.float32)
+    for c in range(3):
+        k[0, 0, c, c] = scale[c]  # normalised RGB, as the generic student's first layer
+        b[c] = offset[c]
+        k[0, 0, c, 3 + c] = DIFF_SCALE  # frame - plate
+        k[0, 0, 3 + c, 3 + c] = -DIFF_SCALE
+    prep.set_weights([k, b])
+
+    backbone = keras.applications.MobileNetV2(input_shape=(size, size, 6), alpha=width, include_top=False, weights=None)
+    encoder = keras.Model(backbone.input, [backbone.get_layer(n).output for n in (*gs.SKIPS, gs.BOTTOM)], name="encoder")
+    for layer in encoder.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = gs.BN_MOMENTUM
+    s2, s4, s8, s16 = encoder(x)
+    d = gs._project(s16, decoder[0], "bottom")
+    for i, (skip, filters, skip_ch) in enumerate(((s8, decoder[1], 32), (s4, decoder[2], 24), (s2, decoder[3], 16))):
+        d = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i}")(d)
+        d = layers.Concatenate(name=f"cat{i}")([d, gs._project(skip, skip_ch, f"skip{i}")])
+        d = gs._sep_block(d, filters, f"dec{i}a")
+        d = gs._sep_block(d, filters, f"dec{i}b")
+    logits = layers.Conv2D(1, 3, padding="same", name="head")(d)
+    prob = layers.Activation("sigmoid", name="prob")(logits)
+    return keras.Model(inp, prob, name=f"cutbox_booth_mnv2_{width}_{size}")
+
+
+def transfer_generic(generic, plate_model) -> int:
+    """Copy every generic weight into the plate model; the plate channels of Conv1 start at 0."""
+    n = 0
+    for layer in plate_model.layers:
+        if layer.name == "plate_prep" or not layer.weights:
+            continue
+        src = generic.get_layer(layer.name)
+        if layer.name == "encoder":
+            pairs = zip([x for x in layer.layers if x.weights], [x for x in src.layers if x.weights], strict=True)
+        else:
+            pairs = [(layer, src)]
+        for dst, s in pairs:
+            if dst.name != s.name:
+                raise ValueError(f"layer mismatch {dst.name} vs {s.name}: generic student changed shape")
+            ws = s.get_weights()
+            if dst.name == "Conv1":
+                k = ws[0]
+                ws[0] = np.concatenate([k, np.zeros_like(k)], axis=2)
+            dst.set_weights(ws)
+            n += len(ws)
+    return n
+
+
+def generic_init() -> tuple[Path | None, dict]:
+    """The generic student's best checkpoint and its model config (or None + defaults)."""
+    cfg_path = GENERIC_RUN / "config.json"
+    m = {"size": 256, "width": 1.0, "decoder": [96, 64, 48, 32]}
+    if cfg_path.exists():
+        m = json.loads(cfg_path.read_text())["model"]
+    best = GENERIC_RUN / "best.weights.h5"
+    return (best if best.exists() else None), m
+
+
+def sample(items, rng, size: int, flicker=0.08, max_shift=2.0):
+    """One on-the-fly pair: (size x size x 6 uint8 frame+plate, size/2 x size/2 alpha)."""
+    from tools.booth import synth
+
+    while True:
+        p = items[rng.integers(len(items))]
+        try:
+            rgb, a = synth.load_product(p, 320)
+            break
+        except ValueError:
+            continue
+    if rng.random() < 0.5:
+        rgb, a = rgb[:, ::-1].copy(), a[:, ::-1].copy()
+    ar = rng.uniform(1.2, 1.8)
+    h = int(rng.integers(200, 300))
+    c = synth.composite(rgb, a, rng, h, int(h * ar), flicker=flicker, max_shift=max_shift)
+    x = np.concatenate([cv2.resize(c.image, (size, size), interpolation=cv2.INTER_AREA),
+                        cv2.resize(c.plate, (size, size), interpolation=cv2.INTER_AREA)], axis=2)
+    y = cv2.resize(c.alpha, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+    return x, y
+
+
+def _producer(items, size, batch, seed, out: queue.Queue, stop: threading.Event):
+    cv2.setNumThreads(1)
+    rng = np.random.default_rng(seed)
+    while not stop.is_set():
+        pairs = [sample(items, rng, size) for _ in range(batch)]
+        out.put((np.stack([p[0] for p in pairs]).astype(np.float32), np.stack([p[1] for p in pairs])[..., None]))
+
+
+def val_set(size: int, n: int, seed: int = 99):
+    from tools.booth import synth
+
+    items, _ = synth.list_products("val")
+    rng = np.random.default_rng(seed)
+    xs, ys = zip(*(sample(items, rng, size, flicker=0.04, max_shift=1.0) for _ in range(n)))
+    return np.stack(xs).astype(np.float32), np.stack(ys)[..., None]
+
+
+def train(args) -> int:
+    tf = _tf(1)
+    import keras
+
+    from tools.booth import synth
+    from tools.model.train import distill_loss, iou
+
+    run = RUN_DIR
+    run.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    best_generic, m = generic_init()
+    size, width, decoder = m["size"], m["width"], tuple(m["decoder"])
+    model = build_plate_student(size, width, decoder)
+    state = {"step": 0, "best_iou": -1.0, "history": [], "seed": args.seed, "model": m}
+    sched = keras.optimizers.schedules.CosineDecay(args.lr, args.total_steps, alpha=0.05)
+    opt = keras.optimizers.AdamW(sched, weight_decay=1e-4)
+    opt.build(model.trainable_variables)
+    if (run / "state.json").exists() and (run / "last.weights.h5").exists():
+        state = json.loads((run / "state.json").read_text())
+        model.load_weights(run / "last.weights.h5")
+        saved = np.load(run / "last.optimizer.npz")
+        for i, v in enumerate(opt.variables):
+            v.assign(saved[f"v{i}"])
+        print(f"resumed at step {state['step']} (best val IoU {state['best_iou']:.4f})", flush=True)
+    else:
+        from tools.model.student import build_student
+
+        generic = build_student(size, width, decoder, pretrained=best_generic is None)
+        if best_generic is not None:
+            generic.load_weights(best_generic)
+        n = transfer_generic(generic, model)
+        state["init"] = str(best_generic) if best_generic else "ImageNet backbone (no generic checkpoint yet)"
+        print(f"init from {state['init']}: {n} tensors", flush=True)
+        del generic
+
+    items, origin = synth.list_products("train")
+    state["split"] = origin
+    vx, vy = val_set(size, args.val_n)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = distill_loss(y, model(x, training=True), LOSS)
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    q: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    threading.Thread(target=_producer, args=(items, size, args.batch, args.seed + state["step"], q, stop), daemon=True).start()
+    deadline = time.time() + args.minutes * 60
+    try:
+        while state["step"] < args.total_steps and time.time() < deadline:
+            t0, losses = time.time(), []
+            for _ in range(args.eval_every):
+                x, y = q.get()
+                losses.append(float(step(tf.constant(x), tf.constant(y))))
+                state["step"] += 1
+            pred = model.predict(vx, batch_size=8, verbose=0)
+            v_iou = iou(pred, vy)
+            state["history"].append({"step": state["step"], "loss": float(np.mean(losses)), "val_iou": v_iou,
+                                     "sec_per_step": round((time.time() - t0) / args.eval_every, 2)})
+            model.save_weights(run / "last.weights.h5")
+            np.savez(run / "last.optimizer.npz", **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)})
+            if v_iou > state["best_iou"]:
+                state["best_iou"], state["best_step"] = v_iou, state["step"]
+                model.save_weights(run / "best.weights.h5")
+            (run / "state.json").write_text(json.dumps(state, indent=1))
+            print(json.dumps(state["history"][-1]), flush=True)
+    finally:
+        stop.set()
+    return 0
+
+
+def quantise(model, rep, out: Path) -> bytes:
+    """Fully int8 TFLite (uint8 in/out), the recipe of tools/model/quantize.py (whose `convert`
+    builds the 3-channel student itself, so it cannot take this model): INT8 builtins only, so
+    conversion fails rather than fall back to float; checked op by op by write_card."""
+    tf = _tf(1)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([r[None].astype(np.float32)] for r in rep)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.uint8
+    conv.inference_output_type = tf.uint8
+    data = conv.convert()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return data
+
+
+def export(args) -> int:
+    _tf(1)
+    from tools.booth import card as booth_card
+
+    state = json.loads((RUN_DIR / "state.json").read_text())
+    m = state["model"]
+    size = m["size"]
+    model = build_plate_student(size, m["width"], tuple(m["decoder"]), batch_size=1)
+    model.load_weights(RUN_DIR / args.weights)
+    rep, _ = val_set(size, 64, seed=7)
+    data = quantise(model, rep.astype(np.uint8), MODEL_OUT)
+    booth_card.write_card(MODEL_OUT, state, size)
+    print(f"wrote {MODEL_OUT} ({len(data) / 1e6:.2f} MB) from {args.weights} (step {state.get('best_step')})")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="fine-tune (resumes from ~/.cache/cutbox-train/booth)")
+    t.add_argument("--minutes", type=float, default=40, help="stop after this long (resume later)")
+    t.add_argument("--total-steps", type=int, default=1500)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--eval-every", type=int, default=50)
+    t.add_argument("--val-n", type=int, default=48)
+    t.add_argument("--seed", type=int, default=5)
+    e = sub.add_parser("export", help="quantise to models/cutbox-booth-int8.tflite and write the card")
+    e.add_argument("--weights", default="best.weights.h5")
+    args = ap.parse_args(argv)
+    return train(args) if args.cmd == "train" else export(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

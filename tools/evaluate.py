@@ -1,0 +1,283 @@
+"""Score a segmentation model on a labelled folder: IoU, MAE, SAD, gradient error,
+boundary F-measure and ms per image at one thread.
+
+    python -m tools.evaluate --data DIR --model models/cutbox-student-int8.tflite [--json]
+
+DIR holds `img/NAME.*` + `gt/NAME.png`, or the distill layout `NAME.jpg` + `NAME.png`
+(with `--split LIST` naming the photos to use, e.g. the training run's val.txt).
+--model: a .tflite, a float student checkpoint (`*.weights.h5`, config.json beside it),
+`u2netp` or `isnet` (teachers run by onnxruntime from ~/.cache/cutbox-teachers; their
+predictions are cached on disk since IS-Net costs seconds per image).
+Ground truth: 0 background, >0 foreground, or 8-bit soft alpha; `--ignore 128` leaves
+pixels equal to 128 out of every metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+TEACHERS = Path(os.environ.get("CUTBOX_TEACHERS", Path.home() / ".cache/cutbox-teachers"))
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+# ---------------------------------------------------------------- data
+def list_samples(data: Path, split: Path | None = None) -> list[tuple[str, Path, Path]]:
+    """(name, image, ground truth) triples from either supported layout."""
+    data = Path(data)
+    if not data.is_dir():
+        raise SystemExit(f"error: --data {data} is not a folder")
+    out = []
+    if (data / "img").is_dir() and (data / "gt").is_dir():
+        for img in sorted((data / "img").iterdir()):
+            gt = data / "gt" / f"{img.stem}.png"
+            if img.suffix.lower() in IMAGE_EXTS and gt.exists():
+                out.append((img.stem, img, gt))
+    elif split is not None:  # distill layout: the list names the photos (absolute or under DIR)
+        for line in Path(split).read_text().splitlines():
+            img = Path(line.strip()) if Path(line.strip()).is_absolute() else data / line.strip()
+            if line.strip() and img.exists() and img.with_suffix(".png").exists():
+                out.append((img.stem, img, img.with_suffix(".png")))
+    else:
+        for img in sorted(data.glob("*.jpg")):
+            if img.with_suffix(".png").exists():
+                out.append((img.stem, img, img.with_suffix(".png")))
+    if split is not None and (data / "img").is_dir():
+        keep = {Path(line.strip()).stem for line in Path(split).read_text().splitlines() if line.strip()}
+        out = [s for s in out if s[0] in keep]
+    if not out:
+        raise SystemExit(f"error: no image/ground-truth pairs found in {data}")
+    return out
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SystemExit(f"error: cannot read image {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_gt(path: Path, ignore: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Ground truth as float 0..1 and a boolean 'counts' mask."""
+    g = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if g is None:
+        raise SystemExit(f"error: cannot read ground truth {path}")
+    valid = np.ones(g.shape, bool) if ignore is None else g != ignore
+    gt = (g > 0).astype(np.float32) if g.max() <= 1 else g.astype(np.float32) / 255.0
+    return gt, valid
+
+
+# ---------------------------------------------------------------- models
+class TFLiteModel:
+    """The shipped int8 student through LiteRT at one thread (what the device runs)."""
+
+    def __init__(self, path: Path, threads: int = 1):
+        from tools.model.int8_check import Interpreter
+
+        self.it = Interpreter(model_path=str(path), num_threads=threads)
+        self.it.allocate_tensors()
+        self.inp, self.out = self.it.get_input_details()[0], self.it.get_output_details()[0]
+        self.h, self.w = int(self.inp["shape"][1]), int(self.inp["shape"][2])
+        self.name = Path(path).stem
+
+    def __call__(self, rgb):
+        x = cv2.resize(rgb, (self.w, self.h), interpolation=cv2.INTER_AREA)
+        self.it.set_tensor(self.inp["index"], x[None].astype(self.inp["dtype"]))
+        self.it.invoke()
+        q = self.it.get_tensor(self.out["index"])[0, ..., 0]
+        scale, zero = self.out["quantization"]
+        return (q.astype(np.float32) - zero) * scale if scale else q.astype(np.float32)
+
+
+class KerasModel:
+    """The float student from a training checkpoint (needs TensorFlow: the `train` extra)."""
+
+    def __init__(self, weights: Path, threads: int = 1):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        from tools.model.student import build_student
+
+        cfg = json.loads(Path(weights).with_name("config.json").read_text())["model"]
+        self.size = cfg["size"]
+        self.model = build_student(cfg["size"], cfg["width"], tuple(cfg["decoder"]), batch_size=1, pretrained=False)
+        self.model.load_weights(weights)
+        self.fn = tf.function(lambda x: self.model(x, training=False))
+        self.name = "student-float"
+
+    def __call__(self, rgb):
+        x = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        return self.fn(x[None].astype(np.float32)).numpy()[0, ..., 0]
+
+
+class OnnxTeacher:
+    """u2netp / isnet through onnxruntime with the pre-processing of their original tools."""
+
+    def __init__(self, which: str, threads: int = 1):
+        import onnxruntime as ort
+
+        path = TEACHERS / f"{which}.onnx"
+        if not path.exists():
+            raise SystemExit(f"error: {path} missing; run ../shared/teachers/get-teachers.sh")
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.input = self.sess.get_inputs()[0].name
+        self.which, self.name = which, which
+        self.size = 1024 if which == "isnet" else 320
+
+    def __call__(self, rgb):
+        x = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        if self.which == "isnet":
+            x = (x - 128.0) / 256.0
+        else:
+            x = x / max(float(x.max()), 1e-6)
+            x = (x - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+        y = self.sess.run(None, {self.input: x.transpose(2, 0, 1)[None].astype(np.float32)})[0][0, 0]
+        if self.which == "u2netp":
+            y = (y - y.min()) / max(float(y.max() - y.min()), 1e-6)
+        return y.astype(np.float32)
+
+
+def load_model(spec: str, threads: int = 1):
+    if spec in ("u2netp", "isnet"):
+        return OnnxTeacher(spec, threads)
+    p = Path(spec)
+    if not p.exists():
+        raise SystemExit(f"error: model {spec} not found (a .tflite, a *.weights.h5, u2netp or isnet)")
+    if p.suffix == ".tflite":
+        return TFLiteModel(p, threads)
+    if p.name.endswith(".weights.h5"):
+        return KerasModel(p, threads)
+    raise SystemExit(f"error: unknown model kind {spec}")
+
+
+# ---------------------------------------------------------------- metrics
+def _boundary(mask: np.ndarray) -> np.ndarray:
+    m = mask.astype(np.uint8)
+    return (m - cv2.erode(m, np.ones((3, 3), np.uint8))) > 0
+
+
+def boundary_f(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> float:
+    """F-measure of boundary pixels matched within 0.75 % of the image diagonal (DAVIS F)."""
+    tol = max(1, int(round(0.0075 * np.hypot(*gt.shape))))
+    bp, bg = _boundary(pred) & valid, _boundary(gt) & valid
+    if not bp.any() and not bg.any():
+        return 1.0
+    if not bp.any() or not bg.any():
+        return 0.0
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tol + 1, 2 * tol + 1))
+    near_g = cv2.dilate(bg.astype(np.uint8), k) > 0
+    near_p = cv2.dilate(bp.astype(np.uint8), k) > 0
+    precision, recall = (bp & near_g).sum() / bp.sum(), (bg & near_p).sum() / bg.sum()
+    return float(2 * precision * recall / max(precision + recall, 1e-9))
+
+
+def _grad_mag(a: np.ndarray) -> np.ndarray:
+    a = cv2.GaussianBlur(a, (0, 0), 1.4)
+    return np.hypot(cv2.Sobel(a, cv2.CV_32F, 1, 0), cv2.Sobel(a, cv2.CV_32F, 0, 1))
+
+
+def score(prob: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict:
+    """Per-image metrics at ground-truth resolution (prob, gt float 0..1)."""
+    if prob.shape != gt.shape:
+        prob = cv2.resize(prob, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+    prob = np.clip(prob, 0, 1)
+    p, g = (prob >= 0.5) & valid, (gt >= 0.5) & valid
+    union = (p | g).sum()
+    err = np.abs(prob - gt)[valid]
+    gerr = ((_grad_mag(prob) - _grad_mag(gt)) ** 2)[valid]
+    return {
+        "iou": float((p & g).sum() / union) if union else 1.0,
+        "mae": float(err.mean()),
+        "sad": float(err.sum() / 1000.0),
+        "grad": float(gerr.sum() / 1000.0),
+        "boundary_f": boundary_f(prob >= 0.5, gt >= 0.5, valid),
+    }
+
+
+# ---------------------------------------------------------------- run
+def _cache_dir(model_name: str, data: Path) -> Path:
+    tag = hashlib.sha256(str(Path(data).resolve()).encode()).hexdigest()[:10]
+    return TEACHERS / "preds" / model_name / tag
+
+
+def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int | None = None,
+             limit: int | None = None, threads: int = 1, progress: bool = True) -> dict:
+    """Run one model over one set; returns means, latency and per-image rows."""
+    samples = list_samples(data, split)[:limit]
+    model = load_model(model_spec, threads)
+    cache = _cache_dir(model.name, data) if isinstance(model, OnnxTeacher) else None
+    times_path = cache / "ms.json" if cache else None
+    cached_ms = json.loads(times_path.read_text()) if times_path and times_path.exists() else {}
+    rows, ms = [], []
+    for i, (name, img_path, gt_path) in enumerate(samples):
+        rgb = read_rgb(img_path)
+        gt, valid = read_gt(gt_path, ignore)
+        hit = cache / f"{name}.png" if cache else None
+        if hit is not None and hit.exists() and name in cached_ms:
+            prob = cv2.imread(str(hit), cv2.IMREAD_UNCHANGED).astype(np.float32) / 65535.0
+            ms.append(cached_ms[name])
+        else:
+            if i == 0:
+                model(rgb)  # warm-up outside the timing
+            t0 = time.perf_counter()
+            prob = model(rgb)
+            ms.append((time.perf_counter() - t0) * 1000)
+            if cache is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(hit), (np.clip(prob, 0, 1) * 65535).astype(np.uint16))
+                cached_ms[name] = ms[-1]
+                times_path.write_text(json.dumps(cached_ms))
+        rows.append({"name": name, **score(prob, gt, valid)})
+        if progress and (i + 1) % 25 == 0:
+            print(f"  {model.name}: {i + 1}/{len(samples)}", file=sys.stderr, flush=True)
+    keys = ("iou", "mae", "sad", "grad", "boundary_f")
+    return {
+        "model": model.name,
+        "data": str(data),
+        "split": str(split) if split else None,
+        "images": len(rows),
+        **{k: float(np.mean([r[k] for r in rows])) for k in keys},
+        "ms_p50": float(np.percentile(ms, 50)),
+        "ms_p95": float(np.percentile(ms, 95)),
+        "threads": threads,
+        "per_image": rows,
+    }
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| model | images | IoU | MAE | SAD | grad | boundary F | ms p50 | ms p95 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['model']} | {r['images']} | {r['iou']:.4f} | {r['mae']:.4f} | {r['sad']:.2f} | "
+                     f"{r['grad']:.2f} | {r['boundary_f']:.4f} | {r['ms_p50']:.1f} | {r['ms_p95']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--model", action="append", required=True, help="repeat to compare models")
+    ap.add_argument("--split", type=Path, help="list of photo paths/stems to keep (distill layout)")
+    ap.add_argument("--ignore", type=int, help="ground-truth value to leave out (e.g. 128)")
+    ap.add_argument("--limit", type=int, help="first N images only")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="print JSON (with per-image rows)")
+    args = ap.parse_args(argv)
+    results = [evaluate(args.data, m, args.split, args.ignore, args.limit, args.threads) for m in args.model]
+    print(json.dumps(results, indent=1) if args.json else table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

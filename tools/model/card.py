@@ -1,0 +1,154 @@
+"""Convert a checkpoint, measure it, and write the model card (models/NAME.json + .md).
+
+    python -m tools.model.card --weights RUN/best.weights.h5
+
+converts the checkpoint to int8 (tools/model/quantize.py), checks it op by op, evaluates
+student int8 / student float / U2-Net-p / IS-Net on COCO-MVal-large and on the run's
+validation split (tools/evaluate.py), times the int8 model at one thread, and writes the
+card from those measured numbers only. `--quick` skips the teachers and limits the sets
+(for an early model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tools import evaluate as ev
+from tools.model.int8_check import int8_check
+
+NAME = "cutbox-student-int8"
+COCO = Path("/work/shared/data/eval-dev/coco-mval-large")
+LICENCES = {
+    "clothing": "distill/clothing: 'clothing dataset (small)', CC0 1.0; soft alpha labels by an IS-Net teacher",
+    "grocery-iconic": "distill/grocery-iconic: Grocery Store Dataset iconic packshots (repo MIT; images from a shop website); IS-Net labels",
+    "backbone": "MobileNetV2 width 1.0 ImageNet weights from torchvision (BSD-3-Clause)",
+    "teacher": "IS-Net (DIS, Apache-2.0) via @imgly/background-removal-data; used only for labels, not shipped",
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def latency(tflite: Path, runs: int = 200) -> dict:
+    """Invoke-only latency of the int8 model at one thread on a real photo."""
+    m = ev.TFLiteModel(tflite, threads=1)
+    rgb = ev.read_rgb(sorted((COCO / "img").iterdir())[0])
+    x = cv2.resize(rgb, (m.w, m.h), interpolation=cv2.INTER_AREA)[None]
+    m.it.set_tensor(m.inp["index"], x)
+    for _ in range(10):
+        m.it.invoke()
+    ms = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        m.it.invoke()
+        ms.append((time.perf_counter() - t0) * 1000)
+    return {"ms_p50": round(float(np.percentile(ms, 50)), 2), "ms_p95": round(float(np.percentile(ms, 95)), 2),
+            "threads": 1, "runs": runs, "runtime": "ai-edge-litert (XNNPACK), x86-64 dev machine, 1 thread",
+            "note": "invoke only; pre-processing (stretch to input size) not included"}
+
+
+def _summary(r: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k != "per_image"}
+
+
+def write_md(card: dict, path: Path) -> None:
+    lines = [f"# {card['name']} {card['version']}", "",
+             "Distilled, fully int8 foreground segmentation model for cutbox (written by `tools/model/card.py` from measured numbers).", "",
+             "## Input / output",
+             f"- input: {card['input']['width']}x{card['input']['height']} {card['input']['channels']} {card['input']['dtype']}; "
+             f"{card['input']['normalisation']}; resize: {card['input']['resize']}",
+             f"- output: {card['output']['width']}x{card['output']['height']} {card['output']['dtype']} {card['output']['meaning']}, "
+             f"threshold {card['output']['threshold']} (use q >= 128)",
+             f"- file `{card['file']}`, sha256 `{card['sha256']}`", "",
+             "## Int8 check",
+             f"- fully int8: **{card['int8_check']['fully_int8']}** ({card['int8_check']['ops']} ops: "
+             + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items()) + ")", "",
+             "## Latency",
+             f"- p50 {card['latency']['ms_p50']} ms, p95 {card['latency']['ms_p95']} ms ({card['latency']['runtime']}; {card['latency']['note']})", "",
+             "## Quality"]
+    for set_name, results in card["metrics"].items():
+        lines += ["", f"### {set_name}", results.get("about", ""), "", ev.table(results["models"])]
+    t = card["training"]
+    lines += ["", "## Training", f"- {t['summary']}", f"- best epoch {t.get('best_epoch')} of {t.get('epochs_done')}, "
+              f"validation IoU (float, vs teacher labels, at output size) {t.get('best_val_iou')}",
+              "", "## Data and licences"] + [f"- {v}" for v in card["training"]["licences"].values()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", type=Path, required=True, help="RUN/best.weights.h5 (config.json, state.json, val.txt beside)")
+    ap.add_argument("--models-dir", type=Path, default=Path("models"))
+    ap.add_argument("--no-convert", action="store_true", help="card for the .tflite already in models/")
+    ap.add_argument("--quick", action="store_true", help="no teachers, 40 images a set")
+    args = ap.parse_args(argv)
+    run = args.weights.parent
+    tflite = args.models_dir / f"{NAME}.tflite"
+    if not args.no_convert:
+        from tools.model.quantize import convert
+
+        convert(args.weights, tflite)
+    check = int8_check(str(tflite))
+    cfg = json.loads((run / "config.json").read_text())
+    state = json.loads((run / "state.json").read_text()) if (run / "state.json").exists() else {}
+    limit = 40 if args.quick else None
+    specs = [str(tflite), str(args.weights)] + ([] if args.quick else ["u2netp", "isnet"])
+    sets = {
+        "coco-mval-large": dict(data=COCO, split=None,
+                                about="237 COCO val2017 photos, human polygon masks (coarse edges, one object in a busy scene)."),
+        "distill-val": dict(data=Path(cfg["data"]["dirs"][0]).parent, split=run / "val.txt",
+                            about="Held-out validation split (by file-name hash) of the distill photos; reference = IS-Net teacher labels at 1024 px."),
+    }
+    metrics = {}
+    for set_name, s in sets.items():
+        data = s["data"]
+        samples_split = s["split"]
+        results = []
+        for spec in specs:
+            r = ev.evaluate(data, spec, samples_split, None, limit, 1, False)
+            r["model"] = {str(tflite): "student int8", str(args.weights): "student float"}.get(spec, spec)
+            results.append(_summary(r))
+            print(set_name, json.dumps(results[-1]), flush=True)
+        metrics[set_name] = {"about": s["about"], "models": results}
+    inp, out = check["input"], check["output"]
+    card = {
+        "name": NAME,
+        "version": f"0.1.{state.get('best_epoch', 0)}",
+        "file": tflite.name,
+        "sha256": sha256(tflite),
+        "input": {"width": inp["shape"][2], "height": inp["shape"][1], "channels": "RGB", "dtype": "uint8",
+                  "normalisation": "none: uint8 RGB bytes go straight in; the model normalises inside",
+                  "resize": "stretch"},
+        "output": {"meaning": "foreground probability", "width": out["shape"][2], "height": out["shape"][1],
+                   "dtype": "uint8", "threshold": 0.5, "quantization": out["quantization"]},
+        "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
+        "metrics": metrics,
+        "latency": latency(tflite),
+        "training": {
+            "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, cut at block_13_expand_relu) + "
+                        f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
+                        f"{cfg['model']['size']} px, distilled from IS-Net soft alpha (BCE + edge-weighted L1 + "
+                        "Sobel-gradient L1 + soft IoU), booth compositing augmentation, CPU training"),
+            "config": cfg, "best_epoch": state.get("best_epoch"), "epochs_done": state.get("epoch"),
+            "best_val_iou": state.get("best_iou"), "licences": LICENCES,
+            "quick_card": bool(args.quick),
+            "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    (args.models_dir / f"{NAME}.json").write_text(json.dumps(card, indent=1) + "\n")
+    write_md(card, args.models_dir / f"{NAME}.md")
+    print(json.dumps({"sha256": card["sha256"], "latency": card["latency"], "fully_int8": check["fully_int8"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Training data: distill photos + teacher alpha, a fixed validation split, and augmentation.
+
+The split is by a hash of the file name (stable across machines and runs) and is written
+to a list so evaluation can reuse it (`tools/evaluate.py --split`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from tools.model.booth import composite
+
+
+def is_validation(name: str, fraction: float) -> bool:
+    """Deterministic membership of the validation split from the file stem."""
+    h = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+    return h / 0xFFFFFFFF < fraction
+
+
+def list_pairs(dirs: list[Path]) -> list[tuple[Path, Path]]:
+    """(photo, teacher alpha) pairs: NAME.jpg beside NAME.png."""
+    pairs = []
+    for d in dirs:
+        for jpg in sorted(Path(d).glob("*.jpg")):
+            png = jpg.with_suffix(".png")
+            if png.exists():
+                pairs.append((jpg, png))
+    if not pairs:
+        raise FileNotFoundError(f"no NAME.jpg + NAME.png pairs in {[str(d) for d in dirs]}")
+    return pairs
+
+
+def split_pairs(pairs, fraction: float):
+    train = [p for p in pairs if not is_validation(p[0].stem, fraction)]
+    val = [p for p in pairs if is_validation(p[0].stem, fraction)]
+    return train, val
+
+
+def write_split(pairs, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{jpg}\n" for jpg, _ in pairs))
+
+
+def load_pair(jpg: Path, png: Path, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """RGB uint8 and alpha uint8, shrunk so the longer side is at most max_side."""
+    bgr = cv2.imread(str(jpg), cv2.IMREAD_COLOR)
+    a = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+    if bgr is None or a is None:
+        raise ValueError(f"cannot read {jpg} / {png}")
+    if a.shape != bgr.shape[:2]:
+        a = cv2.resize(a, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_LINEAR)
+    s = max_side / max(bgr.shape[:2])
+    if s < 1:
+        size = (round(bgr.shape[1] * s), round(bgr.shape[0] * s))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), a
+
+
+def load_all(pairs, max_side: int, threads: int = 2):
+    with ThreadPoolExecutor(threads) as ex:
+        return list(ex.map(lambda p: load_pair(p[0], p[1], max_side), pairs))
+
+
+def model_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """What the runtime does: stretch the whole frame to size x size."""
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    x = img.astype(np.float32)
+    x *= rng.uniform(0.6, 1.4)  # exposure
+    x *= rng.uniform(0.85, 1.15, 3)  # white balance
+    x = (x - x.mean()) * rng.uniform(0.75, 1.25) + x.mean()  # contrast
+    if rng.random() < 0.3:
+        g = x.mean(axis=2, keepdims=True)
+        x = g + (x - g) * rng.uniform(0.3, 1.4)  # saturation
+    if rng.random() < 0.4:
+        x += rng.normal(0, rng.uniform(2, 10), x.shape)
+    x = np.clip(x, 0, 255).astype(np.uint8)
+    if rng.random() < 0.25:
+        k = rng.uniform(0.5, 1.5)
+        x = cv2.GaussianBlur(x, (0, 0), k)
+    if rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+        x = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return x
+
+
+def augment(
+    rgb: np.ndarray, alpha: np.ndarray, size: int, rng: np.random.Generator, p_composite: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One training pair: (size x size x 3 uint8, size/2 x size/2 float32 alpha)."""
+    a = alpha.astype(np.float32) / 255.0
+    img = rgb
+    if rng.random() < p_composite and (a > 0.5).sum() > 64:
+        h, w = a.shape
+        ar = rng.uniform(0.75, 1.33)
+        img, a = composite(img, a, rng, (int(h * min(ar, 1)), int(w * min(1 / ar, 1))))
+    h, w = a.shape
+    # random crop that keeps most of the frame (the runtime sees whole frames), aspect stretch
+    if rng.random() < 0.7:
+        ch, cw = int(h * rng.uniform(0.7, 1.0)), int(w * rng.uniform(0.7, 1.0))
+        y0, x0 = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        img, a = img[y0 : y0 + ch, x0 : x0 + cw], a[y0 : y0 + ch, x0 : x0 + cw]
+    if rng.random() < 0.5:
+        img, a = img[:, ::-1], a[:, ::-1]
+    if rng.random() < 0.2:  # small rotation
+        ang = rng.uniform(-12, 12)
+        hh, ww = a.shape
+        m = cv2.getRotationMatrix2D((ww / 2, hh / 2), ang, 1.0)
+        img = cv2.warpAffine(np.ascontiguousarray(img), m, (ww, hh), borderMode=cv2.BORDER_REFLECT)
+        a = cv2.warpAffine(np.ascontiguousarray(a), m, (ww, hh), borderMode=cv2.BORDER_REFLECT)
+    img = model_input(np.ascontiguousarray(img), size)
+    a = cv2.resize(np.ascontiguousarray(a), (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+    return _photometric(img, rng), a.astype(np.float32)
+
+
+def validation_arrays(items, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Un-augmented validation inputs and labels at the output resolution."""
+    xs = np.stack([model_input(rgb, size) for rgb, _ in items])
+    ys = np.stack(
+        [cv2.resize(a, (size // 2, size // 2), interpolation=cv2.INTER_AREA) for _, a in items]
+    )
+    return xs, ys.astype(np.float32) / 255.0

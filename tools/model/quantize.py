@@ -1,0 +1,76 @@
+"""Convert a trained student checkpoint to a fully int8 .tflite (uint8 in, uint8 out).
+
+    python -m tools.model.quantize --weights RUN/best.weights.h5 --out models/cutbox-student-int8.tflite
+
+The representative dataset is ~200 real training crops made the way training makes them,
+so activation ranges match what the camera gives. Conversion fails rather than fall back
+to float (TFLITE_BUILTINS_INT8 only), and the result is checked op by op afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from tools.model import data
+from tools.model.int8_check import int8_check
+from tools.model.student import build_student
+from tools.model.train import load_config
+
+
+def representative(cfg: dict, count: int, seed: int):
+    pairs = data.list_pairs([Path(d) for d in cfg["data"]["dirs"]])
+    train, _ = data.split_pairs(pairs, cfg["data"]["val_fraction"])
+    rng = np.random.default_rng(seed)
+    chosen = [train[i] for i in rng.choice(len(train), count, replace=False)]
+    items = data.load_all(chosen, cfg["data"]["max_side"])
+    size = cfg["model"]["size"]
+    crops = [data.augment(rgb, a, size, rng, cfg["data"]["p_composite"])[0] for rgb, a in items]
+
+    def gen():
+        for c in crops:
+            yield [c[None].astype(np.float32)]
+
+    return gen
+
+
+def convert(weights: Path, out: Path, config: Path | None = None, count: int = 200) -> dict:
+    """Write the int8 model to `out` and return the int8 check result."""
+    config = config or Path(weights).with_name("config.json")
+    cfg = json.loads(Path(config).read_text()) if config.suffix == ".json" else load_config(config)
+    m = cfg["model"]
+    model = build_student(m["size"], m["width"], tuple(m["decoder"]), batch_size=1, pretrained=False)
+    model.load_weights(weights)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative(cfg, count, int(cfg["seed"]))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.uint8
+    conv.inference_output_type = tf.uint8
+    blob = conv.convert()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(blob)
+    check = int8_check(str(out))
+    if not check["fully_int8"]:
+        raise SystemExit(f"not fully int8: {check['problems'][:5]}")
+    return check
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", type=Path, required=True)
+    ap.add_argument("--config", type=Path, help="run config.json (default: beside the weights)")
+    ap.add_argument("--out", type=Path, default=Path("models/cutbox-student-int8.tflite"))
+    ap.add_argument("--count", type=int, default=200, help="representative crops")
+    args = ap.parse_args(argv)
+    check = convert(args.weights, args.out, args.config, args.count)
+    print(json.dumps({k: check[k] for k in ("fully_int8", "ops", "op_counts", "input", "output")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

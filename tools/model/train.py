@@ -1,0 +1,155 @@
+"""Distil the IS-Net teacher's soft alpha into the student; resumable, seeded, one config.
+
+    python -m tools.model.train --config tools/model/train.toml
+
+Each epoch saves `last.weights.h5` + optimiser state + `state.json` in run_dir, and
+`best.weights.h5` when inference-mode validation IoU improves; restarting resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from tools.model import data
+from tools.model.student import build_student
+
+
+def load_config(path: Path) -> dict:
+    cfg = tomllib.loads(Path(path).read_text())
+    cfg["run_dir"] = str(Path(cfg["run_dir"]).expanduser())
+    return cfg
+
+
+def distill_loss(y, p, w: dict):
+    """BCE + boundary-weighted L1 + Sobel-gradient L1 + soft IoU (y, p: Bx h x w x 1)."""
+    eps = 1e-6
+    p = tf.clip_by_value(p, eps, 1 - eps)
+    near_edge = tf.cast(tf.abs(tf.nn.avg_pool2d(y, 9, 1, "SAME") - y) > 0.02, tf.float32)
+    near_edge = tf.nn.max_pool2d(near_edge, 5, 1, "SAME")
+    pix_w = 1.0 + w["edge_weight"] * near_edge
+    bce = -(y * tf.math.log(p) + (1 - y) * tf.math.log(1 - p))
+    loss = w["bce"] * tf.reduce_mean(bce * pix_w) / tf.reduce_mean(pix_w)
+    loss += w["l1"] * tf.reduce_mean(tf.abs(p - y) * pix_w) / tf.reduce_mean(pix_w)
+    gp, gy = tf.image.sobel_edges(p), tf.image.sobel_edges(y)
+    loss += w["gradient"] * tf.reduce_mean(tf.abs(gp - gy))
+    inter = tf.reduce_sum(p * y, axis=[1, 2, 3])
+    union = tf.reduce_sum(p + y - p * y, axis=[1, 2, 3])
+    loss += w["iou"] * tf.reduce_mean(1 - (inter + 1) / (union + 1))
+    return loss
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean per-image IoU at threshold 0.5."""
+    p, g = pred >= 0.5, gt >= 0.5
+    inter = (p & g).sum(axis=(1, 2, 3))
+    union = (p | g).sum(axis=(1, 2, 3))
+    return float(np.mean(np.where(union > 0, inter / np.maximum(union, 1), 1.0)))
+
+
+def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event):
+    """Producer thread: augmented batches (OpenCV releases the GIL while TF trains)."""
+    rng = np.random.default_rng(seed)
+    size, b = cfg["model"]["size"], cfg["train"]["batch"]
+    while not stop.is_set():
+        idx = rng.integers(0, len(items), b)
+        pairs = [data.augment(*items[i], size, rng, cfg["data"]["p_composite"]) for i in idx]
+        x = np.stack([p[0] for p in pairs]).astype(np.float32)
+        y = np.stack([p[1] for p in pairs])[..., None]
+        out.put((x, y))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, default=Path(__file__).with_name("train.toml"))
+    ap.add_argument("--epochs", type=int, help="override train.epochs (e.g. a short run)")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.config)
+    if args.epochs:
+        cfg["train"]["epochs"] = args.epochs
+    run = Path(cfg["run_dir"])
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.json").write_text(json.dumps(cfg, indent=1))
+    seed = int(cfg["seed"])
+    keras.utils.set_random_seed(seed)
+
+    pairs = data.list_pairs([Path(d) for d in cfg["data"]["dirs"]])
+    train_pairs, val_pairs = data.split_pairs(pairs, cfg["data"]["val_fraction"])
+    data.write_split(val_pairs, run / "val.txt")
+    data.write_split(train_pairs, run / "train.txt")
+    t0 = time.time()
+    train_items = data.load_all(train_pairs, cfg["data"]["max_side"])
+    val_x, val_y = data.validation_arrays(data.load_all(val_pairs, cfg["data"]["max_side"]), cfg["model"]["size"])
+    print(f"data: {len(train_items)} train, {len(val_x)} val, loaded in {time.time() - t0:.0f}s", flush=True)
+
+    m = cfg["model"]
+    model = build_student(m["size"], m["width"], tuple(m["decoder"]))
+    tc = cfg["train"]
+    total = tc["epochs"] * tc["steps_per_epoch"]
+    sched = keras.optimizers.schedules.CosineDecay(tc["lr"], total, alpha=tc["lr_min"] / tc["lr"])
+    opt = keras.optimizers.AdamW(sched, weight_decay=tc["weight_decay"])
+    opt.build(model.trainable_variables)
+
+    state = {"epoch": 0, "best_iou": -1.0, "history": []}
+    if (run / "state.json").exists() and (run / "last.weights.h5").exists():
+        state = json.loads((run / "state.json").read_text())
+        model.load_weights(run / "last.weights.h5")
+        saved = np.load(run / "last.optimizer.npz")
+        for i, v in enumerate(opt.variables):
+            v.assign(saved[f"v{i}"])
+        print(f"resumed after epoch {state['epoch']} (best val IoU {state['best_iou']:.4f})", flush=True)
+
+    weights = cfg["loss"]
+
+    @tf.function(jit_compile=False)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            loss = distill_loss(y, p, weights)
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    q: queue.Queue = queue.Queue(maxsize=6)
+    stop = threading.Event()
+    producer = threading.Thread(
+        target=batches, args=(train_items, cfg, seed + 7919 * state["epoch"], q, stop), daemon=True
+    )
+    producer.start()
+    try:
+        for epoch in range(state["epoch"] + 1, tc["epochs"] + 1):
+            t0, losses = time.time(), []
+            for _ in range(tc["steps_per_epoch"]):
+                x, y = q.get()
+                losses.append(float(step(tf.constant(x), tf.constant(y))))
+            pred = model.predict(val_x, batch_size=16, verbose=0)  # inference-mode BN
+            v_iou = iou(pred, val_y[..., None])
+            v_mae = float(np.mean(np.abs(pred[..., 0] - val_y)))
+            state["epoch"] = epoch
+            state["history"].append(
+                {"epoch": epoch, "loss": float(np.mean(losses)), "val_iou": v_iou, "val_mae": v_mae,
+                 "seconds": round(time.time() - t0, 1)}
+            )
+            model.save_weights(run / "last.weights.h5")
+            np.savez(run / "last.optimizer.npz", **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)})
+            if v_iou > state["best_iou"]:
+                state["best_iou"], state["best_epoch"] = v_iou, epoch
+                model.save_weights(run / "best.weights.h5")
+            (run / "state.json").write_text(json.dumps(state, indent=1))
+            print(json.dumps(state["history"][-1]), flush=True)
+    finally:
+        stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
