@@ -383,6 +383,27 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+# ---- contact-sheet (issue 4) -------------------------------------------------------------
+@command
+def _add_contact_sheet(sub) -> None:
+    p = sub.add_parser("contact-sheet", help="before/after PNG of the bundled samples in every preset")
+    from tools.contact_sheet import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_cmd_contact_sheet)
+
+
+def _cmd_contact_sheet(args: argparse.Namespace) -> int:
+    from device.config import ConfigError
+    from tools.contact_sheet import run
+
+    try:
+        return run(args)
+    except (ConfigError, ValueError) as exc:
+        _err(f"contact-sheet: {exc}")
+        return 2
+
+
 # ---- add further commands above this line, one block each ---------------------------------
 
 

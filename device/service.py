@@ -364,7 +364,7 @@ class CutboxService:
             shots = [self.grab().image for _ in range(n)]
         sizes = {im.shape for im in shots}
         if len(sizes) != 1:
-            raise ServiceError(f"calibration frames differ in size ({sorted(sizes)}): is the source a fixed camera?")
+            raise BadRequest(f"calibration frames differ in size ({sorted(sizes)}): is the source a fixed camera?", status_code=409)
         stack = np.stack(shots).astype(np.float32)
         plate = (np.median(stack, axis=0) if how == "median" else stack.mean(axis=0)).round().astype(np.uint8)
         folder = self.data_dir / "plates"

@@ -212,11 +212,16 @@ def _cache_dir(model_name: str, data: Path) -> Path:
 
 
 def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int | None = None,
-             limit: int | None = None, threads: int = 1, progress: bool = True) -> dict:
-    """Run one model over one set; returns means, latency and per-image rows."""
+             limit: int | None = None, threads: int = 1, progress: bool = True,
+             use_cache: bool = True, model=None) -> dict:
+    """Run one model over one set; returns means, latency and per-image rows.
+
+    Teacher predictions (and the ms they took) are cached; `use_cache=False` recomputes,
+    e.g. to time a teacher on a quiet machine.
+    """
     samples = list_samples(data, split)[:limit]
-    model = load_model(model_spec, threads)
-    cache = _cache_dir(model.name, data) if isinstance(model, OnnxTeacher) else None
+    model = model or load_model(model_spec, threads)
+    cache = _cache_dir(model.name, data) if isinstance(model, OnnxTeacher) and use_cache else None
     times_path = cache / "ms.json" if cache else None
     cached_ms = json.loads(times_path.read_text()) if times_path and times_path.exists() else {}
     rows, ms = [], []

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: system packages (a real
-# Mosquitto broker, Debian's Chromium for the browser tests, shellcheck, systemd-analyze) and
+# Mosquitto broker, Debian's Chromium for the browser tests, shellcheck, systemd-analyze, gphoto2,
+# openssl) and
 # the project with its test extra in ./.venv. Idempotent: skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ have mosquitto || need+=(mosquitto)
 have chromium || need+=(chromium)
 have shellcheck || need+=(shellcheck)
 have systemd-analyze || need+=(systemd)
+have gphoto2 || need+=(gphoto2)
+have openssl || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
   echo "installing system packages: ${need[*]}"

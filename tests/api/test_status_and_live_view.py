@@ -82,7 +82,7 @@ def test_calibrate_averages_frames_into_a_plate(fresh_box):
         # Mixed sizes cannot make a plate: a clear error, not a crash.
         c.put("/api/config", json={"source": {"path": str(fresh_box.photos)}}).raise_for_status()
         r = c.post("/api/calibrate", json={"frames": 3})
-        assert r.status_code == 503 and "differ in size" in r.json()["detail"]
+        assert r.status_code == 409 and "differ in size" in r.json()["detail"]
 
 
 def test_a_spin_stores_one_scored_capture_per_step(fresh_box):

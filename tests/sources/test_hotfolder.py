@@ -71,8 +71,8 @@ def test_a_slow_writer_in_real_time_yields_exactly_one_complete_frame(tmp_path):
         for part in _chunks(JPEG, 8):
             fh.write(part)
             fh.flush()
+            done = time.monotonic()  # the last write ends here
             time.sleep(0.03)  # shorter than the 3-poll stability window
-    done = time.monotonic()
     deadline = done + 5
     while not got and time.monotonic() < deadline:
         time.sleep(0.02)

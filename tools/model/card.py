@@ -90,6 +90,9 @@ def main(argv=None) -> int:
     ap.add_argument("--models-dir", type=Path, default=Path("models"))
     ap.add_argument("--no-convert", action="store_true", help="card for the .tflite already in models/")
     ap.add_argument("--quick", action="store_true", help="no teachers, 40 images a set")
+    ap.add_argument("--timing-images", type=int, default=12, help="images timed per model and set (uncached)")
+    ap.add_argument("--isnet-val-limit", type=int, default=40,
+                    help="IS-Net images on the validation split (its own labels there; ~4 s each)")
     args = ap.parse_args(argv)
     run = args.weights.parent
     tflite = args.models_dir / f"{NAME}.tflite"
@@ -114,7 +117,14 @@ def main(argv=None) -> int:
         samples_split = s["split"]
         results = []
         for spec in specs:
-            r = ev.evaluate(data, spec, samples_split, None, limit, 1, False)
+            n = limit
+            if spec == "isnet" and set_name == "distill-val":
+                n = args.isnet_val_limit  # it is the labeller itself here: a sanity check, not a race
+            model = ev.load_model(spec, 1)
+            r = ev.evaluate(data, spec, samples_split, None, n, 1, False, model=model)
+            # latency on a quiet machine, uncached: the first images of the set again
+            t = ev.evaluate(data, spec, samples_split, None, args.timing_images, 1, False, use_cache=False, model=model)
+            r["ms_p50"], r["ms_p95"], r["timed_images"] = t["ms_p50"], t["ms_p95"], t["images"]
             r["model"] = {str(tflite): "student int8", str(args.weights): "student float"}.get(spec, spec)
             results.append(_summary(r))
             print(set_name, json.dumps(results[-1]), flush=True)

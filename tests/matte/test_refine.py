@@ -1,0 +1,135 @@
+"""Matte: the refined alpha beats the plain upsampled mask, no halo, rings keep holes, specks go, strokes win."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from device.config import MatteConfig
+from device.matte import Strokes, refine
+from device.types import Frame, Mask
+
+CLOTHING = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "distill" / "clothing"
+PHOTOS = ["00143901-a14c-4600-960f-7747b4a3a8cd", "00003aeb-ace5-43bf-9a0c-dc31a03e9cd2", "00149032-3dd6-426e-9bc0-d53032536a42"]
+
+
+def _teacher(stem: str) -> tuple[np.ndarray, np.ndarray]:
+    rgb = cv2.cvtColor(cv2.imread(str(CLOTHING / f"{stem}.jpg")), cv2.COLOR_BGR2RGB)
+    alpha = cv2.imread(str(CLOTHING / f"{stem}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+    return rgb, alpha
+
+
+def _mask(image: np.ndarray, prob: np.ndarray) -> Mask:
+    return Mask(frame=Frame(id="t", image=image, timestamp=0.0, source="test"), prob=prob.astype(np.float32), model="test", backend="cpu")
+
+
+def _lowres(alpha: np.ndarray, factor: int) -> np.ndarray:
+    h, w = alpha.shape
+    return cv2.resize(alpha, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+
+
+def test_refined_alpha_is_closer_to_teacher_alpha_than_plain_upsampling():
+    cfg = MatteConfig()
+    refined_sad, plain_sad = [], []
+    for stem in PHOTOS:
+        rgb, gt = _teacher(stem)
+        prob = _lowres(gt, 12)  # a 2304 px frame from a 192 px mask: the model's case
+        matte = refine(_mask(rgb, prob), cfg)
+        plain = cv2.resize(prob, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+        assert matte.alpha.shape == gt.shape and matte.alpha.dtype == np.float32
+        refined_sad.append(np.abs(matte.alpha - gt).sum())
+        plain_sad.append(np.abs(plain - gt).sum())
+    assert sum(refined_sad) < 0.9 * sum(plain_sad), (refined_sad, plain_sad)
+
+
+def test_decontamination_removes_the_green_halo():
+    rgb, gt = _teacher(PHOTOS[0])
+    product = rgb.astype(np.float32)
+    green = np.array([0, 255, 0], np.float32)
+    a = gt[..., None]
+    composite = np.clip(a * product + (1 - a) * green + 0.5, 0, 255).astype(np.uint8)
+    mask = _mask(composite, _lowres(gt, 8))
+    edge = (gt > 0.15) & (gt < 0.85)
+    assert edge.sum() > 500
+
+    def distance(colours: np.ndarray) -> float:
+        return float(np.linalg.norm(colours[edge].astype(np.float32) - product[edge], axis=1).mean())
+
+    before = refine(mask, MatteConfig(decontaminate=False)).foreground
+    after = refine(mask, MatteConfig(decontaminate=True)).foreground
+    assert distance(after) < 0.7 * distance(before), (distance(after), distance(before))
+    # and the green cast is gone: edge pixels are not greener than the product there
+    greenness = lambda c: float((c[edge][:, 1].astype(np.float32) - product[edge][:, 1]).mean())  # noqa: E731
+    assert greenness(after) < 0.5 * greenness(before)
+
+
+def _ring_scene(size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """A gold ring (with a big hole) and three dust specks on a grey backdrop, and its true alpha."""
+    img = np.full((size, size, 3), 200, np.uint8)
+    alpha = np.zeros((size, size), np.uint8)
+    c = size // 2
+    cv2.circle(alpha, (c, c), 150, 255, -1)
+    cv2.circle(alpha, (c, c), 90, 0, -1)
+    for x, y in ((40, 40), (470, 60), (60, 460)):
+        cv2.circle(alpha, (x, y), 6, 255, -1)
+    img[alpha > 0] = (212, 175, 55)
+    return img, alpha.astype(np.float32) / 255
+
+
+def test_ring_keeps_its_hole_and_specks_vanish():
+    img, alpha = _ring_scene()
+    matte = refine(_mask(img, _lowres(alpha, 4)), MatteConfig())
+    a = matte.alpha
+    assert a[256, 256] == 0.0  # the hole stays open
+    assert a[256, 256 - 120] == 1.0  # the band of the ring is solid
+    for x, y in ((40, 40), (470, 60), (60, 460)):
+        assert a[y - 8:y + 9, x - 8:x + 9].max() == 0.0  # dust removed
+
+
+def test_a_pinhole_in_the_mask_is_filled():
+    img = np.full((400, 400, 3), 200, np.uint8)
+    alpha = np.zeros((400, 400), np.float32)
+    alpha[80:320, 80:320] = 1
+    img[80:320, 80:320] = (30, 60, 160)
+    prob = _lowres(alpha, 4)
+    prob[50, 50] = 0.0  # a one-cell hole in the model's output, inside the product
+    a = refine(_mask(img, prob), MatteConfig()).alpha
+    assert a[196:208, 196:208].min() == 1.0
+
+
+def test_strokes_force_alpha_both_ways():
+    img, alpha = _ring_scene()
+    keep = np.zeros(alpha.shape, bool)
+    keep[20:60, 200:300] = True  # backdrop the operator wants kept
+    remove = np.zeros(alpha.shape, bool)
+    remove[236:276, 120:150] = True  # part of the ring the operator wants gone
+    matte = refine(_mask(img, _lowres(alpha, 4)), MatteConfig(), Strokes(keep, remove))
+    assert matte.alpha[keep].min() == 1.0
+    assert matte.alpha[remove].max() == 0.0
+    untouched = refine(_mask(img, _lowres(alpha, 4)), MatteConfig())
+    assert untouched.alpha[keep].max() == 0.0 and untouched.alpha[remove].min() == 1.0
+
+
+def test_hard_alpha_is_binary():
+    rgb, gt = _teacher(PHOTOS[1])
+    a = refine(_mask(rgb, _lowres(gt, 8)), MatteConfig(hard=True)).alpha
+    assert set(np.unique(a).tolist()) == {0.0, 1.0}
+
+
+def test_empty_mask_gives_an_empty_matte():
+    img = np.full((120, 160, 3), 128, np.uint8)
+    matte = refine(_mask(img, np.zeros((32, 32))), MatteConfig())
+    assert matte.alpha.shape == (120, 160) and matte.alpha.max() == 0.0
+
+
+def test_bad_inputs_fail_with_one_clear_line():
+    img = np.zeros((100, 100, 3), np.uint8)
+    with pytest.raises(ValueError, match="2-D"):
+        refine(_mask(img, np.zeros((4, 4, 4))), MatteConfig())
+    with pytest.raises(ValueError, match="frame size"):
+        refine(_mask(img, np.ones((10, 10))), MatteConfig(), Strokes.empty(50, 50))
+    with pytest.raises(ValueError, match="same shape"):
+        Strokes(np.zeros((5, 5), bool), np.zeros((6, 5), bool))
