@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: system packages (a real
-# Mosquitto broker, Debian's Chromium for the browser tests, shellcheck, systemd-analyze, gphoto2,
-# openssl) and
-# the project with its test extra in ./.venv. Idempotent: skips what is already there.
+# Mosquitto broker, Debian's Chromium for the browser tests, shellcheck, systemd-analyze,
+# gphoto2, openssl) and the project with its test extra in ./.venv. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
