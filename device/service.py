@@ -138,6 +138,7 @@ class CutboxService:
         self.captures_done = 0
         self.errors: deque[dict] = deque(maxlen=20)
         self._last_frame: np.ndarray | None = None
+        self._preview_cache: tuple[np.ndarray, int, bytes] | None = None
         self._probe_at = 0.0
         self._started = False
 
@@ -501,13 +502,22 @@ class CutboxService:
                 self._work.release()
         if image is None:
             image = self._last_frame
-        if image is None:
-            return None
+            if image is None:
+                return None
+            cached = self._preview_cache
+            if cached is not None and cached[0] is image and cached[1] == width:
+                return cached[2]  # a still picture: the same bytes, so the stream sends it once
+        source_image = image
         h, w = image.shape[:2]
         if w > width:
             image = cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 75])
-        return buf.tobytes() if ok else None
+        if not ok:
+            return None
+        data = buf.tobytes()
+        if source_image is self._last_frame:
+            self._preview_cache = (source_image, width, data)
+        return data
 
     def _probe_source(self) -> None:
         """Cheap check between captures: a file or hot-folder source whose folder vanished is

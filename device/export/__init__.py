@@ -59,7 +59,10 @@ def _png(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
 
 
 def _mask(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
-    params = [cv2.IMWRITE_PNG_COMPRESSION, cfg.mask_level, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    # libpng's adaptive row filters cost 4x the whole deflate on a 2000x2000 mask; a mask is
+    # long runs of 0 and 255, which run-length deflate without filtering packs well (8 vs 35 ms)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, cfg.mask_level, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
+              cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
     data = _ok(*cv2.imencode(".png", cutout.alpha, params), "mask PNG")
     return metadata.png_with_text(data, meta) if cfg.embed_metadata else data
 

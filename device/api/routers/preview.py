@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
+
+import cv2
+import numpy as np
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -10,6 +14,18 @@ from fastapi.responses import Response, StreamingResponse
 
 router = APIRouter(prefix="/api", tags=["preview"])
 BOUNDARY = "cutboxframe"
+
+
+@lru_cache(maxsize=4)
+def placeholder(width: int) -> bytes:
+    """A dark frame that says there is no picture yet (a file source before its first shot)."""
+    height = width * 3 // 4
+    image = np.full((height, width, 3), 40, np.uint8)
+    text = "no live picture yet"
+    scale = width / 640
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.putText(image, text, ((width - tw) // 2, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (200, 200, 200), 2, cv2.LINE_AA)
+    return cv2.imencode(".jpg", image)[1].tobytes()
 
 
 @router.get("/preview.jpg", response_class=Response,
@@ -33,8 +49,8 @@ async def mjpeg(request: Request, frames: int | None = Query(None, ge=1, le=100_
             if await request.is_disconnected():
                 return
             started = asyncio.get_running_loop().time()
-            data = await run_in_threadpool(service.preview_jpeg)
-            if data is not None and data is not last:
+            data = await run_in_threadpool(service.preview_jpeg) or placeholder(service.config.api.preview_width)
+            if data is not last or sent == 0:
                 yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
                 sent += 1
             last = data

@@ -333,6 +333,8 @@ $("#save-settings").addEventListener("click", async () => {
 $("#forget-token").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); $("#settings").close(); askToken(); });
 
 // ---- start -------------------------------------------------------------------------------
+// The live view is an endless stream: start it after the page has loaded.
+window.addEventListener("load", () => { $("#live").src = "/api/preview.mjpeg"; });
 if (!token()) askToken();
 loadPresets();
 loadReview();

@@ -1,0 +1,138 @@
+"""Compose: crop, margin, aspect and fill exact to a pixel; shadows where asked; backgrounds; white balance."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from device.compose import compose, subject_box
+from device.config import CutboxConfig, MarginConfig, PresetConfig, ShadowConfig, validate, ConfigError
+from device.types import Frame, Matte
+
+FRAME_W, FRAME_H = 1200, 800
+BOX = (300, 250, 700, 450)  # a 400 x 200 product
+
+
+def _matte(box=BOX, backdrop=(235, 235, 235), product=(40, 90, 200), shadow=None) -> Matte:
+    img = np.empty((FRAME_H, FRAME_W, 3), np.uint8)
+    img[:] = backdrop
+    alpha = np.zeros((FRAME_H, FRAME_W), np.float32)
+    x0, y0, x1, y1 = box
+    alpha[y0:y1, x0:x1] = 1.0
+    img[y0:y1, x0:x1] = product
+    frame = Frame(id="c", image=img, timestamp=0.0, source="test")
+    return Matte(frame=frame, alpha=alpha, foreground=img.copy(), model="test", shadow=shadow)
+
+
+def _box_out(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(alpha >= 128)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _close(a, b, tol=1):
+    return all(abs(int(p) - int(q)) <= tol for p, q in zip(a, b))
+
+
+def test_subject_box_is_the_alpha_above_the_cut_off():
+    m = _matte()
+    m.alpha[100, 100] = 0.05  # faint haze below the cut-off does not widen the box
+    assert subject_box(m, PresetConfig()) == BOX
+
+
+def test_marketplace_square_product_fills_85_percent_and_is_centred():
+    cut = compose(_matte(), PresetConfig(shadow=ShadowConfig(kind="none")))
+    assert cut.rgb.shape == (2000, 2000, 3) and cut.alpha.shape == (2000, 2000)
+    # 400x200 box, limiting side 400 -> 1700 px wide, 850 tall, centred
+    assert _close(_box_out(cut.alpha), (150, 575, 1850, 1425)), _box_out(cut.alpha)
+    assert cut.box == BOX
+
+
+def test_margins_in_px_and_percent_with_floor_snap_on_a_4_by_5_canvas():
+    preset = PresetConfig(width=1600, height=2000, fill=1.0, align="floor",
+                          margin=MarginConfig(top=100, right="10%", bottom="5%", left=40), shadow=ShadowConfig(kind="none"))
+    cut = compose(_matte(), preset)
+    assert cut.rgb.shape == (2000, 1600, 3)
+    # room: x 40..1440 (1400 wide), y 100..1900; 400x200 box scales by 3.5 -> 1400 x 700, standing on y = 1900
+    assert _close(_box_out(cut.alpha), (40, 1200, 1440, 1900)), _box_out(cut.alpha)
+
+
+def test_native_size_preset_is_the_crop_plus_margins():
+    preset = PresetConfig(width=0, height=0, background="transparent", margin=MarginConfig(top=10, right=20, bottom=30, left=40))
+    cut = compose(_matte(), preset)
+    assert cut.rgb.shape[:2] == (200 + 10 + 30, 400 + 40 + 20)
+    assert cut.transparent
+    assert _box_out(cut.alpha) == (40, 10, 440, 210)
+    assert np.array_equal(cut.rgb[100, 200], (40, 90, 200))
+
+
+def test_a_forced_box_is_used_as_given():
+    cut = compose(_matte(), PresetConfig(shadow=ShadowConfig(kind="none")), box=(100, 50, 1100, 650))
+    assert cut.box == (100, 50, 1100, 650)
+    # 1000x600 box -> 1700 x 1020; the product (400x200 at 200,200 in the box) -> 680 x 340
+    assert _close(_box_out(cut.alpha), (150 + 340, 490 + 340, 150 + 1020, 490 + 680)), _box_out(cut.alpha)
+    with pytest.raises(ValueError, match="not inside"):
+        compose(_matte(), PresetConfig(), box=(0, 0, 5000, 10))
+
+
+def test_contact_shadow_sits_under_the_product_and_is_absent_when_off():
+    with_shadow = compose(_matte(), PresetConfig(shadow=ShadowConfig(kind="contact", opacity=0.4)))
+    without = compose(_matte(), PresetConfig(shadow=ShadowConfig(kind="none")))
+    below = (slice(1430, 1460), slice(700, 1300))  # just under the product's bottom edge (y = 1425)
+    above = (slice(500, 560), slice(700, 1300))  # above it
+    assert with_shadow.rgb[below].mean() < 235
+    assert with_shadow.rgb[above].min() == 255
+    assert without.rgb[below].min() == 255 and without.rgb[above].min() == 255
+    # the product itself is untouched by its shadow
+    assert np.abs(with_shadow.rgb[1000, 1000].astype(int) - (40, 90, 200)).max() <= 2
+
+
+def test_drop_shadow_falls_away_from_the_light():
+    preset = PresetConfig(shadow=ShadowConfig(kind="drop", opacity=0.5, blur_px=20, distance_px=60, angle_deg=0))  # cast to the right
+    cut = compose(_matte(), preset)
+    right = cut.rgb[800:1200, 1855:1905].mean()
+    left = cut.rgb[800:1200, 95:145].mean()
+    assert right < 230 and left == 255
+
+
+def test_backgrounds_colour_image_and_transparent(tmp_path):
+    colour = compose(_matte(), PresetConfig(color="#123456", shadow=ShadowConfig(kind="none")))
+    assert tuple(colour.rgb[5, 5]) == (0x12, 0x34, 0x56)
+    pic = np.zeros((100, 200, 3), np.uint8)
+    pic[:, :100] = (0, 0, 255)  # BGR red left half
+    pic[:, 100:] = (255, 0, 0)
+    path = tmp_path / "bg.png"
+    cv2.imwrite(str(path), pic)
+    image = compose(_matte(), PresetConfig(background="image", image=path, shadow=ShadowConfig(kind="none")))
+    assert tuple(image.rgb[5, 5]) == (255, 0, 0) and tuple(image.rgb[5, 1994]) == (0, 0, 255)
+    clear = compose(_matte(), PresetConfig(background="transparent"))
+    assert clear.transparent and clear.alpha[5, 5] == 0 and clear.alpha[1000, 1000] == 255
+
+
+def test_white_balance_neutralises_a_blue_cast():
+    # a grey product under blue light on a white backdrop: both come out blue-tinted
+    m = _matte(backdrop=(200, 215, 250), product=(100, 108, 125))
+    plain = compose(m, PresetConfig(shadow=ShadowConfig(kind="none")))
+    balanced = compose(m, PresetConfig(white_balance=True, shadow=ShadowConfig(kind="none")))
+    cast = lambda c: float(np.ptp(c.rgb[1000, 1000].astype(float)))  # noqa: E731
+    assert cast(balanced) < 0.3 * cast(plain)
+
+
+def test_real_cast_shadow_is_kept_when_the_booth_provides_one():
+    layer = np.zeros((FRAME_H, FRAME_W), np.float32)
+    layer[450:480, 300:700] = 0.5  # the product's own shadow on the floor, under it
+    cut = compose(_matte(shadow=layer), PresetConfig(shadow=ShadowConfig(kind="contact", real=True)))
+    assert cut.rgb[1435:1480, 700:1300].mean() == pytest.approx(128, abs=4)
+
+
+def test_presets_by_name_and_validation():
+    presets = CutboxConfig().compose.presets
+    assert {"marketplace-white", "transparent-png", "lifestyle"} <= set(presets)
+    mw = presets["marketplace-white"]
+    assert (mw.width, mw.height, mw.fill, mw.color, mw.shadow.kind) == (2000, 2000, 0.85, "#ffffff", "contact")
+    assert {"jpeg", "mask"} <= set(mw.formats) and {"png", "mask"} <= set(presets["transparent-png"].formats)
+    assert mw.name == "marketplace-white"
+    with pytest.raises(ConfigError, match="compose.presets.x.margin.top"):
+        validate({"compose": {"presets": {"x": {"margin": {"top": "five"}}}, "preset": "x"}})
+    with pytest.raises(ConfigError, match="not defined"):
+        validate({"compose": {"preset": "nope"}})

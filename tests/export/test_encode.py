@@ -1,0 +1,110 @@
+"""Export: every format decodes, carries the SKU / capture id / model, and the sidecar checks out."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from device.config import ExportConfig
+from device.export import DEFERRED_FORMATS, encode
+from device.types import Cutout, Frame
+
+META = {"schema": 1, "capture_id": "20250101T000000000Z-abcd1234", "sku": "SKU-4711", "model": "student-v3",
+        "preset": "marketplace-white", "timings_ms": {"matte": 7.5}, "source": "test", "frame_size": [640, 480]}
+
+
+def _cutout(transparent: bool = False) -> Cutout:
+    rgb = np.full((300, 400, 3), 255, np.uint8)
+    alpha = np.zeros((300, 400), np.uint8)
+    alpha[50:250, 100:300] = 255
+    alpha[50:250, 99] = 128
+    rgb[alpha > 0] = (200, 30, 30)
+    frame = Frame(id="f", image=rgb, timestamp=0.0, source="test", sku="SKU-4711")
+    return Cutout(frame=frame, rgb=rgb, alpha=alpha, box=(1, 2, 3, 4), preset="marketplace-white", model="student-v3", transparent=transparent)
+
+
+def _img(a) -> Image.Image:
+    im = Image.open(io.BytesIO(a.data))
+    im.load()
+    return im
+
+
+def _user_comment(im: Image.Image) -> dict:
+    raw = im.getexif().get_ifd(0x8769)[0x9286]
+    return json.loads(raw[8:] if isinstance(raw, bytes) else raw)
+
+
+def test_jpeg_decodes_and_carries_exif_metadata():
+    (a,) = encode(_cutout(), META, ["jpeg"], ExportConfig())
+    im = _img(a)
+    assert (a.name, a.filename, a.content_type) == ("jpeg", META["capture_id"] + ".jpg", "image/jpeg")
+    assert im.format == "JPEG" and im.size == (400, 300) and im.mode == "RGB"
+    desc = json.loads(im.getexif()[0x010E])
+    assert desc == {"capture_id": META["capture_id"], "sku": "SKU-4711", "model": "student-v3", "preset": "marketplace-white"}
+    assert _user_comment(im)["timings_ms"] == {"matte": 7.5}
+    assert np.abs(np.asarray(im, np.int16)[150, 200] - (200, 30, 30)).max() < 8
+
+
+def test_jpeg_quality_setting_changes_the_file():
+    small = encode(_cutout(), META, ["jpeg"], ExportConfig(jpeg_quality=30))[0]
+    big = encode(_cutout(), META, ["jpeg"], ExportConfig(jpeg_quality=98))[0]
+    assert len(small.data) < len(big.data)
+
+
+def test_png_with_alpha_decodes_and_has_text_chunks():
+    (a,) = encode(_cutout(transparent=True), META, ["png"], ExportConfig())
+    im = _img(a)
+    assert im.mode == "RGBA" and im.size == (400, 300)
+    px = np.asarray(im)
+    assert tuple(px[150, 200]) == (200, 30, 30, 255) and px[10, 10, 3] == 0 and px[100, 99, 3] == 128
+    assert im.text["cutbox:sku"] == "SKU-4711" and im.text["cutbox:capture_id"] == META["capture_id"]
+    assert json.loads(im.text["cutbox:meta"])["model"] == "student-v3"
+
+
+def test_mask_is_an_8_bit_png_equal_to_the_alpha():
+    cut = _cutout()
+    (a,) = encode(cut, META, ["mask"], ExportConfig())
+    im = _img(a)
+    assert im.mode == "L" and a.filename.endswith(".mask.png")
+    assert np.array_equal(np.asarray(im), cut.alpha)
+    assert im.text["cutbox:model"] == "student-v3"
+
+
+def test_webp_and_tiff_decode_and_carry_metadata():
+    webp, tiff = encode(_cutout(transparent=True), META, ["webp", "tiff"], ExportConfig())
+    w, t = _img(webp), _img(tiff)
+    assert w.format == "WEBP" and w.mode == "RGBA" and w.size == (400, 300)
+    assert json.loads(w.getexif()[0x010E])["sku"] == "SKU-4711"
+    assert t.format == "TIFF" and t.mode == "RGBA" and np.array_equal(np.asarray(t)[..., 3], _cutout().alpha)
+    assert json.loads(t.tag_v2[270])["capture_id"] == META["capture_id"]
+
+
+def test_transparent_cutout_is_flattened_on_white_for_jpeg():
+    (a,) = encode(_cutout(transparent=True), META, ["jpeg"], ExportConfig())
+    px = np.asarray(_img(a), np.int16)
+    assert px[10, 10].min() > 245
+
+
+def test_sidecar_lists_every_artifact_with_its_sha256():
+    arts = encode(_cutout(), META, ["jpeg", "mask", "meta"], ExportConfig())
+    assert [a.name for a in arts] == ["jpeg", "mask", "meta"]
+    side = json.loads(arts[-1].data)
+    assert side["sku"] == "SKU-4711" and side["schema"] == 1 and side["size"] == [400, 300]
+    for a in arts[:-1]:
+        assert side["artifacts"][a.name]["sha256"] == hashlib.sha256(a.data).hexdigest()
+
+
+def test_metadata_can_be_left_out():
+    (a,) = encode(_cutout(), META, ["jpeg"], ExportConfig(embed_metadata=False))
+    assert 0x010E not in _img(a).getexif()
+
+
+def test_deferred_formats_are_the_slow_ones_and_unknown_formats_fail():
+    assert DEFERRED_FORMATS == frozenset({"png", "tiff", "webp"})
+    with pytest.raises(ValueError, match="unknown export format 'gif'"):
+        encode(_cutout(), META, ["jpeg", "gif"], ExportConfig())
