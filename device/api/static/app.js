@@ -322,7 +322,7 @@ $("#save-settings").addEventListener("click", async () => {
   const name = $("#preset").value;
   const bg = (document.querySelector("input[name=background]:checked") || {}).value;
   try {
-    const patch = { compose: { presets: { [name]: bg === "transparent" ? { background: "transparent" } : { background: "color", color: $("#bg-color").value } } } };
+    const patch = { compose: { presets: { [name]: bg === "transparent" ? { background: "transparent", shadow: { kind: "none" } } : { background: "color", color: $("#bg-color").value } } } };
     await api("PUT", "/api/config", patch);
     await api("PUT", "/api/preset", { name });
     await loadPresets();
