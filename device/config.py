@@ -289,7 +289,7 @@ class ApiConfig(Section):
     token: str | None = Field(None, min_length=16, description="Bearer token for state-changing calls (prefer token_file)")
     token_file: Path | None = Field(None, description="File holding the bearer token; when neither is set one is generated in <data_dir>/api-token")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-origin access; empty = CORS closed")
-    review_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Captures scoring below this quality go to the review queue")
+    review_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Captures scoring below this quality go to the review queue; 1.0 sends every capture, 0.0 none")
     preview_fps: float = Field(5.0, gt=0.0, le=30.0, description="Upper bound on the MJPEG live-view frame rate")
     preview_width: int = Field(640, ge=64, le=4096, description="Width of the live-view frames in pixels")
     list_limit: int = Field(200, ge=1, le=10000, description="Most captures one list call returns")

@@ -1,6 +1,6 @@
 """A 0..1 quality score per capture, so doubtful cut-outs reach a person before the catalog.
 
-Two signals, both cheap (computed on a grid of at most 512 px):
+Two signals, both cheap (computed on a grid of at most 320 px):
 
 - **uncertain band**: pixels with 0.1 < alpha < 0.9, divided by the length of the alpha
   edge, is the mean width of the soft band. A clean matte has a band of a few pixels; a
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-GRID_PX = 512
+GRID_PX = 320
 GOOD_BAND_PX = 3.0  # mean soft-band width (grid px) that still counts as a crisp edge
 BAND_SCALE_PX = 6.0  # how fast the band score falls beyond that
 MIN_COVER, MAX_COVER = 0.002, 0.98
@@ -39,9 +39,10 @@ class QualityReport:
 
 
 def _to_grid(alpha: np.ndarray, image: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Shrink first, convert after: the full-size frame is touched once, by the resize."""
     h, w = alpha.shape[:2]
     scale = min(1.0, GRID_PX / max(h, w))
-    a = alpha.astype(np.float32) / 255.0 if np.issubdtype(alpha.dtype, np.integer) else np.clip(alpha.astype(np.float32), 0.0, 1.0)
+    a = alpha if alpha.dtype in (np.uint8, np.float32) else alpha.astype(np.float32)
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
@@ -49,6 +50,7 @@ def _to_grid(alpha: np.ndarray, image: np.ndarray | None) -> tuple[np.ndarray, n
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     elif image is not None and image.shape[:2] != (h, w):
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    a = a.astype(np.float32) * (1 / 255) if np.issubdtype(a.dtype, np.integer) else np.clip(a, 0.0, 1.0)
     return a, image
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from device.config import ConfigError, CutboxConfig, validate
 from device.quality import assess
-from device.store import CaptureStore, NotFound, StoreError  # noqa: F401  (re-exported for the API)
+from device.store import CaptureStore
 from device.types import Capture, Frame
 
 log = logging.getLogger("cutbox.service")
@@ -146,7 +146,10 @@ class CutboxService:
     def start(self) -> "CutboxService":
         """Load the model, start the publisher and open the camera; failures land in status()."""
         self._started = True
-        self._ensure_pipeline()
+        try:
+            self._ensure_pipeline()
+        except ServiceError:
+            pass  # reported in status(); /health/ready says not ready
         if self._publisher is None and self.config.mqtt.enabled:
             try:
                 from device.comms.mqtt import Publisher
@@ -294,7 +297,10 @@ class CutboxService:
         if self._publisher is None:
             return False
         try:
-            self._publisher.submit(capture)
+            queued = self._publisher.submit(capture)
+            if queued is False:  # the outbox still holds an older version under this id
+                self._error("publish", f"capture {capture.id}: an earlier version is still waiting in the outbox; this one was not queued")
+                return False
             return True
         except Exception as exc:  # outbox full (block policy) or closed: the capture stays stored
             self._error("publish", exc)
@@ -623,7 +629,8 @@ class _ScoringPipeline:
         report, ms = self._scores.pop(id(matte))
         capture.timings_ms["quality"] = ms
         capture.quality = round(report.score, 4)
-        capture.review = report.score < self._service.config.api.review_threshold
+        threshold = self._service.config.api.review_threshold
+        capture.review = report.score < threshold or threshold >= 1.0  # 1.0: a person sees every shot
         capture.meta["quality"] = report.as_dict()
         capture.meta["review"] = capture.review
         capture.complete()

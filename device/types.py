@@ -67,6 +67,10 @@ class Matte:
     foreground: np.ndarray
     model: str
     shadow: np.ndarray | None = None  # optional real cast-shadow layer (float32 0..1, HxW)
+    # Frame box (x0, y0, x1, y1) outside which alpha is 0, so compose reads only this region;
+    # refine() sets it ((0, 0, 0, 0): nothing found), None means unknown (look at the whole frame).
+    # Whoever replaces `alpha` with a different one must replace or clear `roi` with it.
+    roi: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

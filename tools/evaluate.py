@@ -219,7 +219,9 @@ def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int
     Teacher predictions (and the ms they took) are cached; `use_cache=False` recomputes,
     e.g. to time a teacher on a quiet machine.
     """
-    samples = list_samples(data, split)[:limit]
+    samples = list_samples(data, split)
+    if limit and limit < len(samples):  # evenly spaced, so a subset spans every category
+        samples = [samples[int(i * len(samples) / limit)] for i in range(limit)]
     model = model or load_model(model_spec, threads)
     cache = _cache_dir(model.name, data) if isinstance(model, OnnxTeacher) and use_cache else None
     times_path = cache / "ms.json" if cache else None
@@ -275,7 +277,7 @@ def main(argv=None) -> int:
     ap.add_argument("--model", action="append", required=True, help="repeat to compare models")
     ap.add_argument("--split", type=Path, help="list of photo paths/stems to keep (distill layout)")
     ap.add_argument("--ignore", type=int, help="ground-truth value to leave out (e.g. 128)")
-    ap.add_argument("--limit", type=int, help="first N images only")
+    ap.add_argument("--limit", type=int, help="N evenly spaced images only")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print JSON (with per-image rows)")
     args = ap.parse_args(argv)

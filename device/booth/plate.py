@@ -29,6 +29,7 @@ log = logging.getLogger("cutbox.booth")
 PLATE_DIR = "plate"
 PLATE_PNG = "plate.png"
 PLATE_JSON = "plate.json"
+MIN_TEXTURE = 1.0  # std of the high-passed plate border (0..255 units) below which a shift is unmeasurable
 CHECK_WIDTH = 256  # the fit checks run at this width (cheap, and shift is measured in these pixels)
 
 # Canonical camera-setting keys, and the names sources use for them (picamera2 metadata
@@ -44,6 +45,18 @@ SETTING_ALIASES: dict[str, tuple[str, ...]] = {
 
 class PlateError(RuntimeError):
     """Calibration or plate loading failed; one line with the fix."""
+
+
+def area_resize(src: np.ndarray, w: int, h: int) -> np.ndarray:
+    """INTER_AREA resize by exact halvings first (OpenCV's fast 2x2 path), then one step;
+    the same as device.segment.litert.area_resize, kept here so the training tools can use
+    this module without the runtime's config stack."""
+    while src.shape[1] >= 2 * w and src.shape[0] >= 2 * h:
+        hh, ww = src.shape[0] // 2, src.shape[1] // 2
+        src = cv2.resize(src[: hh * 2, : ww * 2], (ww, hh), interpolation=cv2.INTER_AREA)
+    if src.shape[:2] != (h, w):
+        src = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
+    return src
 
 
 def camera_settings(info: dict) -> dict:
@@ -85,8 +98,6 @@ class Plate:
         """The plate stretched to the model's input size (uint8 RGB), cached per size."""
         cache = self.__dict__.setdefault("_resized", {})
         if (w, h) not in cache:
-            from device.segment.litert import area_resize
-
             cache[(w, h)] = np.ascontiguousarray(area_resize(self.image, w, h))
         return cache[(w, h)]
 
@@ -232,26 +243,19 @@ def settings_change(plate_settings: dict, frame_settings: dict, tolerance: float
     return ", ".join(changes)
 
 
-def _highpass(img: np.ndarray) -> np.ndarray:
+def _highpass(img: np.ndarray, sigma: float) -> np.ndarray:
     g = img.mean(axis=2) if img.ndim == 3 else img
     g = g.astype(np.float32)
-    return g - cv2.GaussianBlur(g, (0, 0), 4.0)
+    return g - cv2.GaussianBlur(g, (0, 0), sigma)
 
 
-def measure_shift(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.ndarray) -> tuple[float, float, float]:
-    """(dx, dy, response): global shift of the frame against the plate on the border ring.
-
-    Phase correlation of the high-passed border (light level removed, product masked out)
-    gives a coarse shift and its confidence; the mask's own edges pull it towards zero, so
-    a few Lucas-Kanade steps on the border pixels refine it to a sub-pixel estimate."""
-    hp_p, hp_f = _highpass(plate_small), _highpass(frame_small)
-    (dx, dy), response = cv2.phaseCorrelate(hp_p * mask, hp_f * mask)
+def _lk_refine(hp_p: np.ndarray, hp_f: np.ndarray, mask: np.ndarray, dx: float, dy: float, steps: int = 4) -> tuple[float, float]:
+    """Lucas-Kanade steps for a global translation on the border pixels (robust to product pixels)."""
     h, w = hp_p.shape
     inner = mask.copy()
     inner[:3], inner[-3:], inner[:, :3], inner[:, -3:] = False, False, False, False
-    for _ in range(4):
-        m = np.float32([[1, 0, dx], [0, 1, dy]])
-        pw = cv2.warpAffine(hp_p, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+    for _ in range(steps):
+        pw = cv2.warpAffine(hp_p, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
         gx = cv2.Sobel(pw, cv2.CV_32F, 1, 0, ksize=3) / 8.0
         gy = cv2.Sobel(pw, cv2.CV_32F, 0, 1, ksize=3) / 8.0
         r = (hp_f - pw)[inner]
@@ -264,7 +268,69 @@ def measure_shift(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.nda
         dx, dy = dx + float(step[0]), dy + float(step[1])
         if np.hypot(*step) < 0.02:
             break
+    return dx, dy
+
+
+class _PlateRef:
+    """What the fit checks need from the plate at one small size, computed once per size."""
+
+    def __init__(self, plate_small: np.ndarray, border: float):
+        h, w = plate_small.shape[:2]
+        self.shape = plate_small.shape
+        self.mask = _border_mask(h, w, border)
+        self.ring = np.flatnonzero(self.mask.ravel())[::3]  # every third ring pixel is plenty for medians
+        pb = plate_small.reshape(-1, 3)[self.ring].astype(np.float32) + 1.0
+        self.lum = pb.mean(axis=1)
+        self.chroma = np.array([np.median(pb[:, 0] / pb[:, 1]), np.median(pb[:, 2] / pb[:, 1])])
+        self.half = (max(8, w // 2), max(8, h // 2))
+        self.mask2 = cv2.resize(self.mask.astype(np.uint8), self.half, interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        self.hp2 = _highpass(cv2.resize(plate_small, self.half, interpolation=cv2.INTER_AREA), 2.0) * self.mask2
+        # How much the border has to align on; below MIN_TEXTURE a shift is unmeasurable and harmless.
+        self.texture = float(np.std(_highpass(plate_small, 4.0)[self.mask]))
+        self.plate_small = plate_small
+
+
+def _plate_ref(plate: "Plate", plate_small: np.ndarray, border: float) -> _PlateRef:
+    cache = plate.__dict__.setdefault("_refs", {})
+    key = (plate_small.shape, round(border, 4))
+    ref = cache.get(key)
+    if ref is None or ref.plate_small is not plate_small:  # Plate.resized/check_image hand out one array per size
+        ref = cache[key] = _PlateRef(plate_small, border)
+    return ref
+
+
+def measure_shift(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.ndarray, refine_above: float = 0.0,
+                  ref: _PlateRef | None = None) -> tuple[float, float, float]:
+    """(dx, dy, response): global shift of the frame against the plate on the border ring,
+    in pixels of these images.
+
+    Phase correlation of the high-passed border at half size (light level removed, product
+    masked out) gives a coarse shift and its confidence. The mask's own edges pull it
+    towards zero, so when the coarse shift exceeds `refine_above`, Lucas-Kanade steps at
+    full size refine it to a sub-pixel estimate (a fitting plate never pays for that)."""
+    ref = ref or _PlateRef(plate_small, 0.1)
+    f2 = cv2.resize(frame_small, ref.half, interpolation=cv2.INTER_AREA)
+    (dx, dy), response = cv2.phaseCorrelate(ref.hp2, _highpass(f2, 2.0) * ref.mask2)
+    dx, dy = 2.0 * dx, 2.0 * dy
+    if np.hypot(dx, dy) > refine_above:
+        dx, dy = _lk_refine(_highpass(plate_small, 4.0), _highpass(frame_small, 4.0), mask, dx, dy)
     return float(dx), float(dy), float(response)
+
+
+def shift_confirmed(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.ndarray, dx: float, dy: float,
+                    gain: float = 0.75) -> bool:
+    """A measured shift counts only if the plate moved by it explains the border clearly better
+    than the plate where it was (median abs residual of the high-passed border drops by 25 %).
+    On a featureless sweep the estimate is noise, the residuals stay alike, and the plate,
+    having nothing to misalign, still fits."""
+    hp_p, hp_f = _highpass(plate_small, 4.0), _highpass(frame_small, 4.0)
+    h, w = hp_p.shape
+    moved = cv2.warpAffine(hp_p, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+    if np.std(hp_p[mask]) < MIN_TEXTURE:
+        return False  # nothing on the border to align: no shift can be measured (or would matter)
+    r0 = np.median(np.abs(hp_f - hp_p)[mask])
+    r1 = np.median(np.abs(hp_f - moved)[mask])
+    return bool(r1 < gain * r0)
 
 
 def check_plate(
@@ -293,22 +359,24 @@ def check_plate(
         return PlateFit(False, f"camera settings changed: {moved} (recalibrate)")
 
     if frame_small is not None and plate_small is not None:
-        p, f = plate_small.astype(np.float32), frame_small.astype(np.float32)
+        p, f = plate_small, frame_small
         if p.shape != f.shape:
             raise ValueError(f"frame_small {f.shape} and plate_small {p.shape} differ")
     else:
         p, f = plate.check_image, _small(frame.image)
-    mask = _border_mask(*p.shape[:2], border)
-    pb, fb = p[mask] + 1.0, f[mask] + 1.0
-    ratio = np.median(fb.mean(axis=1) / pb.mean(axis=1))
-    light = float(ratio - 1.0)
-    chroma = lambda x: np.array([np.median(x[:, 0] / x[:, 1]), np.median(x[:, 2] / x[:, 1])])  # noqa: E731
-    wb = chroma(fb) / chroma(pb) - 1.0
+    ref = _plate_ref(plate, p, border)
+    fb = f.reshape(-1, 3)[ref.ring].astype(np.float32) + 1.0
+    light = float(np.median(fb.mean(axis=1) / ref.lum) - 1.0)
+    wb = np.array([np.median(fb[:, 0] / fb[:, 1]), np.median(fb[:, 2] / fb[:, 1])]) / ref.chroma - 1.0
     wb_drift = float(np.abs(wb).max())
-    dx, dy, response = measure_shift(p, f, mask)
-    shift = float(np.hypot(dx, dy)) if response >= min_shift_response else 0.0
+    shift, response = 0.0, 0.0
+    if ref.texture >= MIN_TEXTURE:  # a plain sweep has nothing to align: no measurable move, none that matters
+        dx, dy, response = measure_shift(p, f, ref.mask, max_shift_px / 3, ref)
+        shift = float(np.hypot(dx, dy)) if response >= min_shift_response else 0.0
+        if shift > max_shift_px and not shift_confirmed(p, f, ref.mask, dx, dy):
+            shift = 0.0  # the estimate does not explain the border better than no move: noise
     measures = {"light": round(light, 4), "wb": round(wb_drift, 4), "shift_px": round(shift, 2),
-                "shift_response": round(response, 3)}
+                "shift_response": round(response, 3), "border_texture": round(ref.texture, 2)}
     if abs(light) > max_light_drift:
         word = "brighter" if light > 0 else "darker"
         return PlateFit(False, f"light drifted: border {abs(light) * 100:.0f} % {word} than the plate (limit {max_light_drift * 100:.0f} %; recalibrate)", measures)

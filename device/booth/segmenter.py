@@ -87,6 +87,7 @@ class BoothSegmenter:
         self.unavailable = unavailable  # why the plate model could not be opened, if it could not
         self.last_fit: PlateFit | None = None
         self._last_mode: str | None = None
+        self._last_input: tuple = (None, None, None)  # (frame id, model-size frame, plate) for the shadow layer
 
     def set_plate(self, plate: Plate | None) -> None:
         """Use a new plate (after `cutbox calibrate`) or none."""
@@ -122,8 +123,22 @@ class BoothSegmenter:
         self._note("plate", fit.reason)
         frame.info["segment_mode"] = "plate"
         frame.info["plate_fit"] = fit.reason
+        self._last_input = (frame.id, x, plate_small)
         prob = self.plate_model.predict(x, plate_small)
         return Mask(frame=frame, prob=prob, model=self.plate_model.card.label, backend=self.plate_model.backend)
+
+    def add_shadow(self, matte):
+        """The matte with its real cast-shadow layer when this frame ran in plate mode (and
+        booth.shadow is on); otherwise the matte unchanged. Call after the matte stage."""
+        if not self.cfg.shadow or matte.frame.info.get("segment_mode") != "plate" or self.plate is None:
+            return matte
+        if matte.frame.image.shape != self.plate.image.shape:
+            return matte
+        from device.booth.shadow import add_shadow
+
+        last_id, x, plate_small = self._last_input
+        small = (x, plate_small) if last_id == matte.frame.id else None
+        return add_shadow(matte, self.plate.image, self.cfg.shadow_min_darkening, self.cfg.border, small)
 
     def _note(self, mode: str, reason: str) -> None:
         """Log mode changes once, not every frame."""

@@ -15,6 +15,7 @@ import dataclasses
 import cv2
 import numpy as np
 
+from device.booth.plate import area_resize as _area
 from device.types import Matte
 
 WORK_WIDTH = 384  # shadows are soft: estimating them at this width loses nothing, costs little
@@ -27,20 +28,27 @@ def estimate_shadow(
     min_darkening: float = 0.04,
     border: float = 0.1,
     max_chroma: float = 0.12,
+    small: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Shadow layer (float32 0..1, alpha's size): how much the plate is darkened outside the product.
 
     frame, plate: HxWx3 uint8 RGB of the same size; alpha: float 0..1 at any size.
+    `small`: (frame, plate) already reduced to one small size (e.g. the model input the booth
+    segmenter made), which skips the two full-size resizes.
     """
     if frame.shape != plate.shape:
         raise ValueError(f"frame {frame.shape} and plate {plate.shape} differ: recalibrate the plate")
-    h, w = frame.shape[:2]
-    ww = min(WORK_WIDTH, w)
-    wh = max(8, round(h * ww / w))
-    f = cv2.resize(frame, (ww, wh), interpolation=cv2.INTER_AREA).astype(np.float32) + 1.0
-    p = cv2.resize(plate, (ww, wh), interpolation=cv2.INTER_AREA).astype(np.float32) + 1.0
+    if small is not None:
+        f, p = (x.astype(np.float32) + 1.0 for x in small)
+        wh, ww = f.shape[:2]
+    else:
+        h, w = frame.shape[:2]
+        ww = min(WORK_WIDTH, w)
+        wh = max(8, round(h * ww / w))
+        f = _area(frame, ww, wh).astype(np.float32) + 1.0
+        p = _area(plate, ww, wh).astype(np.float32) + 1.0
     f = cv2.GaussianBlur(f, (0, 0), 1.0)  # sensor noise would read as speckled shadow
-    a = cv2.resize(alpha.astype(np.float32), (ww, wh), interpolation=cv2.INTER_AREA)
+    a = np.clip(_area(alpha.astype(np.float32, copy=False), ww, wh), 0.0, 1.0)
 
     ratio = f / p  # per channel
     b = max(2, int(round(border * min(wh, ww))))
@@ -56,15 +64,18 @@ def estimate_shadow(
     neutral = np.clip(1.0 - (spread - max_chroma) / max_chroma, 0.0, 1.0)
     # Soft threshold: noise below min_darkening is not shadow, ramping in up to twice that.
     ramp = np.clip((dark - min_darkening) / max(min_darkening, 1e-6), 0.0, 1.0)
-    shadow = dark * ramp * neutral * (1.0 - np.clip(a, 0.0, 1.0))
+    shadow = (dark * ramp * neutral * (1.0 - a)).astype(np.float32)
     ah, aw = alpha.shape[:2]
     if (wh, ww) != (ah, aw):
+        # Full size: bilinear up (stays within 0..1), then nothing under the product (cv2: one SIMD pass each).
         shadow = cv2.resize(shadow, (aw, ah), interpolation=cv2.INTER_LINEAR)
-        shadow *= 1.0 - np.clip(alpha, 0.0, 1.0)
-    return np.clip(shadow, 0.0, 1.0).astype(np.float32)
+        shadow = cv2.multiply(shadow, cv2.subtract(1.0, alpha.astype(np.float32, copy=False)))
+        np.maximum(shadow, 0.0, out=shadow)  # alpha slightly above 1 must not make negative shadow
+    return shadow
 
 
-def add_shadow(matte: Matte, plate_image: np.ndarray, min_darkening: float = 0.04, border: float = 0.1) -> Matte:
+def add_shadow(matte: Matte, plate_image: np.ndarray, min_darkening: float = 0.04, border: float = 0.1,
+               small: tuple[np.ndarray, np.ndarray] | None = None) -> Matte:
     """The same Matte with its `shadow` layer filled from the plate (frame and plate at full size)."""
-    shadow = estimate_shadow(matte.frame.image, plate_image, matte.alpha, min_darkening, border)
+    shadow = estimate_shadow(matte.frame.image, plate_image, matte.alpha, min_darkening, border, small=small)
     return dataclasses.replace(matte, shadow=shadow)

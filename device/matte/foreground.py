@@ -24,24 +24,44 @@ def colour_layers(image: np.ndarray, alpha: np.ndarray, radii: tuple[int, ...] =
     """Smooth foreground and backdrop colour estimates (hxwx3 float32, 0..1) on one grid.
 
     image: hxwx3 float32 0..1, alpha: hxw float32 0..1. Large radius first (fills colours far
-    into the band), then a small one (local detail), as in the paper.
+    into the band), then a small one (local detail), as in the paper. The blurs are linear, so
+    the backdrop blur of each pass is blur(b) - blur(b a) and one product per pass suffices.
     """
+    image = np.ascontiguousarray(image, dtype=np.float32)
+    alpha = np.ascontiguousarray(alpha, dtype=np.float32)
+    a = alpha[..., None]
+    inv_a = 1 - a
     f, b = image, image
     f_blur = b_blur = image
-    for r in radii:
-        a = alpha[..., None]
+    for i, r in enumerate(radii):
         blur_a = _blur(alpha, r)[..., None]
-        f_blur = _blur(f * a, r) / (blur_a + _TINY)
-        b_blur = _blur(b * (1 - a), r) / (1 - blur_a + _TINY)
-        f = np.clip(f_blur + a * (image - a * f_blur - (1 - a) * b_blur), 0, 1)
-        b = b_blur
-    return f_blur.astype(np.float32), b_blur.astype(np.float32)
+        f_blur = _blur(f * a, r)
+        f_blur /= blur_a + _TINY
+        b_blur = _blur(b * inv_a, r)
+        b_blur /= (1 + _TINY) - blur_a
+        if i + 1 < len(radii):  # the corrected foreground only feeds the next pass
+            f = image - inv_a * b_blur
+            f -= a * f_blur
+            f *= a
+            f += f_blur
+            np.clip(f, 0, 1, out=f)
+            b = b_blur
+    return f_blur, b_blur
 
 
-def correct(image: np.ndarray, alpha: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarray) -> np.ndarray:
-    """Per-pixel blur-fusion step: F = F~ + a (I - a F~ - (1 - a) B~), all Nx3/N float32 0..1."""
-    a = alpha[..., None]
-    return np.clip(f_smooth + a * (image - a * f_smooth - (1 - a) * b_smooth), 0, 1)
+def correct(image: np.ndarray, alpha: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarray, channel_axis: int = -1) -> np.ndarray:
+    """Per-pixel blur-fusion step: F = F~ + a (I - a F~ - (1 - a) B~), all float32 0..1: colours
+    Nx3 (or 3xN planes with channel_axis=0, alpha then 1xN), alpha N.
+
+    Written as F~ + a (I - B~ - a (F~ - B~)) with in-place steps (one temporary)."""
+    a = alpha[..., None] if channel_axis == -1 else alpha
+    out = f_smooth - b_smooth
+    out *= -a
+    out += image
+    out -= b_smooth
+    out *= a
+    out += f_smooth
+    return np.clip(out, 0, 1, out=out)
 
 
 def estimate(image: np.ndarray, alpha: np.ndarray, radii: tuple[int, ...] = (45, 3)) -> np.ndarray:

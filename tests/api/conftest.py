@@ -35,7 +35,6 @@ def make_config(tmp: Path, photos: Path, **api) -> CutboxConfig:
         "station": {"id": "test-booth", "data_dir": str(tmp / "data")},
         "source": {"kind": "files", "path": str(photos)},
         "compose": {"preset": "transparent-png"},
-        "segment": {"model": "/tmp/api-dev-model/tiny-int8.tflite"},  # DEV-ONLY
         "api": {"token": TOKEN, **api},
     })
 

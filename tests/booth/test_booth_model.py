@@ -17,7 +17,7 @@ from device.config import REPO_ROOT, BoothConfig
 from device.segment.base import ModelError
 from device.segment.litert import LiteRTSegmenter
 from device.types import Frame
-from tools.model.int8_check import int8_check
+from tools.booth.card import booth_int8_check
 
 BOOTH = REPO_ROOT / "models" / "cutbox-booth-int8.tflite"
 GENERIC = REPO_ROOT / "models" / "cutbox-student-int8.tflite"
@@ -29,7 +29,7 @@ def test_booth_model_is_fully_int8_and_card_matches():
     card = json.loads(BOOTH.with_suffix(".json").read_text())
     assert card["sha256"] == hashlib.sha256(BOOTH.read_bytes()).hexdigest()
     assert card["file"] == BOOTH.name and card["input"]["channels"] == "RGB+plate"
-    check = int8_check(str(BOOTH))
+    check = booth_int8_check(BOOTH)
     assert check["fully_int8"], check["problems"][:5]
     assert check["input"]["dtype"] == "uint8" and check["output"]["dtype"] == "uint8"
     assert check["input"]["shape"] == [1, card["input"]["height"], card["input"]["width"], 6]

@@ -198,3 +198,34 @@ def test_booth_config_rejects_typos_and_bad_values():
         validate({"booth": {"plate_frame": 4}})
     with pytest.raises(ConfigError, match="booth.plate_average"):
         validate({"booth": {"plate_average": "mode"}})
+
+
+def test_booth_segmenter_adds_shadow_only_in_plate_mode(empty, plate):
+    from device.types import Matte
+
+    frame_img, alpha, shadow_gt = with_product(empty, colour=(90, 60, 50), shadow=0.4)
+    seg = BoothSegmenter(FakeGeneric(), FakePlateModel(), plate, BoothConfig())
+    f = _frame(frame_img)
+    seg.segment(f)
+    matte = Matte(frame=f, alpha=alpha, foreground=f.image, model="booth 1")
+    with_shadow = seg.add_shadow(matte)
+    assert with_shadow.shadow is not None and np.abs(with_shadow.shadow - shadow_gt).mean() < 0.01
+
+    stale = _frame(frame_img * 0.8)
+    seg.segment(stale)
+    assert seg.add_shadow(Matte(frame=stale, alpha=alpha, foreground=stale.image, model="generic 1")).shadow is None
+
+
+def test_featureless_sweep_with_product_on_the_border_still_fits():
+    """A plain sweep has nothing to align: noise and a product reaching the border must not read as a bump."""
+    h, w = 360, 640
+    yy = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    sweep = np.broadcast_to(235 - 15 * yy, (h, w, 3)).astype(np.float32)
+    rng = np.random.default_rng(4)
+    plate = calibrate(ListSource([to_frame(sweep, rng, noise=3.0) for _ in range(8)]), 8)
+    img = sweep.copy()
+    img[150:, 250:420] = (60, 80, 160)  # a tall product standing on the bottom edge
+    for seed in range(5):
+        fit = check_plate(plate, to_frame(img, np.random.default_rng(seed), noise=3.0))
+        assert fit.ok, fit.reason
+    assert not check_plate(plate, to_frame(img * 0.85, rng, noise=3.0)).ok

@@ -44,13 +44,19 @@ def invoke_latency(tflite: Path, runs: int = 100) -> dict:
             "note": "invoke only; measured while other training jobs shared the 2 cores"}
 
 
+def booth_int8_check(tflite: Path) -> dict:
+    """tools/model/int8_check.py on the booth model (one checker for both models)."""
+    from tools.model.int8_check import int8_check
+
+    return int8_check(str(tflite))
+
+
 def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None) -> dict:
     from tools.model.card import LICENCES
-    from tools.model.int8_check import int8_check
 
     tflite = Path(tflite)
     out_dir = out_dir or tflite.parent
-    check = int8_check(str(tflite))
+    check = booth_int8_check(tflite)
     if not check["fully_int8"]:
         raise SystemExit(f"not fully int8: {check['problems'][:5]}")
     inp, out = check["input"], check["output"]

@@ -202,7 +202,7 @@ def bench(args) -> int:
     image, plate_img = big(root / "img" / f"{name}.png"), big(root / "plate" / f"{name}.png")
     plate = Plate(image=plate_img, settings={}, created=time.time(), n_frames=8, method="median")
     generic = LiteRTSegmenter(args.generic, threads=1, delegate="cpu")
-    booth = BoothSegmenter(generic, PlateModel(BOOTH_MODEL, threads=1, delegate="cpu"), plate, BoothConfig())
+    booth = BoothSegmenter(generic, PlateModel(args.booth, threads=1, delegate="cpu"), plate, BoothConfig())
 
     def timed(seg, n):
         ms = []
@@ -228,7 +228,8 @@ def bench(args) -> int:
              "plate_ms_p95": round(float(np.percentile(res["p"], 95)), 2), "ratio": round(p50 / g50, 3),
              "note": "segment step only (resize to input, plate fit check in plate mode, invoke, dequantise)"}
     print(json.dumps(modes, indent=1))
-    _update_card({"latency": {"modes": modes}})
+    if Path(args.booth).resolve() == BOOTH_MODEL.resolve():
+        _update_card({"latency": {"modes": modes}})
     return 0
 
 
@@ -255,6 +256,7 @@ def main(argv=None) -> int:
     b = sub.add_parser("bench")
     b.add_argument("--set", default=str(DEFAULT_OUT))
     b.add_argument("--generic", default=str(GENERIC_MODEL))
+    b.add_argument("--booth", default=str(BOOTH_MODEL))
     b.add_argument("--frames", type=int, default=20)
     b.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)

@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 
 router = APIRouter(prefix="/api", tags=["preview"])
 BOUNDARY = "cutboxframe"
+STILL_RESEND_S = 1.0
 
 
 @lru_cache(maxsize=4)
@@ -44,17 +45,18 @@ async def mjpeg(request: Request, frames: int | None = Query(None, ge=1, le=100_
     period = 1.0 / service.config.api.preview_fps
 
     async def stream():
-        sent, last = 0, None
+        loop = asyncio.get_running_loop()
+        sent, last, last_at = 0, None, 0.0
         while frames is None or sent < frames:
             if await request.is_disconnected():
                 return
-            started = asyncio.get_running_loop().time()
+            started = loop.time()
             data = await run_in_threadpool(service.preview_jpeg) or placeholder(service.config.api.preview_width)
-            if data is not last or sent == 0:
+            # A still picture (file source, placeholder) is re-sent once a second, not at full rate.
+            if data is not last or started - last_at >= STILL_RESEND_S:
                 yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
-                sent += 1
-            last = data
-            await asyncio.sleep(max(0.0, period - (asyncio.get_running_loop().time() - started)))
+                sent, last, last_at = sent + 1, data, started
+            await asyncio.sleep(max(0.0, period - (loop.time() - started)))
 
     return StreamingResponse(stream(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                              headers={"Cache-Control": "no-store"})
