@@ -387,15 +387,17 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 @command
 def _add_contact_sheet(sub) -> None:
     p = sub.add_parser("contact-sheet", help="before/after PNG of the bundled samples in every preset")
-    from tools.contact_sheet import add_arguments
-
-    add_arguments(p)
+    p.add_argument("photos", nargs="*", help="photos (default: the bundled samples in device/samples/)")
+    p.add_argument("--out", default="contact-sheet.png", help="PNG to write (default contact-sheet.png)")
+    p.add_argument("--preset", action="append", metavar="NAME", help="preset to show (repeatable; default: all)")
+    p.add_argument("--alpha-dir", metavar="DIR", help="take masks from DIR/<stem>.png soft alphas instead of the model")
+    _add_config_arg(p)
     p.set_defaults(func=_cmd_contact_sheet)
 
 
 def _cmd_contact_sheet(args: argparse.Namespace) -> int:
     from device.config import ConfigError
-    from tools.contact_sheet import run
+    from device.contact_sheet import run
 
     try:
         return run(args)

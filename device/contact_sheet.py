@@ -1,7 +1,7 @@
 """Before/after contact sheet: each photo, then its cut-out in every preset, one row per photo.
 
-    python -m tools.contact_sheet --out docs/contact-sheet.png            # bundled samples, the model
-    python -m tools.contact_sheet a.jpg b.jpg --alpha-dir DIR --out s.png  # masks from DIR/<stem>.png
+    cutbox contact-sheet --out docs/contact-sheet.png            # bundled samples, the model
+    cutbox contact-sheet a.jpg b.jpg --alpha-dir DIR --out s.png  # masks from DIR/<stem>.png
 
 With --alpha-dir the mask comes from a soft alpha PNG beside each photo (e.g. the teacher
 labels in ../shared/data/distill/clothing), shrunk to 256 px like the model's output, so the
@@ -98,14 +98,6 @@ def make_sheet(photos: Sequence[Path], out: Path, cfg: CutboxConfig, segmenter, 
     return out
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("photos", nargs="*", help="photos (default: the bundled samples in device/samples/)")
-    p.add_argument("--out", default="contact-sheet.png", help="PNG to write (default contact-sheet.png)")
-    p.add_argument("--preset", action="append", metavar="NAME", help="preset to show (repeatable; default: all)")
-    p.add_argument("--alpha-dir", metavar="DIR", help="take masks from DIR/<stem>.png soft alphas instead of the model")
-    p.add_argument("--config", metavar="FILE", help="cutbox.toml (default: firmware_config/cutbox.toml)")
-
-
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     photos = [Path(p) for p in args.photos] or sorted(SAMPLES.glob("*.jpg"))
@@ -122,17 +114,3 @@ def run(args: argparse.Namespace) -> int:
     out = make_sheet(photos, Path(args.out), cfg, segmenter, args.preset)
     print(out)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="contact_sheet", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    try:
-        return run(p.parse_args(argv))
-    except ValueError as exc:
-        print(f"contact-sheet: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
