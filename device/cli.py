@@ -198,7 +198,6 @@ def _add_serve(sub) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import asyncio
     import contextlib
 
     import uvicorn
@@ -228,18 +227,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        async def watchdog():
-            while True:
-                notify.watchdog()
-                await asyncio.sleep(2.0)
-
+        # The service feeds the watchdog only while its work loop beats (captures, idle checks).
+        service.start_watchdog(notify)
         notify.ready()
         notify.status("serving on %s:%s" % (args.host or cfg.api.host, args.port or cfg.api.port))
-        task = asyncio.create_task(watchdog())
         try:
             yield
         finally:
-            task.cancel()
             notify.stopping()
 
     app.router.lifespan_context = lifespan

@@ -32,9 +32,9 @@ class StationConfig(Section):
 
 # ---- source --------------------------------------------------------------------------------
 class SourceConfig(Section):
-    """Where frames come from: files/folders/globs, a hot folder, a UVC camera or picamera2."""
+    """Where frames come from: files/folders/globs, a hot folder, a UVC camera, picamera2 or a tethered DSLR (gphoto2)."""
 
-    kind: Literal["files", "hotfolder", "uvc", "picamera2"] = Field("files", description="Which frame source to open")
+    kind: Literal["files", "hotfolder", "uvc", "picamera2", "gphoto2"] = Field("files", description="Which frame source to open")
     path: Path | None = Field(None, description="files: a file, folder or glob; hotfolder: the folder to watch")
     patterns: list[str] = Field(
         ["*.jpg", "*.jpeg", "*.png", "*.tif", "*.tiff", "*.webp", "*.bmp"],
@@ -54,6 +54,10 @@ class SourceConfig(Section):
     picamera2_main: tuple[int, int] = Field((2304, 1296), description="picamera2: main stream (output) size [width, height]")
     picamera2_lores: tuple[int, int] = Field((256, 256), description="picamera2: lores stream (model input) size; set to the model card's input size")
     picamera2_camera: int = Field(0, ge=0, le=7, description="picamera2: camera number")
+    gphoto2_camera: str | None = Field(None, description="gphoto2: camera model as `gphoto2 --auto-detect` lists it (None: the first camera found)")
+    gphoto2_port: str | None = Field(None, description="gphoto2: port such as 'usb:001,005' (None: auto-detect)")
+    gphoto2_folder: Path | None = Field(None, description="gphoto2: where each shot is downloaded (None: <station.data_dir>/tethered)")
+    gphoto2_timeout_s: float = Field(30.0, gt=0, le=600, description="gphoto2: longest wait for one shutter release and download")
 
 
 # ---- segment -------------------------------------------------------------------------------
@@ -200,7 +204,7 @@ class ExportConfig(Section):
     jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality (90-95 for catalogs)")
     jpeg_subsampling: Literal["420", "422", "444"] = Field("420", description="JPEG chroma subsampling; 444 is sharper on colour edges, slower, larger")
     png_level: int = Field(3, ge=0, le=9, description="zlib level for the colour/RGBA PNG (deferred encode)")
-    mask_level: int = Field(1, ge=0, le=9, description="zlib level for the 8-bit mask PNG (on the critical path: keep it low)")
+    mask_level: int = Field(1, ge=0, le=9, description="Deflate level for the 8-bit mask PNG (on the critical path: keep it low; 0-3 use ISA-L when installed, 4-9 zlib)")
     webp_quality: int = Field(90, ge=1, le=100, description="WebP quality; 100 with webp_lossless for lossless")
     webp_lossless: bool = False
     tiff_compression: Literal["none", "lzw", "deflate"] = "deflate"

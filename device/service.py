@@ -141,6 +141,10 @@ class CutboxService:
         self._preview_cache: tuple[np.ndarray, int, bytes] | None = None
         self._probe_at = 0.0
         self._started = False
+        self._beat_at = time.monotonic()  # last sign that the work loop makes progress
+        self._beat_what = "start"
+        self._watchdog_stop = threading.Event()
+        self._watchdog_thread: threading.Thread | None = None
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> "CutboxService":
@@ -166,6 +170,7 @@ class CutboxService:
         return self
 
     def stop(self) -> None:
+        self._watchdog_stop.set()
         with self._work:
             if self._source is not None:
                 try:
@@ -230,7 +235,7 @@ class CutboxService:
         try:
             from device.sources import open_source
 
-            self._source = open_source(self.config.source)
+            self._source = open_source(self.config.source, data_dir=self.data_dir)
         except Exception as exc:
             self.camera_error = self._error("camera", exc)
             raise CameraError(self.camera_error) from None
@@ -270,6 +275,7 @@ class CutboxService:
                 raise CameraError(self.camera_error) from None
             self.camera_error = None
             self._last_frame = frame.image
+            self.beat("frame")
             return frame
 
     # ---- the capture path -------------------------------------------------------------------
@@ -281,6 +287,17 @@ class CutboxService:
         if capture.sku is None and frame.sku is not None:
             capture.sku = frame.sku
         return capture, scored.alphas.pop(capture.id)
+
+    def score(self, capture: Capture, matte) -> None:
+        """Score a capture from its matte's alpha and set its review flag (`api.review_threshold`)."""
+        t0 = time.perf_counter()
+        report = assess(matte.alpha, matte.frame.image, roi=getattr(matte, "roi", None))
+        capture.timings_ms["quality"] = (time.perf_counter() - t0) * 1000.0
+        capture.quality = round(report.score, 4)
+        threshold = self.config.api.review_threshold
+        capture.review = report.score < threshold or threshold >= 1.0  # 1.0: a person sees every shot
+        capture.meta["quality"] = report.as_dict()
+        capture.meta["review"] = capture.review
 
     def _keep(self, capture: Capture, alpha: np.ndarray, **extra) -> dict:
         """Store, publish and announce one finished capture."""
@@ -297,10 +314,9 @@ class CutboxService:
         if self._publisher is None:
             return False
         try:
-            queued = self._publisher.submit(capture)
-            if queued is False:  # the outbox still holds an older version under this id
-                self._error("publish", f"capture {capture.id}: an earlier version is still waiting in the outbox; this one was not queued")
-                return False
+            # False: this very content is already queued. A changed version (a correction, a
+            # review decision) replaces a still-queued one, or is queued again once it was sent.
+            self._publisher.submit(capture)
             return True
         except Exception as exc:  # outbox full (block policy) or closed: the capture stays stored
             self._error("publish", exc)
@@ -348,7 +364,8 @@ class CutboxService:
             tap = _ScoringPipeline(self)
             source = _ServiceSource(self)
             try:
-                captures = shoot_spin(source, tap, self._turntable, steps, sku)
+                captures = shoot_spin(source, tap, self._turntable, steps, sku,
+                                      on_step=lambda i, n, angle: self.beat(f"spin view {i + 1}/{n}"))
             except ValueError as exc:
                 raise BadRequest(f"spin: {_one_line(exc)}") from None
             except CameraError:
@@ -493,6 +510,72 @@ class CutboxService:
                        review_state="corrected", created=meta.get("created", time.time()))
             return capture
 
+    # ---- liveness: the systemd watchdog ------------------------------------------------------
+    def beat(self, what: str) -> None:
+        """Record that the work loop made progress (a frame, a matte, a capture, a spin view,
+        a healthy idle check); the watchdog is fed only while these keep coming."""
+        self._beat_at = time.monotonic()
+        self._beat_what = what
+
+    def heartbeat(self) -> tuple[float, str]:
+        """(seconds since the last beat, what it was)."""
+        return time.monotonic() - self._beat_at, self._beat_what
+
+    def check_idle(self) -> bool:
+        """When nothing else holds the camera and the model, show they still work and beat:
+        the model is loaded, a live camera gives a frame, a folder source is still there (a
+        tethered DSLR is not fired for this: its source opens, gphoto2 is there). While a
+        capture holds the work lock this does nothing: that work beats by itself, and work
+        that hangs stops beating. A camera grab that hangs here stops the beats too."""
+        if not self._work.acquire(blocking=False):
+            return False
+        try:
+            if self._pipeline is None or self.pipeline_error is not None:
+                return False
+            if self.config.source.kind in CAMERA_KINDS:
+                self.grab()
+            else:
+                self._open_source()
+                self._probe_at = 0.0
+                self._probe_source()
+                if self.camera_error is not None:
+                    return False
+            self.beat("idle check")
+            return True
+        except ServiceError:
+            return False
+        finally:
+            self._work.release()
+
+    def feed_watchdog(self, notify, max_age_s: float) -> bool:
+        """Ping systemd's watchdog (`notify.watchdog()`) only if the last beat is recent."""
+        if self.heartbeat()[0] > max_age_s:
+            return False
+        return notify.watchdog()
+
+    def start_watchdog(self, notify, *, max_age_s: float | None = None, check_every_s: float | None = None) -> bool:
+        """Feed systemd's watchdog from a thread that runs the idle check and pings only on a
+        recent beat; a hung grab or model call stops the pings and systemd restarts the unit.
+        `max_age_s` defaults to WatchdogSec (a beat older than that means stuck), so a hang is
+        acted on within about twice WatchdogSec. False when systemd asked for no watchdog."""
+        interval = notify.watchdog_interval_s
+        if interval is None or self._watchdog_thread is not None:
+            return False
+        max_age = max_age_s if max_age_s is not None else interval
+        every = check_every_s if check_every_s is not None else max(0.05, min(2.0, interval / 4))
+
+        def run() -> None:
+            while not self._watchdog_stop.wait(every):
+                try:
+                    self.check_idle()
+                except Exception:  # a bug in a check must not stop the loop; no beat, no ping
+                    log.exception("idle check failed")
+                self.feed_watchdog(notify, max_age)
+
+        self._watchdog_thread = threading.Thread(target=run, name="cutbox-watchdog", daemon=True)
+        self._watchdog_thread.start()
+        return True
+
     # ---- live view and status ---------------------------------------------------------------
     def preview_jpeg(self, width: int | None = None) -> bytes | None:
         """One live-view JPEG: a fresh frame from a camera, else the last frame seen (a file
@@ -583,6 +666,7 @@ class CutboxService:
             "captures": self.captures_done,
             "last_capture": self.last_capture_id,
             "last_error": last_error,
+            "heartbeat": {"age_s": round(self.heartbeat()[0], 3), "last": self.heartbeat()[1]},
             "alerts": alerts,
         }
 
@@ -608,33 +692,27 @@ class _ServiceSource:
 
 
 class _ScoringPipeline:
-    """The pipeline as the service (and shoot_spin) drives it: every matte is scored, and the
-    capture it finishes carries the score, the review flag and the full-size alpha for the store."""
+    """The pipeline as the service (and shoot_spin) drives it. Every capture path (a single
+    capture, each view of a spin, a correction) ends in `finish()`, so that is the one place
+    a capture is scored (from its matte's alpha), flagged for review and given the full-size
+    alpha the store keeps; every stage done is a heartbeat for the watchdog."""
 
     def __init__(self, service: CutboxService):
         self._service = service
         self._pipe = service.pipeline
-        self._scores: dict[int, tuple[Any, float]] = {}
         self.alphas: dict[str, np.ndarray] = {}
 
     def matte(self, frame: Frame, strokes=None):
         matte = self._pipe.matte(frame, strokes=strokes) if strokes is not None else self._pipe.matte(frame)
-        t0 = time.perf_counter()
-        report = assess(matte.alpha, matte.frame.image)
-        self._scores[id(matte)] = (report, (time.perf_counter() - t0) * 1000.0)
+        self._service.beat("matte")
         return matte
 
     def finish(self, matte, *, preset=None, box=None) -> Capture:
         capture = self._pipe.finish(matte, preset=preset, box=box)
-        report, ms = self._scores.pop(id(matte))
-        capture.timings_ms["quality"] = ms
-        capture.quality = round(report.score, 4)
-        threshold = self._service.config.api.review_threshold
-        capture.review = report.score < threshold or threshold >= 1.0  # 1.0: a person sees every shot
-        capture.meta["quality"] = report.as_dict()
-        capture.meta["review"] = capture.review
+        self._service.score(capture, matte)
         capture.complete()
         self.alphas[capture.id] = matte.alpha
+        self._service.beat("capture")
         return capture
 
     def process(self, frame: Frame, *, preset=None, box=None, strokes=None) -> Capture:

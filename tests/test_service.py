@@ -111,7 +111,11 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
         f'[segment]\nmodel = "{MODEL}"\n'
         f'[api]\nhost = "127.0.0.1"\nport = {port}\ntoken_file = "{tmp_path / "token"}"\n'
     )
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    import socket
+
+    notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify_sock.bind(str(tmp_path / "notify.sock"))
+    env = dict(os.environ, PYTHONPATH=str(REPO), NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="2000000")
     proc = subprocess.Popen([sys.executable, "-m", "device.cli", "serve", "--config", str(cfg)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -129,7 +133,11 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
         assert httpx.post(url + "/api/capture").status_code == 401
         r = httpx.post(url + "/api/capture", headers={"Authorization": "Bearer serve-token-0123456789"}, timeout=60)
         assert r.status_code == 200, r.text
+        # systemd hears READY=1, then WATCHDOG=1 from the service's beats (idle checks, the capture)
+        said = [d for _, d in _datagrams(notify_sock, 3.0)]
+        assert said[0].startswith(b"READY=1") and b"WATCHDOG=1" in said
     finally:
+        notify_sock.close()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(15)
@@ -145,3 +153,77 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_every_view_of_a_spin_is_scored_and_flagged_for_review(tmp_path):
+    photos = tmp_path / "spin"
+    photos.mkdir()
+    for i in range(2):
+        shutil.copy(SAMPLES / "shoes.jpg", photos / f"shoes{i}.jpg")
+    cfg = config_for(tmp_path, source={"path": str(photos)}, turntable={"settle_s": 0}, api={"review_threshold": 1.0})
+    svc = CutboxService(cfg).start()
+    try:
+        caps = svc.spin(steps=2, sku="SHOE-1")
+        assert len(caps) == 2
+        for cap in caps:
+            assert cap.quality is not None and 0.5 < cap.quality <= 1.0  # a real matte of a real shoe
+            assert cap.meta["quality"]["coverage"] > 0.05 and cap.timings_ms["quality"] > 0
+            assert cap.review is True  # threshold 1.0: every shot goes to a person
+        assert sorted(m["id"] for m in svc.review_queue()) == sorted(c.id for c in caps)
+        single = svc.capture()
+        assert single.quality is not None and single.review
+    finally:
+        svc.stop()
+
+
+def _datagrams(sock, seconds: float) -> list[tuple[float, bytes]]:
+    """What arrives on the notify socket within `seconds`, with arrival times."""
+    got, end = [], time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            got.append((time.monotonic(), sock.recv(512)))
+        except TimeoutError:
+            break
+    return got
+
+
+def test_watchdog_is_fed_only_while_the_work_loop_beats(tmp_path):
+    """Real NOTIFY_SOCKET: pings while idle and healthy, none while a capture hangs in the
+    camera grab (an empty hot folder) or the source is gone, pings again when work resumes."""
+    import socket
+
+    from device.systemd_notify import Notifier
+
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    cfg = config_for(tmp_path, source={"kind": "hotfolder", "path": str(hot), "poll_interval_s": 0.05})
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    notify = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})  # ping every >= 0.1 s
+    svc = CutboxService(cfg).start()
+    try:
+        assert svc.start_watchdog(notify, max_age_s=0.5, check_every_s=0.05)
+        idle = _datagrams(sock, 0.6)
+        assert len(idle) >= 3 and {d for _, d in idle} == {b"WATCHDOG=1"}
+
+        result = {}
+        shooter = threading.Thread(target=lambda: result.update(cap=svc.capture()))
+        hung_at = time.monotonic()
+        shooter.start()  # blocks in the grab: nothing arrives in the hot folder
+        stuck = _datagrams(sock, 1.5)
+        assert [t - hung_at for t, _ in stuck if t > hung_at + 0.7] == [], "pinged while the grab hung"
+        assert svc.heartbeat()[0] > 0.7
+        shutil.copy(SAMPLES / "cap.jpg", hot / "cap.jpg")
+        shooter.join(30)
+        assert "cap" in result and result["cap"].quality is not None
+        assert len(_datagrams(sock, 0.6)) >= 2  # the capture beat: pings again
+
+        shutil.rmtree(hot)  # the source is gone: the idle check fails, no beats
+        time.sleep(0.7)
+        _datagrams(sock, 0.01)
+        assert _datagrams(sock, 0.8) == []
+        assert svc.status()["camera"]["ok"] is False
+    finally:
+        svc.stop()
+        sock.close()

@@ -6,7 +6,11 @@ keeps what a crashed receiver had not acknowledged. Every message is checked (sh
 property against the payload; meta JSON against its schema), written durably (temp file,
 fsync, rename, fsync of the directory; SQLite WAL with `synchronous=FULL`) and only then
 acknowledged with paho's manual ack. A resend (same capture id, artifact name and sha256) is
-counted as a duplicate and stored once. A capture is complete when its meta and every artifact
+counted as a duplicate and stored once. A different sha256 under the same capture id and name
+is a new version (a correction, a review decision): with the same or a higher `revision` user
+property it replaces the stored file and index row (counted as `replaced`, and the capture is
+complete again once its new meta and artifacts all match); with a lower one it is a late
+redelivery of an older version, kept out and counted as a conflict. A capture is complete when its meta and every artifact
 the meta lists are stored with the listed sha256. Bad messages are acknowledged (they can
 never succeed), logged and recorded in the `rejected` table; a storage failure (disk full)
 disconnects without acknowledging, so the broker delivers again after the reconnect.
@@ -41,7 +45,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     station TEXT NOT NULL, capture_id TEXT NOT NULL, name TEXT NOT NULL,
     sha256 TEXT NOT NULL, path TEXT NOT NULL, bytes INTEGER NOT NULL,
-    content_type TEXT, received REAL NOT NULL,
+    content_type TEXT, received REAL NOT NULL, revision INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (station, capture_id, name)
 );
 CREATE TABLE IF NOT EXISTS captures (
@@ -61,7 +65,7 @@ class StorageError(RuntimeError):
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # "stored", "duplicate", "conflict", "rejected"
+    kind: str  # "stored", "replaced", "duplicate", "conflict", "rejected"
     detail: str = ""
     completed: str | None = None  # capture id that just became complete
 
@@ -86,6 +90,8 @@ class CatalogStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
+        if "revision" not in {r[1] for r in self.db.execute("PRAGMA table_info(items)")}:
+            self.db.execute("ALTER TABLE items ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")  # an index from before corrections
         for part in self.files.rglob("*.part-*"):  # a write a crash interrupted; never indexed
             part.unlink(missing_ok=True)
 
@@ -94,8 +100,10 @@ class CatalogStore:
 
     # ---- the one entry point ---------------------------------------------------------------
     def store(self, topic: str, payload: bytes, sha256_prop: str | None, content_type: str | None = None,
-              filename: str | None = None) -> Outcome:
-        """Check and durably store one message; the caller acknowledges it when this returns."""
+              filename: str | None = None, revision: str | int | None = None) -> Outcome:
+        """Check and durably store one message; the caller acknowledges it when this returns.
+
+        `revision`: the message's version of the capture (user property; none = 0)."""
         parts = topic.split("/")
         if len(parts) != 5 or parts[0] != "cutbox" or parts[2] != "captures":
             return self._reject(topic, "not a cutbox/<station>/captures/<id>/<artifact> topic")
@@ -107,6 +115,10 @@ class CatalogStore:
             return self._reject(topic, "no sha256 user property")
         if sha256_prop.lower() != digest:
             return self._reject(topic, f"sha256 mismatch: property {sha256_prop[:12]}..., payload {digest[:12]}...")
+        try:
+            rev = int(revision) if revision not in (None, "") else 0
+        except (TypeError, ValueError):
+            return self._reject(topic, f"revision {revision!r} is not a whole number")
         meta = None
         if name == "meta":
             try:
@@ -117,23 +129,32 @@ class CatalogStore:
                     or meta.get("capture_id") != capture_id or not isinstance(meta.get("artifacts"), list):
                 return self._reject(topic, "meta does not follow cutbox.capture.meta/1 or names another capture")
         with self._lock:
-            row = self.db.execute("SELECT sha256 FROM items WHERE station=? AND capture_id=? AND name=?",
+            row = self.db.execute("SELECT sha256, path, revision FROM items WHERE station=? AND capture_id=? AND name=?",
                                   (station, capture_id, name)).fetchone()
             if row is not None:
                 if row[0] == digest:
                     self._bump("duplicates")
                     return Outcome("duplicate")
-                self._bump("conflicts")
-                log.error("%s: already stored with sha256 %s, new one %s: kept the first", topic, row[0][:12], digest[:12])
-                self._record_rejected(topic, f"conflict: stored sha256 {row[0]}, received {digest}")
-                return Outcome("conflict")
+                if rev < row[2]:
+                    self._bump("conflicts")
+                    log.error("%s: revision %d is older than the stored revision %d: kept the stored one", topic, rev, row[2])
+                    self._record_rejected(topic, f"conflict: stored sha256 {row[0]} (revision {row[2]}), "
+                                                 f"received {digest} (revision {rev})")
+                    return Outcome("conflict")
             fname = "meta.json" if meta is not None else (filename if filename and SAFE.match(filename) else name)
             path = self._write_file(station, capture_id, fname, payload)
+            rel = str(path.relative_to(self.dir))
             try:
                 self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute("INSERT INTO items VALUES (?,?,?,?,?,?,?,?)",
-                                (station, capture_id, name, digest, str(path.relative_to(self.dir)), len(payload),
-                                 content_type, time.time()))
+                self.db.execute(
+                    "INSERT INTO items (station, capture_id, name, sha256, path, bytes, content_type, received, revision)"
+                    " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(station, capture_id, name) DO UPDATE SET sha256=excluded.sha256,"
+                    " path=excluded.path, bytes=excluded.bytes, content_type=excluded.content_type,"
+                    " received=excluded.received, revision=excluded.revision",
+                    (station, capture_id, name, digest, rel, len(payload), content_type, time.time(), rev))
+                if row is not None:  # a new version: complete again only when it all matches
+                    self.db.execute("UPDATE captures SET complete=0, completed=NULL WHERE station=? AND capture_id=?",
+                                    (station, capture_id))
                 if meta is not None:
                     self.db.execute(
                         "INSERT INTO captures (station, capture_id, sku, spin_id, angle, meta_sha256, meta) VALUES (?,?,?,?,?,?,?)"
@@ -142,13 +163,17 @@ class CatalogStore:
                         (station, capture_id, meta.get("sku"), meta.get("spin_id"), meta.get("angle"), digest,
                          payload.decode()))
                 completed = self._check_complete(station, capture_id)
-                self._bump("stored")
+                self._bump("stored" if row is None else "replaced")
                 self.db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise StorageError(f"index write failed for {topic}: {exc}") from exc
-        return Outcome("stored", completed=completed)
+            if row is not None and row[1] != rel:  # the new version has another file name
+                (self.dir / row[1]).unlink(missing_ok=True)
+        if row is not None:
+            log.info("%s: replaced revision %d (sha256 %s) by revision %d (sha256 %s)", topic, row[2], row[0][:12], rev, digest[:12])
+        return Outcome("stored" if row is None else "replaced", completed=completed)
 
     def _write_file(self, station: str, capture_id: str, fname: str, payload: bytes) -> Path:
         folder = self.files / station / capture_id
@@ -205,7 +230,8 @@ class CatalogStore:
             captures = self.db.execute("SELECT COUNT(*) FROM captures").fetchone()[0]
             items = self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
         return {"complete_captures": complete, "captures_with_meta": captures, "items": items,
-                "stored": counters.get("stored", 0), "duplicates": counters.get("duplicates", 0),
+                "stored": counters.get("stored", 0), "replaced": counters.get("replaced", 0),
+                "duplicates": counters.get("duplicates", 0),
                 "conflicts": counters.get("conflicts", 0), "rejected": counters.get("rejected", 0)}
 
 
@@ -253,7 +279,7 @@ class Receiver:
         user = dict(getattr(props, "UserProperty", None) or [])
         try:
             out = self.store.store(msg.topic, msg.payload, user.get("sha256"), getattr(props, "ContentType", None),
-                                   user.get("filename"))
+                                   user.get("filename"), user.get("revision"))
         except StorageError as exc:
             self.last_error = str(exc)
             log.error("%s: not acknowledged; reconnecting so the broker delivers it again", exc)

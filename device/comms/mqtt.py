@@ -49,27 +49,42 @@ def capture_messages(capture: Capture, station_id: str) -> list[OutMessage]:
     if not capture.id or _BAD_ID_CHARS & set(capture.id):
         raise ValueError(f"capture id {capture.id!r} cannot be a topic level (no '/', '+', '#')")
     base = f"{topic_root(station_id)}/captures/{capture.id}"
+    revision = capture_revision(capture)
     msgs, listed = [], []
     for a in capture.artifacts:
-        if a.name == "meta" or not a.name or _BAD_ID_CHARS & set(a.name):
+        if a.name == "meta":
+            continue  # the exported metadata sidecar: everything in it is in the meta message below
+        if not a.name or _BAD_ID_CHARS & set(a.name):
             raise ValueError(f"artifact name {a.name!r} cannot be a topic level")
         digest = a.sha256
         topic = f"{base}/{a.name}"
         listed.append({"name": a.name, "filename": a.filename, "content_type": a.content_type,
                        "bytes": len(a.data), "sha256": digest, "topic": topic})
         msgs.append(OutMessage(topic=topic, payload=a.data, content_type=a.content_type,
-                               user_props=(("sha256", digest), ("filename", a.filename), ("capture_id", capture.id))))
+                               user_props=(("sha256", digest), ("filename", a.filename), ("capture_id", capture.id),
+                                           ("revision", str(revision)))))
     extra = {k: v for k, v in capture.meta.items() if k not in ("spin_id", "angle")}
     meta = {
         "schema": META_SCHEMA, "station": station_id, "capture_id": capture.id, "sku": capture.sku,
         "spin_id": capture.meta.get("spin_id"), "angle": capture.meta.get("angle"),
         "preset": capture.preset, "model": capture.model, "quality": capture.quality, "review": bool(capture.review),
-        "timings_ms": capture.timings_ms, "artifacts": listed, "extra": extra,
+        "timings_ms": capture.timings_ms, "artifacts": listed, "extra": extra, "revision": revision,
     }
     body = json.dumps(meta, sort_keys=True, default=str).encode()
     msgs.append(OutMessage(topic=f"{base}/meta", payload=body, content_type="application/json",
-                           user_props=(("sha256", hashlib.sha256(body).hexdigest()), ("capture_id", capture.id))))
+                           user_props=(("sha256", hashlib.sha256(body).hexdigest()), ("capture_id", capture.id),
+                                       ("revision", str(revision)))))
     return msgs
+
+
+def capture_revision(capture: Capture) -> int:
+    """Which version of a capture this is: its correction count (0 for the original shot).
+    The receiver replaces a stored version with one of the same or a higher revision and
+    refuses an older one (a late redelivery)."""
+    try:
+        return max(0, int(capture.meta.get("corrections", 0) or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def make_client(cfg: MqttConfig, client_id: str, **kwargs) -> mqtt.Client:
@@ -127,7 +142,8 @@ class Publisher:
         self.dispatcher = CommandDispatcher(handler)
 
     def submit(self, capture: Capture) -> bool:
-        """Queue a finished capture durably; never touches the network. False if already queued.
+        """Queue a finished capture durably; never touches the network. False if the same
+        content is already queued; a changed version replaces a still-queued one (see `Outbox.put`).
 
         Raises `OutboxFull` (policy `block`) or `OutboxError` (disk) with a message that says why.
         """

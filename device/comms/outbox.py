@@ -15,6 +15,7 @@ disappears silently.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -30,7 +31,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS captures (
     capture_id TEXT PRIMARY KEY,
     bytes INTEGER NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    digest TEXT
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,6 +77,17 @@ class OutMessage:
     capture_id: str = ""
 
 
+def content_digest(messages: list[OutMessage]) -> str:
+    """sha256 over a capture's topics, payloads and properties: equal means an identical resubmit."""
+    h = hashlib.sha256()
+    for m in messages:
+        for part in (m.topic.encode(), m.payload, (m.content_type or "").encode(), json.dumps(list(m.user_props)).encode(),
+                     b"1" if m.retain else b"0"):
+            h.update(len(part).to_bytes(8, "big"))
+            h.update(part)
+    return h.hexdigest()
+
+
 class Outbox:
     """SQLite-backed, bounded, ordered queue of MQTT messages grouped by capture."""
 
@@ -90,26 +103,39 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        if "digest" not in {r[1] for r in self._db.execute("PRAGMA table_info(captures)")}:
+            self._db.execute("ALTER TABLE captures ADD COLUMN digest TEXT")  # an outbox from before corrections
         self._full = False
 
     # ---- writing -------------------------------------------------------------------------
     def put(self, capture_id: str, messages: list[OutMessage]) -> bool:
         """Store all of a capture's messages durably in one transaction.
 
-        Returns False when the capture is already queued (idempotent resubmit). Raises
-        `OutboxFull` (policy `block`) or `OutboxError` (disk problems) with a clear message.
+        A capture id still queued with the same content: nothing changes, returns False (an
+        idempotent resubmit). Still queued with different content (a correction, a review
+        decision): its pending messages are replaced by these in the same transaction, so the
+        old version is never sent after this returns (True). Already sent: queued again (True);
+        the receiver replaces what it stored. Raises `OutboxFull` (policy `block`) or
+        `OutboxError` (disk problems) with a clear message.
         """
         size = sum(len(m.payload) for m in messages)
+        digest = content_digest(messages)
         now = time.time()
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    if self._db.execute("SELECT 1 FROM captures WHERE capture_id=?", (capture_id,)).fetchone():
+                    row = self._db.execute("SELECT digest FROM captures WHERE capture_id=?", (capture_id,)).fetchone()
+                    if row is not None and row[0] == digest:
                         self._db.execute("ROLLBACK")
                         return False
+                    if row is not None:  # a newer version of a capture still waiting: it replaces the old one
+                        self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
+                        self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
+                        self._bump("replaced_captures")
                     self._make_room(size)
-                    self._db.execute("INSERT INTO captures VALUES (?,?,?)", (capture_id, size, now))
+                    self._db.execute("INSERT INTO captures (capture_id, bytes, created, digest) VALUES (?,?,?,?)",
+                                     (capture_id, size, now, digest))
                     self._db.executemany(
                         "INSERT INTO messages (capture_id, topic, payload, content_type, user_props, retain, created)"
                         " VALUES (?,?,?,?,?,?,?)",
@@ -217,6 +243,7 @@ class Outbox:
             "policy": self.policy, "full": full,
             "dropped_captures": counters.get("dropped_captures", 0),
             "refused_messages": counters.get("refused_messages", 0),
+            "replaced_captures": counters.get("replaced_captures", 0),
         }
 
     def close(self) -> None:

@@ -18,17 +18,55 @@ from device.types import Cutout, Matte
 __all__ = ["compose", "subject_box"]
 
 
+def _region(matte: Matte) -> tuple[int, int, int, int] | None:
+    """The frame box where the matte's alpha can be non-zero (the whole frame when unknown)."""
+    H, W = matte.alpha.shape
+    roi = matte.roi
+    if roi is None:
+        return 0, 0, W, H
+    x0, y0, x1, y1 = (max(0, min(int(v), lim)) for v, lim in zip(roi, (W, H, W, H)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _boxes(matte: Matte, cutoffs: tuple[float, ...]) -> list[tuple[int, int, int, int] | None]:
+    """Tight boxes of alpha > each cut-off, from one column and one row maximum over the region."""
+    region = _region(matte)
+    if region is None:
+        return [None] * len(cutoffs)
+    x0, y0, x1, y1 = region
+    a = matte.alpha[y0:y1, x0:x1]
+    # numpy's max is SIMD along both axes (cv2.reduce across a row is 40x slower)
+    cols, rows = a.max(axis=0), a.max(axis=1)
+    out: list[tuple[int, int, int, int] | None] = []
+    for c in cutoffs:
+        xs, ys = np.flatnonzero(cols > c), np.flatnonzero(rows > c)
+        out.append(None if xs.size == 0 else (x0 + int(xs[0]), y0 + int(ys[0]), x0 + int(xs[-1]) + 1, y0 + int(ys[-1]) + 1))
+    return out
+
+
 def subject_box(matte: Matte, preset: PresetConfig) -> tuple[int, int, int, int]:
     """The crop box compose would choose: pixels with alpha above the preset's cut-off.
 
     An empty matte (nothing on the table) gives the whole frame, so the capture still
     produces a picture that the quality check can flag.
     """
-    box = layout.alpha_box(matte.alpha, preset.alpha_cutoff)
+    box = _boxes(matte, (preset.alpha_cutoff,))[0]
     if box is None:
         h, w = matte.alpha.shape
         return 0, 0, w, h
     return box
+
+
+def _scale_interp(s: float) -> int:
+    """INTER_AREA only below half size: between 0.5 and 1 bilinear still reads every source pixel
+    and is 3-4x faster than a fractional INTER_AREA (19 vs 5 ms for a 2304-px crop to 1700)."""
+    return cv2.INTER_AREA if s < 0.5 else cv2.INTER_LINEAR
+
+
+def _alpha8(matte: Matte, src: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = src
+    a = matte.alpha[y0:y1, x0:x1]
+    return cv2.convertScaleAbs(a, alpha=255.0) if a.dtype != np.uint8 else a
 
 
 def _resample(matte: Matte, pl: layout.Placement, src: tuple[int, int, int, int]) -> tuple[int, int, np.ndarray, np.ndarray]:
@@ -39,14 +77,16 @@ def _resample(matte: Matte, pl: layout.Placement, src: tuple[int, int, int, int]
     box keeps its exact output size; its position is rounded to the nearest output pixel.
     """
     x0, y0, x1, y1 = src
-    interp = cv2.INTER_AREA if pl.sx < 1 else cv2.INTER_LINEAR
-    a = matte.alpha[y0:y1, x0:x1]
-    a8 = cv2.convertScaleAbs(a, alpha=255.0) if a.dtype != np.uint8 else a
+    interp = _scale_interp(pl.sx)
     fg_o = cv2.resize(matte.foreground[y0:y1, x0:x1], None, fx=pl.sx, fy=pl.sy, interpolation=interp)
-    a_o = cv2.resize(a8, None, fx=pl.sx, fy=pl.sy, interpolation=interp)
-    X = pl.x - round((pl.box[0] - x0) * pl.sx)
-    Y = pl.y - round((pl.box[1] - y0) * pl.sy)
+    a_o = cv2.resize(_alpha8(matte, src), None, fx=pl.sx, fy=pl.sy, interpolation=interp)
+    X, Y = _origin(pl, src)
     return X, Y, fg_o, a_o
+
+
+def _origin(pl: layout.Placement, src: tuple[int, int, int, int]) -> tuple[int, int]:
+    """Output position of the top-left of frame region `src` under the placement."""
+    return pl.x - round((pl.box[0] - src[0]) * pl.sx), pl.y - round((pl.box[1] - src[1]) * pl.sy)
 
 
 def _clip(X: int, Y: int, img: np.ndarray, width: int, height: int) -> tuple[int, int, int, int, int, int]:
@@ -64,7 +104,7 @@ def _real_shadow(matte: Matte, pl: layout.Placement, src: tuple[int, int, int, i
     bw, bh = x1 - x0, y1 - y0
     x0, y0, x1, y1 = max(0, x0 - bw // 2), max(0, y0 - bh // 2), min(W, x1 + bw // 2), min(H, y1 + bh // 2)
     region = np.ascontiguousarray(matte.shadow[y0:y1, x0:x1], dtype=np.float32)
-    big = cv2.resize(region, None, fx=pl.sx, fy=pl.sy, interpolation=cv2.INTER_AREA if pl.sx < 1 else cv2.INTER_LINEAR)
+    big = cv2.resize(region, None, fx=pl.sx, fy=pl.sy, interpolation=_scale_interp(pl.sx))
     X = pl.x - round((pl.box[0] - x0) * pl.sx)
     Y = pl.y - round((pl.box[1] - y0) * pl.sy)
     return X, Y, np.clip(big, 0, 1)
@@ -76,11 +116,40 @@ def _blend(bg: np.ndarray, fg: np.ndarray, a: np.ndarray) -> np.ndarray:
     return cv2.add(cv2.multiply(fg, a3, scale=1 / 255), cv2.multiply(bg, cv2.bitwise_not(a3), scale=1 / 255))
 
 
+def _on_colour(fg: np.ndarray, a: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    """The product over a flat colour: c + (fg - c) * a / 255, uint8."""
+    a3 = cv2.cvtColor(a, cv2.COLOR_GRAY2RGB)
+    inv = cv2.bitwise_not(a3)
+    if rgb == (255, 255, 255):  # the catalog case: c * (255 - a) / 255 is just 255 - a
+        return cv2.add(cv2.multiply(fg, a3, scale=1 / 255), inv)
+    return cv2.add(cv2.multiply(fg, a3, scale=1 / 255), cv2.multiply(inv, rgb, scale=1 / 255))
+
+
+def _shadow_params(matte: Matte, preset: PresetConfig, pl: layout.Placement, src, a_o, X0, Y0):
+    """(opacity, left, top, darkness map) of the preset's shadow, or None."""
+    sh = preset.shadow
+    if sh.kind != "none" and sh.real and matte.shadow is not None:
+        return (1.0, *_real_shadow(matte, pl, src))
+    if sh.kind == "contact":
+        return (sh.opacity, *shadow.contact(sh, pl.x, pl.y, pl.w, pl.h))
+    if sh.kind == "drop":
+        return (sh.opacity, *shadow.drop(sh, a_o, X0, Y0))
+    return None
+
+
 def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] | None = None) -> Cutout:
-    """Lay the matted product out on the preset's canvas; `box` forces the crop (spin sets)."""
+    """Lay the matted product out on the preset's canvas; `box` forces the crop (spin sets).
+
+    On a colour background the product is laid on the colour at whichever scale is smaller
+    (premultiplied: resampling the laid-on picture is the correct way to resample an RGBA
+    one) and written straight into the canvas; the shadow is then added under the product's
+    transparent parts only (canvas - c * opacity * shadow * (1 - alpha)), which equals
+    shadowing the canvas first. Only the region that can hold product is ever read.
+    """
     H, W = matte.alpha.shape
+    cut_box, content = _boxes(matte, (preset.alpha_cutoff, 1 / 255))
     if box is None:
-        box = subject_box(matte, preset)
+        box = cut_box if cut_box is not None else (0, 0, W, H)
     else:
         x0, y0, x1, y1 = (int(v) for v in box)
         if not (0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H):
@@ -88,8 +157,10 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
         box = (x0, y0, x1, y1)
     pl = layout.place(box, preset)
     # everything with any alpha lands in the output, not just what is above the cut-off
-    content = layout.alpha_box(matte.alpha, 1 / 255) or box
+    content = content or box
     src = (min(content[0], box[0]), min(content[1], box[1]), max(content[2], box[2]), max(content[3], box[3]))
+    if preset.background == "color":
+        return _compose_on_colour(matte, preset, pl, box, src)
     out = background.canvas(preset, pl.width, pl.height)
     alpha_out = np.zeros((pl.height, pl.width), np.uint8)
     X, Y, fg_o, a_o = _resample(matte, pl, src)
@@ -99,13 +170,9 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
         a_o = a_o[v:v + Y1 - Y0, u:u + X1 - X0]
         if preset.white_balance:
             fg_o = color.apply_gains(fg_o, color.backdrop_gains(matte.frame.image, matte.alpha, box))
-        sh = preset.shadow
-        if sh.kind != "none" and sh.real and matte.shadow is not None:
-            shadow.apply(out, 1.0, *_real_shadow(matte, pl, src))
-        elif sh.kind == "contact":
-            shadow.apply(out, sh.opacity, *shadow.contact(sh, pl.x, pl.y, pl.w, pl.h))
-        elif sh.kind == "drop":
-            shadow.apply(out, sh.opacity, *shadow.drop(sh, a_o, X0, Y0))
+        sp = _shadow_params(matte, preset, pl, src, a_o, X0, Y0)
+        if sp is not None:
+            shadow.apply(out, *sp)
         alpha_out[Y0:Y1, X0:X1] = a_o
         if preset.background == "transparent":
             out[Y0:Y1, X0:X1] = fg_o
@@ -113,3 +180,77 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
             out[Y0:Y1, X0:X1] = _blend(out[Y0:Y1, X0:X1], fg_o, a_o)
     return Cutout(frame=matte.frame, rgb=out, alpha=alpha_out, box=box, preset=preset.name, model=matte.model,
                   transparent=preset.background == "transparent")
+
+
+def _fill_outside(out: np.ndarray, rgb: tuple[int, int, int], X0: int, Y0: int, X1: int, Y1: int) -> None:
+    """Paint the canvas colour everywhere but the rectangle [X0, X1) x [Y0, Y1)."""
+    grey = rgb[0] == rgb[1] == rgb[2]
+    h, w = out.shape[:2]
+    if not grey:
+        row = np.empty((w, 3), np.uint8)
+        row[:] = rgb  # one row, then row copies: broadcasting a 3-vector is 100x slower
+    for y0, y1, x0, x1 in ((0, Y0, 0, w), (Y1, h, 0, w), (Y0, Y1, 0, X0), (Y0, Y1, X1, w)):
+        if y1 > y0 and x1 > x0:
+            if grey:
+                out[y0:y1, x0:x1] = rgb[0]
+            else:
+                out[y0:y1, x0:x1] = row[x0:x1]
+
+
+def _resize(img: np.ndarray, pl: layout.Placement, interp: int) -> np.ndarray:
+    """img scaled by exactly the placement's (sx, sy) (fx/fy, no dsize: the crop box keeps its exact size)."""
+    return cv2.resize(img, None, fx=pl.sx, fy=pl.sy, interpolation=interp)
+
+
+def _resize_into(img: np.ndarray, dst: np.ndarray, pl: layout.Placement, interp: int) -> None:
+    """_resize written straight into a canvas view of the matching size (no temporary, no copy)."""
+    got = cv2.resize(img, None, dst=dst, fx=pl.sx, fy=pl.sy, interpolation=interp)
+    if not np.shares_memory(got, dst):  # cv2 reallocated (size mismatch): copy what fits
+        dst[:] = got[:dst.shape[0], :dst.shape[1]]
+
+
+def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement, box, src) -> Cutout:
+    rgb = background.hex_rgb(preset.color)
+    out = np.empty((pl.height, pl.width, 3), np.uint8)
+    alpha_out = np.empty((pl.height, pl.width), np.uint8)
+    x0, y0, x1, y1 = src
+    X, Y = _origin(pl, src)
+    # output size of the region exactly as cv2.resize(fx, fy) makes it
+    ow, oh = max(1, round((x1 - x0) * pl.sx)), max(1, round((y1 - y0) * pl.sy))
+    X0, Y0, X1, Y1 = max(0, X), max(0, Y), min(pl.width, X + ow), min(pl.height, Y + oh)
+    if X1 <= X0 or Y1 <= Y0:
+        out[:] = rgb
+        alpha_out[:] = 0
+        return Cutout(frame=matte.frame, rgb=out, alpha=alpha_out, box=box, preset=preset.name, model=matte.model)
+    _fill_outside(out, rgb, X0, Y0, X1, Y1)
+    _fill_outside(alpha_out[..., None], (0, 0, 0), X0, Y0, X1, Y1)
+    fg = matte.foreground[y0:y1, x0:x1]
+    a8 = _alpha8(matte, src)
+    if preset.white_balance:
+        fg = color.apply_gains(fg, color.backdrop_gains(matte.frame.image, matte.alpha, box))
+    full = X0 == X and Y0 == Y and X1 == X + ow and Y1 == Y + oh
+    interp = _scale_interp(pl.sx)
+    if pl.sx >= 1:
+        # enlarging: lay on the colour at frame scale (fewer pixels), then resample into the canvas
+        laid = _on_colour(fg, a8, rgb)
+        if full:
+            _resize_into(laid, out[Y0:Y1, X0:X1], pl, interp)
+            _resize_into(a8, alpha_out[Y0:Y1, X0:X1], pl, interp)
+        else:
+            out[Y0:Y1, X0:X1] = _resize(laid, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
+            alpha_out[Y0:Y1, X0:X1] = _resize(a8, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
+    else:
+        # shrinking: resample product and alpha first, lay on the colour at output scale
+        fg_o = _resize(fg, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
+        a_o = _resize(a8, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
+        out[Y0:Y1, X0:X1] = _on_colour(fg_o, a_o, rgb)
+        alpha_out[Y0:Y1, X0:X1] = a_o
+    sh = preset.shadow
+    if sh.kind == "contact" and not (sh.real and matte.shadow is not None):
+        shadow.under(out, alpha_out, rgb, *shadow.contact_weights(sh, pl.x, pl.y, pl.w, pl.h))
+    else:
+        sp = _shadow_params(matte, preset, pl, src, alpha_out[Y0:Y1, X0:X1], X0, Y0)
+        if sp is not None:
+            opacity, left, top, darkness = sp
+            shadow.under(out, alpha_out, rgb, left, top, shadow.weights(opacity, darkness))
+    return Cutout(frame=matte.frame, rgb=out, alpha=alpha_out, box=box, preset=preset.name, model=matte.model)

@@ -66,3 +66,47 @@ def apply(canvas: np.ndarray, opacity: float, left: int, top: int, darkness: np.
     keep = 1.0 - opacity * d
     region = canvas[y0:y1, x0:x1]
     region[:] = (region * keep[..., None] + 0.5).astype(np.uint8)
+
+
+@lru_cache(maxsize=16)
+def _contact_weights(width: int, height: int, blur: int, opacity: float) -> np.ndarray:
+    """The contact kernel as uint8 darkening weights round(255 * opacity * map)."""
+    w8 = cv2.convertScaleAbs(contact_kernel(width, height, blur), alpha=255.0 * opacity)
+    w8.setflags(write=False)
+    return w8
+
+
+def contact_weights(cfg: ShadowConfig, x: int, y: int, w: int, h: int) -> tuple[int, int, np.ndarray]:
+    """contact() as cached uint8 weights (255 * opacity * map) for under()."""
+    ew = max(2, round(w * cfg.spread))
+    eh = max(2, round(w * cfg.height))
+    k8 = _contact_weights(ew, eh, round(cfg.blur_px / 2), float(cfg.opacity))
+    return x + w // 2 - k8.shape[1] // 2, y + h - k8.shape[0] // 2, k8
+
+
+def weights(opacity: float, darkness: np.ndarray) -> np.ndarray:
+    """A float 0..1 darkness map as uint8 weights round(255 * opacity * map)."""
+    return cv2.convertScaleAbs(np.ascontiguousarray(darkness, dtype=np.float32), alpha=255.0 * opacity)
+
+
+def under(canvas: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int], left: int, top: int, w8: np.ndarray) -> None:
+    """Shadow a product already laid on a flat colour: canvas -= color * w8 * (255 - alpha) / 255^2.
+
+    With the product over colour c, shadowing the colour first gives c k + (F - c k) a, which is
+    the laid-on picture minus c (1 - k)(1 - a): so the shadow shows only where the product does
+    not cover it, and the product's own pixels are untouched. All uint8 (a few small cv2 passes
+    over the shadow's rectangle)."""
+    H, W = canvas.shape[:2]
+    h, w = w8.shape
+    x0, y0, x1, y1 = max(0, left), max(0, top), min(W, left + w), min(H, top + h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    d = w8[y0 - top:y1 - top, x0 - left:x1 - left]
+    t = cv2.multiply(d, cv2.bitwise_not(alpha[y0:y1, x0:x1]), scale=1 / 255)
+    t3 = cv2.cvtColor(t, cv2.COLOR_GRAY2RGB)
+    if tuple(color) != (255, 255, 255):
+        t3 = cv2.multiply(t3, (float(color[0]), float(color[1]), float(color[2]), 0.0), scale=1 / 255)
+    region = canvas[y0:y1, x0:x1]
+    got = cv2.subtract(region, t3, dst=region)
+    if not np.shares_memory(got, canvas):  # pragma: no cover - cv2 always writes a matching view
+        region[:] = got

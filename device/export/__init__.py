@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from collections.abc import Sequence
 
 import cv2
@@ -18,6 +20,11 @@ from PIL import Image
 from device.config import EXPORT_FORMATS, ExportConfig
 from device.export import metadata
 from device.types import Artifact, Cutout
+
+try:  # ISA-L deflate (wheels for x86-64 and aarch64); plain zlib when it is missing
+    from isal import isal_zlib as _isal_zlib
+except ImportError:  # pragma: no cover - depends on the install
+    _isal_zlib = None
 
 __all__ = ["encode", "DEFERRED_FORMATS", "FORMATS"]
 
@@ -58,12 +65,35 @@ def _png(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
     return metadata.png_with_text(data, meta) if cfg.embed_metadata else data
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF)
+
+
+def _deflate(raw: np.ndarray, level: int) -> bytes:
+    """zlib stream of `raw`: ISA-L at levels 0-3 when installed (5-10x zlib's speed), else zlib
+    with the run-length strategy (a mask is long runs of 0 and 255)."""
+    if _isal_zlib is not None and level <= 3:
+        return _isal_zlib.compress(raw, level)
+    c = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return c.compress(raw) + c.flush()
+
+
+def gray_png(img: np.ndarray, level: int) -> bytes:
+    """An 8-bit greyscale PNG of img (HxW uint8), rows unfiltered.
+
+    libpng's adaptive row filters cost 4x the whole deflate on a 2000x2000 mask and buy nothing
+    on runs of 0 and 255; with filtering off a PNG is just the rows (each after a 0 byte)
+    deflated, so the stream is written here and the deflate is ISA-L's (1.5 vs 10 ms)."""
+    h, w = img.shape
+    raw = np.empty((h, w + 1), np.uint8)
+    raw[:, 0] = 0  # filter type None on every row
+    raw[:, 1:] = img
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", _deflate(raw, level)) + _png_chunk(b"IEND", b"")
+
+
 def _mask(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
-    # libpng's adaptive row filters cost 4x the whole deflate on a 2000x2000 mask; a mask is
-    # long runs of 0 and 255, which run-length deflate without filtering packs well (8 vs 35 ms)
-    params = [cv2.IMWRITE_PNG_COMPRESSION, cfg.mask_level, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
-              cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-    data = _ok(*cv2.imencode(".png", cutout.alpha, params), "mask PNG")
+    data = gray_png(cutout.alpha, cfg.mask_level)
     return metadata.png_with_text(data, meta) if cfg.embed_metadata else data
 
 

@@ -85,7 +85,7 @@ def _work_grid(roi: tuple[int, int, int, int], frame_w: int, frame_h: int, work_
     whole cells where the frame allows, so the guide is an integer-factor INTER_AREA (a fast
     path, 3-4x the speed of a fractional one) and every work cell is exactly k x k frame pixels."""
     x0, y0, x1, y1 = roi
-    k = max(1, round(max(x1 - x0, y1 - y0) / work_px))
+    k = max(1, -(-max(x1 - x0, y1 - y0) // work_px))
 
     def grow(a0: int, a1: int, size: int) -> tuple[int, int]:
         n = -(-(a1 - a0) // k) * k

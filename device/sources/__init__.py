@@ -1,4 +1,5 @@
-"""Frame sources: files/folders/globs, a hot folder, a UVC camera, picamera2 (main + lores).
+"""Frame sources: files/folders/globs, a hot folder, a UVC camera, picamera2 (main + lores),
+a tethered DSLR through gphoto2.
 
 `open_source(cfg)` builds the one the configuration names; all give `Frame`s through the
 `FrameSource` interface.
@@ -7,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
 from device.config import SourceConfig
@@ -16,8 +18,10 @@ from device.sources.decode import ImageError, decode_image
 __all__ = ["FrameSource", "ImageError", "SourceError", "decode_image", "open_source"]
 
 
-def open_source(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = None) -> FrameSource:
-    """The source `cfg.kind` names; `paths` (files kind) overrides `cfg.path`."""
+def open_source(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = None,
+                data_dir: str | os.PathLike | None = None) -> FrameSource:
+    """The source `cfg.kind` names; `paths` (files kind) overrides `cfg.path`; `data_dir`
+    (station.data_dir) holds a tethered camera's downloads unless `gphoto2_folder` says."""
     if cfg.kind == "files":
         from device.sources.files import FileSource
 
@@ -39,4 +43,10 @@ def open_source(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = N
         from device.sources.pi_camera import Picamera2Source
 
         return Picamera2Source(cfg.picamera2_main, cfg.picamera2_lores, cfg.picamera2_camera)
+    if cfg.kind == "gphoto2":
+        from device.sources.gphoto2 import GPhoto2Source
+
+        folder = cfg.gphoto2_folder or Path(data_dir or "cutbox-data") / "tethered"
+        return GPhoto2Source(folder, camera=cfg.gphoto2_camera, port=cfg.gphoto2_port, timeout_s=cfg.gphoto2_timeout_s,
+                             max_pixels=cfg.max_pixels)
     raise SourceError(f"unknown source.kind {cfg.kind!r}")  # pragma: no cover - config validates it

@@ -12,7 +12,8 @@ from mqtt_harness import (Broker, catalog_counts, make_capture, python_subproces
 
 def _feed(store, cap, station="booth-1"):
     return [store.store(m.topic, m.payload, dict(m.user_props).get("sha256"), m.content_type,
-                        dict(m.user_props).get("filename")) for m in capture_messages(cap, station)]
+                        dict(m.user_props).get("filename"), dict(m.user_props).get("revision"))
+            for m in capture_messages(cap, station)]
 
 
 def test_capture_is_complete_only_when_meta_and_every_listed_artifact_are_stored(tmp_path):
@@ -47,11 +48,12 @@ def test_bad_checksum_missing_checksum_and_bad_topics_are_rejected_not_stored(tm
     assert store.store("cutbox/b/captures/../jpeg", data, good).kind == "rejected"
     assert store.store("cutbox/b/captures/c1/meta", b"{}", hashlib.sha256(b"{}").hexdigest()).kind == "rejected"
     assert store.stats()["rejected"] == 4 and store.stats()["items"] == 0
-    # same name, different content: the first one is kept, the conflict is counted
-    assert store.store("cutbox/b/captures/c1/jpeg", data, good).kind == "stored"
+    # same name, different content, older revision (a late redelivery): the stored one is kept
+    assert store.store("cutbox/b/captures/c1/jpeg", data, good, revision="2").kind == "stored"
     other = b"y" * 100
-    assert store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest()).kind == "conflict"
+    assert store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest(), revision="1").kind == "conflict"
     assert (tmp_path / "files/b/c1/jpeg").read_bytes() == data
+    assert store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest(), revision="x").kind == "rejected"
 
 
 def test_receiver_killed_with_sigkill_mid_stream_and_restarted_none_lost_none_twice(tmp_path):
@@ -85,3 +87,42 @@ def test_receiver_killed_with_sigkill_mid_stream_and_restarted_none_lost_none_tw
     assert counts["stored"] == 600 and counts.get("conflicts", 0) == 0 and counts.get("rejected", 0) == 0
     assert not list((cat_dir / "files").rglob("*.part-*"))
     assert log.read_text().count("subscribed to") == 2
+
+
+def _corrected(index: int, revision: int = 1):
+    """The same capture id as make_capture(index), with new artifact bytes (a correction)."""
+    from device.types import Artifact
+
+    cap = make_capture(index)
+    cap.meta["corrections"] = revision
+    cap.artifacts = [Artifact(a.name, a.filename, a.content_type, a.data[::-1] + b"v%d" % revision) for a in cap.artifacts]
+    return cap
+
+
+def test_a_corrected_capture_replaces_files_and_index_rows_and_a_resend_is_still_stored_once(tmp_path):
+    store = CatalogStore(tmp_path)
+    old, new = make_capture(3), _corrected(3)
+    assert [o.kind for o in _feed(store, old)] == ["stored"] * 3
+    outs = _feed(store, new)
+    assert [o.kind for o in outs] == ["replaced"] * 3 and outs[-1].completed == new.id
+    assert [o.kind for o in _feed(store, new)] == ["duplicate"] * 3
+    assert [o.kind for o in _feed(store, old)] == ["conflict"] * 3  # a late copy of revision 0
+    s = store.stats()
+    assert s["items"] == 3 and s["complete_captures"] == 1 and s["replaced"] == 3 and s["duplicates"] == 3
+    folder = tmp_path / "files" / "booth-1" / new.id
+    assert sorted(p.name for p in folder.iterdir()) == sorted([a.filename for a in new.artifacts] + ["meta.json"])
+    for a in new.artifacts:
+        assert hashlib.sha256((folder / a.filename).read_bytes()).hexdigest() == a.sha256
+
+
+def test_a_corrected_capture_is_incomplete_until_its_new_meta_and_artifacts_all_match(tmp_path):
+    store = CatalogStore(tmp_path)
+    _feed(store, make_capture(4))
+    msgs = capture_messages(_corrected(4), "booth-1")
+    m = msgs[0]  # the new jpeg, before the new meta
+    assert store.store(m.topic, m.payload, dict(m.user_props)["sha256"], m.content_type, dict(m.user_props)["filename"],
+                       dict(m.user_props)["revision"]).kind == "replaced"
+    assert store.stats()["complete_captures"] == 0
+    outs = [store.store(x.topic, x.payload, dict(x.user_props)["sha256"], x.content_type, dict(x.user_props).get("filename"),
+                        dict(x.user_props)["revision"]) for x in msgs[1:]]
+    assert outs[-1].completed and store.stats()["complete_captures"] == 1

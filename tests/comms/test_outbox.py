@@ -110,3 +110,43 @@ def test_capture_id_that_is_not_a_topic_level_is_refused():
     cap.id = "a/b"
     with pytest.raises(ValueError, match="topic level"):
         capture_messages(cap, "booth-1")
+
+
+def test_a_changed_version_replaces_the_still_pending_messages_in_one_transaction(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    assert box.put("c1", _msgs(1)) and box.put("c2", _msgs(2))
+    sent = box.pending(0, 1)  # c1's first message is on the wire
+    corrected = [OutMessage(topic=f"t/1/{k}", payload=b"corrected" * 10) for k in range(2)]
+    assert box.put("c1", corrected)
+    assert not box.put("c1", corrected)  # the same content again: a no-op
+    left = box.pending(0, 100)
+    assert [(m.capture_id, m.payload[:9]) for m in left] == [("c2", bytes([2]) * 9)] * 2 + [("c1", b"corrected")] * 2
+    assert box.ack([sent[0].seq]) == []  # a late PUBACK for the replaced version changes nothing
+    s = box.stats()
+    assert s["depth"] == 2 and s["messages"] == 4 and s["replaced_captures"] == 1
+
+
+def test_a_version_that_cannot_fit_leaves_the_old_one_queued(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", max_bytes=450, policy="block")
+    assert box.put("c1", _msgs(1, size=100))
+    with pytest.raises(OutboxFull):
+        box.put("c1", _msgs(9, size=300))  # 600 bytes: refused, and the rollback keeps the old one
+    assert [m.payload for m in box.pending(0, 10)] == [bytes([1]) * 100] * 2
+
+
+def test_a_capture_sent_already_is_queued_again_when_resubmitted(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put("c1", _msgs(1))
+    assert box.ack([m.seq for m in box.pending(0, 10)]) == ["c1"]
+    assert box.put("c1", _msgs(1))
+    assert box.stats()["messages"] == 2
+
+
+def test_an_outbox_from_before_corrections_is_upgraded_in_place(tmp_path):
+    db = sqlite3.connect(tmp_path / "o.sqlite")
+    db.executescript("CREATE TABLE captures (capture_id TEXT PRIMARY KEY, bytes INTEGER NOT NULL, created REAL NOT NULL);")
+    db.execute("INSERT INTO captures VALUES ('old', 1, 0)")
+    db.commit()
+    db.close()
+    box = Outbox(tmp_path / "o.sqlite")
+    assert box.put("old", _msgs(1)) and box.stats()["replaced_captures"] == 1

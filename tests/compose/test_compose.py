@@ -136,3 +136,29 @@ def test_presets_by_name_and_validation():
         validate({"compose": {"presets": {"x": {"margin": {"top": "five"}}}, "preset": "x"}})
     with pytest.raises(ConfigError, match="not defined"):
         validate({"compose": {"preset": "nope"}})
+
+
+@pytest.mark.parametrize("side", [1000, 500])  # scale 0.85 (bilinear) and 0.425 (area)
+def test_a_product_larger_than_the_output_is_shrunk_exactly_with_its_shadow(side):
+    big = (100, 100, 1100, 700)  # 1000 x 600 in the frame
+    cut = compose(_matte(box=big), PresetConfig(width=side, height=side, shadow=ShadowConfig(kind="contact", opacity=0.4, blur_px=8)))
+    w, h = round(0.85 * side), round(0.85 * side * 0.6)
+    x, y = (side - w) // 2, (side - h) // 2
+    assert cut.rgb.shape == (side, side, 3)
+    assert _close(_box_out(cut.alpha), (x, y, x + w, y + h)), _box_out(cut.alpha)
+    assert cut.rgb[y + h + 1:y + h + 4, side // 2 - 50:side // 2 + 50].mean() < 235  # shadow just under it
+    assert cut.rgb[: y - 10, :].min() == 255  # white above it
+    assert np.abs(cut.rgb[side // 2, side // 2].astype(int) - (40, 90, 200)).max() <= 2
+
+
+def test_the_matte_roi_only_narrows_what_is_read():
+    from dataclasses import replace
+
+    m = _matte()
+    with_roi = replace(m, roi=(280, 230, 720, 470))
+    for preset in (PresetConfig(), PresetConfig(color="#123456", shadow=ShadowConfig(kind="drop")), PresetConfig(background="transparent")):
+        a, b = compose(m, preset), compose(with_roi, preset)
+        assert a.box == b.box == BOX
+        assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.alpha, b.alpha)
+    empty = replace(m, alpha=np.zeros_like(m.alpha), roi=(0, 0, 0, 0))
+    assert subject_box(empty, PresetConfig()) == (0, 0, FRAME_W, FRAME_H)

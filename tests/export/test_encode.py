@@ -108,3 +108,28 @@ def test_deferred_formats_are_the_slow_ones_and_unknown_formats_fail():
     assert DEFERRED_FORMATS == frozenset({"png", "tiff", "webp"})
     with pytest.raises(ValueError, match="unknown export format 'gif'"):
         encode(_cutout(), META, ["jpeg", "gif"], ExportConfig())
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (257, 130), (2000, 2000)])
+@pytest.mark.parametrize("level", [0, 1, 3, 6])
+def test_gray_png_round_trips_at_any_size_and_level(shape, level):
+    from device.export import gray_png
+
+    rng = np.random.default_rng(sum(shape) + level)
+    img = np.zeros(shape, np.uint8)
+    img[shape[0] // 4:, shape[1] // 3:] = 255
+    img[:, : max(1, shape[1] // 5)] = rng.integers(0, 256, (shape[0], max(1, shape[1] // 5)), np.uint8)
+    data = gray_png(img, level)
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    assert im.mode == "L" and im.size == (shape[1], shape[0])
+    assert np.array_equal(np.asarray(im), img)
+
+
+def test_mask_png_without_isal_falls_back_to_zlib(monkeypatch):
+    import device.export as export
+
+    monkeypatch.setattr(export, "_isal_zlib", None)
+    cut = _cutout()
+    (a,) = encode(cut, META, ["mask"], ExportConfig())
+    assert np.array_equal(np.asarray(_img(a)), cut.alpha)

@@ -133,3 +133,13 @@ def test_bad_inputs_fail_with_one_clear_line():
         refine(_mask(img, np.ones((10, 10))), MatteConfig(), Strokes.empty(50, 50))
     with pytest.raises(ValueError, match="same shape"):
         Strokes(np.zeros((5, 5), bool), np.zeros((6, 5), bool))
+
+
+def test_the_roi_bounds_every_non_zero_alpha():
+    for stem in PHOTOS:
+        rgb, gt = _teacher(stem)
+        m = refine(_mask(rgb, _lowres(gt, 8)), MatteConfig())
+        x0, y0, x1, y1 = m.roi
+        outside = m.alpha.copy()
+        outside[y0:y1, x0:x1] = 0
+        assert outside.max() == 0.0 and m.alpha[y0:y1, x0:x1].max() == 1.0

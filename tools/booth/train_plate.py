@@ -28,7 +28,10 @@ RUN_DIR = Path.home() / ".cache/cutbox-train/booth"
 GENERIC_RUN = Path.home() / ".cache/cutbox-train/runs/mnv2-1.0-256"
 REPO = Path(__file__).resolve().parents[2]
 MODEL_OUT = REPO / "models" / "cutbox-booth-int8.tflite"
-DIFF_SCALE = 1.0 / 64.0  # (frame - plate) / 64: +-4 at most, fine for int8 activations
+DIFF_SCALE = 1.0 / 64.0  # shipped model: (frame - plate) / 64, +-4 at most, fine for int8 activations
+# Training feeds the difference 4x larger so the zero-initialised Conv1 weights that read it
+# learn 4x faster under Adam; export folds the factor into those weights (same function).
+TRAIN_DIFF_SCALE = 1.0 / 16.0
 LOSS = {"bce": 1.0, "l1": 1.0, "edge_weight": 4.0, "gradient": 1.0, "iou": 0.5}
 
 
@@ -41,7 +44,22 @@ def _tf(threads: int = 1):
     return tf
 
 
-def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_size=None):
+def set_diff_scale(model, new_scale: float, old_scale: float) -> None:
+    """Change the fixed prep layer's difference scale and fold the inverse into Conv1's
+    plate weights, so the model computes exactly the same function."""
+    prep = model.get_layer("plate_prep")
+    k, b = prep.get_weights()
+    for c in range(3):
+        k[0, 0, c, 3 + c] = new_scale
+        k[0, 0, 3 + c, 3 + c] = -new_scale
+    prep.set_weights([k, b])
+    conv1 = model.get_layer("encoder").get_layer("Conv1")
+    ws = conv1.get_weights()
+    ws[0][:, :, 3:, :] *= old_scale / new_scale
+    conv1.set_weights(ws)
+
+
+def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_size=None, diff_scale=DIFF_SCALE):
     """The generic student's graph with a (size, size, 6) uint8-range input: RGB + plate."""
     import keras
     from keras import layers
@@ -59,8 +77,8 @@ def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_siz
     for c in range(3):
         k[0, 0, c, c] = scale[c]  # normalised RGB, as the generic student's first layer
         b[c] = offset[c]
-        k[0, 0, c, 3 + c] = DIFF_SCALE  # frame - plate
-        k[0, 0, 3 + c, 3 + c] = -DIFF_SCALE
+        k[0, 0, c, 3 + c] = diff_scale  # frame - plate
+        k[0, 0, 3 + c, 3 + c] = -diff_scale
     prep.set_weights([k, b])
 
     backbone = keras.applications.MobileNetV2(input_shape=(size, size, 6), alpha=width, include_top=False, weights=None)
@@ -164,8 +182,8 @@ def train(args) -> int:
     keras.utils.set_random_seed(args.seed)
     best_generic, m = generic_init()
     size, width, decoder = m["size"], m["width"], tuple(m["decoder"])
-    model = build_plate_student(size, width, decoder)
-    state = {"step": 0, "best_iou": -1.0, "history": [], "seed": args.seed, "model": m}
+    model = build_plate_student(size, width, decoder, diff_scale=TRAIN_DIFF_SCALE)
+    state = {"step": 0, "best_iou": -1.0, "history": [], "seed": args.seed, "model": m, "diff_scale": TRAIN_DIFF_SCALE}
     sched = keras.optimizers.schedules.CosineDecay(args.lr, args.total_steps, alpha=0.05)
     opt = keras.optimizers.AdamW(sched, weight_decay=1e-4)
     opt.build(model.trainable_variables)
@@ -175,6 +193,11 @@ def train(args) -> int:
         saved = np.load(run / "last.optimizer.npz")
         for i, v in enumerate(opt.variables):
             v.assign(saved[f"v{i}"])
+        old_scale = state.get("diff_scale", DIFF_SCALE)  # runs before TRAIN_DIFF_SCALE existed used DIFF_SCALE
+        if old_scale != TRAIN_DIFF_SCALE:
+            set_diff_scale(model, TRAIN_DIFF_SCALE, old_scale)
+            state["diff_scale"] = TRAIN_DIFF_SCALE
+            state.setdefault("notes", []).append(f"step {state['step']}: difference scale {old_scale:g} -> {TRAIN_DIFF_SCALE:g} (folded)")
         print(f"resumed at step {state['step']} (best val IoU {state['best_iou']:.4f})", flush=True)
     else:
         from tools.model.student import build_student
@@ -218,6 +241,7 @@ def train(args) -> int:
             np.savez(run / "last.optimizer.npz", **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)})
             if v_iou > state["best_iou"]:
                 state["best_iou"], state["best_step"] = v_iou, state["step"]
+                state["best_diff_scale"] = state["diff_scale"]
                 model.save_weights(run / "best.weights.h5")
             (run / "state.json").write_text(json.dumps(state, indent=1))
             print(json.dumps(state["history"][-1]), flush=True)
@@ -250,8 +274,11 @@ def export(args) -> int:
     state = json.loads((RUN_DIR / "state.json").read_text())
     m = state["model"]
     size = m["size"]
-    model = build_plate_student(size, m["width"], tuple(m["decoder"]), batch_size=1)
+    trained_scale = state.get("best_diff_scale" if args.weights.startswith("best") else "diff_scale", DIFF_SCALE)
+    model = build_plate_student(size, m["width"], tuple(m["decoder"]), batch_size=1, diff_scale=trained_scale)
     model.load_weights(RUN_DIR / args.weights)
+    if trained_scale != DIFF_SCALE:
+        set_diff_scale(model, DIFF_SCALE, trained_scale)
     rep, _ = val_set(size, 64, seed=7)
     data = quantise(model, rep.astype(np.uint8), MODEL_OUT)
     booth_card.write_card(MODEL_OUT, state, size)

@@ -1,0 +1,97 @@
+"""MQTT end to end through the real service: a real Mosquitto, `CutboxService` with MQTT on,
+the real model on the sample photos, and the catalog receiver."""
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from device.config import CutboxConfig
+from device.service import CutboxService
+from mqtt_harness import REPO, Broker, ReceiverThread, wait_for
+
+STATION = "booth-7"
+
+
+def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path):
+    broker = Broker(tmp_path / "broker").start()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("cap.jpg", "shoes.jpg"):
+        shutil.copy(REPO / "device" / "samples" / name, photos / name)
+    cfg = CutboxConfig.model_validate({
+        "station": {"id": STATION, "data_dir": str(tmp_path / "data")},
+        "source": {"kind": "files", "path": str(photos)},
+        "segment": {"model": str(REPO / "models" / "cutbox-student-int8.tflite")},
+        "api": {"token": "t" * 20},
+        "mqtt": {"enabled": True, "port": broker.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5,
+                 "catalog": {"data_dir": str(tmp_path / "catalog")}},
+    })
+    rec = ReceiverThread(cfg).start()
+    svc = CutboxService(cfg).start()
+    op = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="operator", protocol=mqtt.MQTTv5)
+    replies: dict[bytes, tuple[str, dict]] = {}
+    try:
+        wait_for(lambda: svc.status()["mqtt"].get("connected"), 15, what="service connected to the broker")
+        op.on_message = lambda c, u, m: replies.__setitem__(m.properties.CorrelationData, (m.topic, json.loads(m.payload)))
+        op.connect("127.0.0.1", broker.port)
+        op.loop_start()
+        subscribed = threading.Event()
+        op.on_subscribe = lambda *a: subscribed.set()
+        op.subscribe(f"cutbox/{STATION}/cmd/+/result", qos=1)
+        assert subscribed.wait(5)
+
+        def send(verb: str, payload: bytes, corr: bytes) -> None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = corr
+            op.publish(f"cutbox/{STATION}/cmd/{verb}", payload, qos=1, properties=props)
+
+        send("capture", b'{"sku": "CAP-1"}', b"req-1")
+        wait_for(lambda: b"req-1" in replies, 60, what="capture reply")
+        topic, reply = replies[b"req-1"]
+        assert topic == f"cutbox/{STATION}/cmd/capture/result" and reply["ok"], reply
+        capture_id = reply["result"]["capture_id"]
+        assert reply["result"]["sku"] == "CAP-1" and svc.store.exists(capture_id)
+
+        send("set-preset", b'{"name": 42}', b"req-2")  # malformed: name must be a string
+        send("set-preset", b"{nope", b"req-3")
+        send("status", b"", b"req-4")  # and the service keeps answering
+        wait_for(lambda: {b"req-2", b"req-3", b"req-4"} <= replies.keys(), 20, what="three more replies")
+        assert not replies[b"req-2"][1]["ok"] and replies[b"req-2"][1]["details"][0].startswith("name")
+        assert not replies[b"req-3"][1]["ok"] and "not valid JSON" in replies[b"req-3"][1]["error"]
+        assert replies[b"req-4"][1]["ok"] and replies[b"req-4"][1]["result"]["last_capture"] == capture_id
+
+        cat = Path(cfg.mqtt.catalog.data_dir)
+
+        def complete() -> bool:
+            db = sqlite3.connect(f"file:{cat / 'index.sqlite'}?mode=ro", uri=True, timeout=10)
+            try:
+                row = db.execute("SELECT complete FROM captures WHERE station=? AND capture_id=?", (STATION, capture_id)).fetchone()
+            finally:
+                db.close()
+            return bool(row and row[0])
+
+        wait_for(complete, 30, what="capture complete in the catalog")
+    finally:
+        op.disconnect()
+        op.loop_stop()
+        svc.stop()
+        rec.stop()
+        broker.kill()
+    db = sqlite3.connect(cat / "index.sqlite")
+    meta = json.loads(db.execute("SELECT meta FROM captures WHERE capture_id=?", (capture_id,)).fetchone()[0])
+    items = {name: (sha, path) for name, sha, path in db.execute("SELECT name, sha256, path FROM items WHERE capture_id=?", (capture_id,))}
+    db.close()
+    assert meta["sku"] == "CAP-1" and meta["quality"] is not None
+    sent = {a["name"]: a["sha256"] for a in reply["result"]["artifacts"]}
+    assert {a["name"]: a["sha256"] for a in meta["artifacts"]} == sent and set(sent) <= set(items)
+    for name, sha in sent.items():
+        assert items[name][0] == sha and hashlib.sha256((cat / items[name][1]).read_bytes()).hexdigest() == sha
+        assert (tmp_path / "data" / "captures" / capture_id).is_dir()
