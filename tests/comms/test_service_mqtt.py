@@ -90,7 +90,9 @@ def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path
     items = {name: (sha, path) for name, sha, path in db.execute("SELECT name, sha256, path FROM items WHERE capture_id=?", (capture_id,))}
     db.close()
     assert meta["sku"] == "CAP-1" and meta["quality"] is not None
-    sent = {a["name"]: a["sha256"] for a in reply["result"]["artifacts"]}
+    # every artifact the reply names reaches the catalog (the metadata sidecar rides in the meta message)
+    sent = {a["name"]: a["sha256"] for a in reply["result"]["artifacts"] if a["name"] != "meta"}
+    assert {"jpeg", "mask"} <= set(sent)
     assert {a["name"]: a["sha256"] for a in meta["artifacts"]} == sent and set(sent) <= set(items)
     for name, sha in sent.items():
         assert items[name][0] == sha and hashlib.sha256((cat / items[name][1]).read_bytes()).hexdigest() == sha

@@ -48,3 +48,29 @@ def test_camera_and_port_settings_reach_gphoto2(tmp_path):
     src = GPhoto2Source(tmp_path / "hot", camera="Directory Browse", port=f"disk:{tmp_path / 'card'}", timeout_s=20)
     with pytest.raises(SourceError, match="This camera can not capture"):
         src.trigger()
+
+
+def test_gphoto2_source_kind_from_config_without_a_camera_is_one_clear_line(tmp_path):
+    from device.config import load_config
+    from device.sources import open_source
+
+    cfg = tmp_path / "cutbox.toml"
+    cfg.write_text('[source]\nkind = "gphoto2"\ngphoto2_timeout_s = 20\n')
+    src = open_source(load_config(cfg, env={}).source, data_dir=tmp_path / "data")
+    assert isinstance(src, GPhoto2Source) and (tmp_path / "data" / "tethered").is_dir()
+    with pytest.raises(SourceError) as err:
+        src.grab()
+    msg = str(err.value)
+    assert msg.startswith("gphoto2 capture failed: Could not detect any camera") and "\n" not in msg
+
+
+def test_gphoto2_camera_and_port_keys_reach_the_source(tmp_path):
+    from device.config import SourceConfig
+    from device.sources import open_source
+
+    cfg = SourceConfig(kind="gphoto2", gphoto2_camera="Directory Browse", gphoto2_port=f"disk:{tmp_path}",
+                       gphoto2_folder=tmp_path / "shots")
+    src = open_source(cfg)
+    assert (src.camera, src.port, src.folder) == ("Directory Browse", f"disk:{tmp_path}", tmp_path / "shots")
+    with pytest.raises(SourceError, match="This camera can not capture"):
+        src.grab()
