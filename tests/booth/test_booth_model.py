@@ -70,3 +70,30 @@ def test_plate_mode_beats_generic_on_white_on_white():
     print(f"white on white, 8 held-out products: plate {plate_iou:.3f} vs generic {generic_iou:.3f}")
     assert plate_iou > generic_iou + 0.05, ious
     assert plate_iou > 0.85, ious
+
+
+def test_open_booth_segmenter_uses_stored_plate_and_shipped_model(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from booth_fakes import ListSource, booth_plate, to_frame, with_product
+
+    from device.booth.plate import calibrate
+    from device.booth.segmenter import open_booth_segmenter
+    from device.config import validate
+
+    empty = booth_plate()
+    rng = np.random.default_rng(0)
+    calibrate(ListSource([to_frame(empty, rng) for _ in range(4)]), 4, tmp_path)
+    cfg = validate({"station": {"data_dir": str(tmp_path)}})
+    generic = LiteRTSegmenter(GENERIC, threads=1, delegate="cpu")
+    seg = open_booth_segmenter(cfg, generic)
+    img, _, _ = with_product(empty)
+    frame = to_frame(img, rng)
+    mask = seg.segment(frame)
+    assert frame.info["segment_mode"] == "plate" and mask.model.startswith("cutbox-booth-int8")
+    assert mask.prob.shape == (128, 128) and 0.0 <= mask.prob.min() and mask.prob.max() <= 1.0
+
+    off = open_booth_segmenter(validate({"station": {"data_dir": str(tmp_path / "none")}}), generic)
+    frame = to_frame(img, rng)
+    assert off.segment(frame).model == generic.card.label and "cutbox calibrate" in frame.info["plate_fit"]

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 import pytest
 
 from device.comms.mqtt import Publisher
@@ -96,7 +97,8 @@ def _status_watcher(port):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="status-watch", protocol=mqtt.MQTTv5)
     c.on_message = lambda cl, u, m: seen.append((m.retain, json.loads(m.payload)))
     c.connect("127.0.0.1", port)
-    c.subscribe(f"cutbox/{STATION}/status", qos=1)
+    # retain-as-published: a status published after we subscribed still shows its retain flag
+    c.subscribe(f"cutbox/{STATION}/status", options=SubscribeOptions(qos=1, retainAsPublished=True))
     c.loop_start()
     return c, seen
 
