@@ -303,11 +303,8 @@ def _cmd_spin(args: argparse.Namespace) -> int:
             cap.complete()
             stem = file_stem(cap.sku, cap.id, cap.meta["angle"])
             for art in cap.artifacts:
-                if art.name == "meta":
-                    continue  # rewritten below with the spin fields, which are added after export
                 tail = art.filename[len(cap.id):] if art.filename.startswith(cap.id) else Path(art.filename).suffix
                 (folder / f"{stem}{tail}").write_bytes(art.data)
-            (folder / f"{stem}.json").write_text(json.dumps(cap.meta, indent=1, default=str), encoding="utf-8")
         print(json.dumps({"spin_id": spin_id, "sku": captures[0].sku, "views": len(captures), "box": captures[0].meta["spin_box"], "folder": str(folder)}))
         return 0
     finally:

@@ -20,10 +20,10 @@ from typing import Sequence
 
 from device.compose import compose
 from device.config import CutboxConfig, PresetConfig
-from device.export import DEFERRED_FORMATS, encode
+from device.export import DEFERRED_FORMATS, encode, sidecar
 from device.matte import Strokes, refine
 from device.segment import Segmenter, open_segmenter
-from device.types import Capture, Frame, Matte, new_capture_id
+from device.types import Artifact, Capture, Cutout, Frame, Matte, new_capture_id
 
 STAGES = ("source", "segment", "matte", "compose", "export", "total")
 META_SCHEMA = 1
@@ -82,9 +82,18 @@ class Pipeline:
             self._timings.pop(key, None)
 
     def finish(
-        self, matte: Matte, *, preset: str | None = None, box: tuple[int, int, int, int] | None = None
+        self,
+        matte: Matte,
+        *,
+        preset: str | None = None,
+        box: tuple[int, int, int, int] | None = None,
+        extra_meta: dict | None = None,
     ) -> Capture:
-        """Compose and export a matte; critical encodes done, deferred ones pending."""
+        """Compose and export a matte; critical encodes done, deferred ones pending.
+
+        `extra_meta` (e.g. a spin set's `spin_id` and `angle`) goes into the capture's meta
+        before export, so the sidecar and the embedded metadata carry it too.
+        """
         t_start = time.perf_counter()
         name = preset or self._preset
         preset_cfg = self.preset_config(name)
@@ -111,13 +120,21 @@ class Pipeline:
             "source": frame.source,
             "frame_size": list(frame.size),
             "box": [int(v) for v in cutout.box],
+            **(extra_meta or {}),
         }
         critical, deferred = split_formats(preset_cfg.formats)
+        with_sidecar = "meta" in critical
+        if deferred and with_sidecar:
+            critical.remove("meta")  # written once the deferred encodes are done, listing them all
         artifacts = encode(cutout, meta, critical, self.config.export) if critical else []
         t2 = time.perf_counter()
         timings["export"] = (t2 - t1) * 1000.0
         timings["total"] = timings["source"] + timings["segment"] + timings["matte"] + (t2 - t_start) * 1000.0
-        pending = self._pool.submit(encode, cutout, dict(meta), deferred, self.config.export) if deferred else None
+        pending = None
+        if deferred:
+            pending = self._pool.submit(
+                self._encode_deferred, cutout, dict(meta), deferred, list(artifacts) if with_sidecar else None
+            )
         return Capture(
             id=capture_id,
             frame=frame,
@@ -129,6 +146,15 @@ class Pipeline:
             meta=meta,
             pending=pending,
         )
+
+    def _encode_deferred(
+        self, cutout: Cutout, meta: dict, formats: list[str], sidecar_over: list[Artifact] | None
+    ) -> list[Artifact]:
+        """The slow encodes; then the sidecar over every artifact when the preset wants one."""
+        done = encode(cutout, meta, formats, self.config.export)
+        if sidecar_over is not None:
+            done.append(sidecar(cutout, meta, sidecar_over + done))
+        return done
 
     def process(
         self,

@@ -707,8 +707,8 @@ class _ScoringPipeline:
         self._service.beat("matte")
         return matte
 
-    def finish(self, matte, *, preset=None, box=None) -> Capture:
-        capture = self._pipe.finish(matte, preset=preset, box=box)
+    def finish(self, matte, *, preset=None, box=None, extra_meta=None) -> Capture:
+        capture = self._pipe.finish(matte, preset=preset, box=box, extra_meta=extra_meta)
         self._service.score(capture, matte)
         capture.complete()
         self.alphas[capture.id] = matte.alpha

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -104,3 +105,21 @@ def test_the_matte_of_the_real_model_overlaps_the_teacher_on_packshots(pipeline)
         fg = alpha >= 0.5
         ious.append((fg & label).sum() / max(1, (fg | label).sum()))
     assert np.mean(ious) >= 0.7, ious
+
+
+
+def test_the_sidecar_lists_every_artifact_including_the_deferred_ones(pipeline):
+    """transparent-png encodes its PNG off the critical path; the JSON sidecar still names it."""
+    capture = pipeline.process(read_frame(SAMPLES / "cap.jpg"), preset="transparent-png").complete()
+    names = [a.name for a in capture.artifacts]
+    assert names[-1] == "meta" and "png" in names and names.count("meta") == 1
+    listed = json.loads(capture.artifact("meta").data)["artifacts"]
+    assert set(listed) == {"png", "mask"}
+    assert listed["png"]["sha256"] == capture.artifact("png").sha256
+
+
+def test_extra_meta_reaches_the_sidecar(pipeline):
+    matte = pipeline.matte(read_frame(SAMPLES / "cap.jpg"))
+    capture = pipeline.finish(matte, extra_meta={"spin_id": "s1", "angle": 15.0}).complete()
+    side = json.loads(capture.artifact("meta").data)
+    assert side["spin_id"] == "s1" and side["angle"] == 15.0

@@ -156,10 +156,18 @@ def encode(cutout: Cutout, meta: dict, formats: Sequence[str], cfg: ExportConfig
         fn, ext, ctype = _ENCODERS[name]
         out.append(Artifact(name=name, filename=stem + ext, content_type=ctype, data=fn(cutout, meta, cfg)))
     if "meta" in formats:
-        side = dict(meta)
-        side["size"] = [int(cutout.rgb.shape[1]), int(cutout.rgb.shape[0])]
-        side["box"] = [int(v) for v in cutout.box]
-        side["artifacts"] = {a.name: {"filename": a.filename, "sha256": a.sha256, "bytes": len(a.data)} for a in out}
-        data = json.dumps(side, indent=2, sort_keys=True, default=str).encode("utf-8")
-        out.append(Artifact(name="meta", filename=stem + ".json", content_type="application/json", data=data))
+        out.append(sidecar(cutout, meta, out))
     return out
+
+
+def sidecar(cutout: Cutout, meta: dict, artifacts: Sequence[Artifact]) -> Artifact:
+    """The JSON sidecar: the capture's meta plus the sha256 of every artifact listed.
+
+    The pipeline calls it after the deferred encodes too, so one sidecar covers them all.
+    """
+    side = dict(meta)
+    side["size"] = [int(cutout.rgb.shape[1]), int(cutout.rgb.shape[0])]
+    side["box"] = [int(v) for v in cutout.box]
+    side["artifacts"] = {a.name: {"filename": a.filename, "sha256": a.sha256, "bytes": len(a.data)} for a in artifacts}
+    data = json.dumps(side, indent=2, sort_keys=True, default=str).encode("utf-8")
+    return Artifact(name="meta", filename=f"{meta['capture_id']}.json", content_type="application/json", data=data)

@@ -107,11 +107,11 @@ def shoot_spin(
     box = union_box(subject_box(m, preset_cfg) for _, m in shots)
     captures = []
     for i, (angle, matte) in enumerate(shots):
-        cap = pipeline.finish(matte, preset=preset_name, box=box)
+        extra = dict(spin_id=spin_id, angle=angle, spin_index=i, spin_steps=steps, spin_box=list(box))
+        if sku:
+            extra["sku"] = sku
+        cap = pipeline.finish(matte, preset=preset_name, box=box, extra_meta=extra)
         cap.sku = sku or cap.sku
-        cap.meta.update(
-            spin_id=spin_id, angle=angle, spin_index=i, spin_steps=steps, spin_box=list(box), sku=cap.sku
-        )
         captures.append(cap)
     shots.clear()
     log.info("spin %s done: box %s", spin_id, box)
