@@ -58,7 +58,8 @@ def pin_threads(threads: int) -> list[int]:
 
 
 def bench_frame(sample: Path = SAMPLE, size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
-    """A camera-sized RGB frame: the sample photo fitted to the height, backdrop mirrored out."""
+    """A camera-sized RGB frame: the sample photo fitted to the height and centred on a plain
+    backdrop of its own border colour, so the frame holds one product as a booth shot does."""
     import cv2
 
     from device.sources.decode import decode_image
@@ -70,8 +71,10 @@ def bench_frame(sample: Path = SAMPLE, size: tuple[int, int] = FRAME_SIZE) -> np
     if fitted.shape[1] >= w:
         x0 = (fitted.shape[1] - w) // 2
         return np.ascontiguousarray(fitted[:, x0 : x0 + w])
+    border = np.concatenate([fitted[:, :8].reshape(-1, 3), fitted[:, -8:].reshape(-1, 3)])
+    backdrop = [int(v) for v in np.median(border, axis=0)]
     left = (w - fitted.shape[1]) // 2
-    return cv2.copyMakeBorder(fitted, 0, 0, left, w - fitted.shape[1] - left, cv2.BORDER_REFLECT_101)
+    return cv2.copyMakeBorder(fitted, 0, 0, left, w - fitted.shape[1] - left, cv2.BORDER_CONSTANT, value=backdrop)
 
 
 def _pct(values: list[float], q: float) -> float:
