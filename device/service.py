@@ -291,7 +291,7 @@ class CutboxService:
     def score(self, capture: Capture, matte) -> None:
         """Score a capture from its matte's alpha and set its review flag (`api.review_threshold`)."""
         t0 = time.perf_counter()
-        report = assess(matte.alpha, matte.frame.image, roi=getattr(matte, "roi", None))
+        report = assess(matte.full_alpha(), matte.frame.image, roi=getattr(matte, "roi", None))
         capture.timings_ms["quality"] = (time.perf_counter() - t0) * 1000.0
         capture.quality = round(report.score, 4)
         threshold = self.config.api.review_threshold
@@ -711,7 +711,7 @@ class _ScoringPipeline:
         capture = self._pipe.finish(matte, preset=preset, box=box, extra_meta=extra_meta)
         self._service.score(capture, matte)
         capture.complete()
-        self.alphas[capture.id] = matte.alpha
+        self.alphas[capture.id] = matte.full_alpha()
         self._service.beat("capture")
         return capture
 

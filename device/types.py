@@ -59,18 +59,95 @@ class Mask:
 
 @dataclass(frozen=True)
 class Matte:
-    """Full-resolution soft alpha (float32 0..1, HxW) and the decontaminated foreground colours
-    (HxWx3 uint8 RGB) that go with it."""
+    """Soft alpha (float32 0..1) and the decontaminated foreground colours (uint8 RGB) that go
+    with it, at frame resolution.
+
+    `alpha` (hxw) and `foreground` (hxwx3) cover the frame box `extent`: either the whole
+    frame (HxW, the simple form anyone may build), or only the `roi` box (its size exactly),
+    which is what refine() gives so that no frame-size array is copied or written on the hot
+    path. Outside the arrays alpha is 0 and the foreground is the frame itself. Callers that
+    want frame-size arrays use `full_alpha()` / `full_foreground()`; `alpha_in(box)` reads any
+    frame box.
+    """
 
     frame: Frame
     alpha: np.ndarray
     foreground: np.ndarray
     model: str
-    shadow: np.ndarray | None = None  # optional real cast-shadow layer (float32 0..1, HxW)
+    shadow: np.ndarray | None = None  # optional real cast-shadow layer (float32 0..1, frame size HxW)
     # Frame box (x0, y0, x1, y1) outside which alpha is 0, so compose reads only this region;
     # refine() sets it ((0, 0, 0, 0): nothing found), None means unknown (look at the whole frame).
     # Whoever replaces `alpha` with a different one must replace or clear `roi` with it.
     roi: tuple[int, int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        H, W = self.frame.image.shape[:2]
+        shape = self.alpha.shape[:2]
+        if self.alpha.ndim != 2 or (shape != (H, W) and shape != self._roi_shape()):
+            want = f"{W}x{H} (the frame)" + ("" if self.roi is None else f" or {self._roi_shape()[1]}x{self._roi_shape()[0]} (the roi)")
+            raise ValueError(f"Matte.alpha is {shape[::-1]} but must be {want}")
+        if self.foreground.shape[:2] != shape:
+            raise ValueError(f"Matte.foreground {self.foreground.shape[:2]} and alpha {shape} must cover the same box")
+
+    def _roi_shape(self) -> tuple[int, int] | None:
+        if self.roi is None:
+            return None
+        x0, y0, x1, y1 = (int(v) for v in self.roi)
+        return max(0, y1 - y0), max(0, x1 - x0)
+
+    @property
+    def extent(self) -> tuple[int, int, int, int]:
+        """Frame box (x0, y0, x1, y1) that `alpha` and `foreground` cover."""
+        H, W = self.frame.image.shape[:2]
+        if self.alpha.shape[:2] == (H, W):
+            return 0, 0, W, H
+        return tuple(int(v) for v in self.roi)  # type: ignore[return-value]
+
+    def alpha_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Alpha over frame box (x0, y0, x1, y1) (inside the frame): a view when the arrays cover
+        it, else a new array with zeros outside them."""
+        x0, y0, x1, y1 = box
+        ex0, ey0, ex1, ey1 = self.extent
+        if ex0 <= x0 and ey0 <= y0 and x1 <= ex1 and y1 <= ey1:
+            return self.alpha[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
+        out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), self.alpha.dtype)
+        ix0, iy0, ix1, iy1 = max(x0, ex0), max(y0, ey0), min(x1, ex1), min(y1, ey1)
+        if ix1 > ix0 and iy1 > iy0:
+            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = self.alpha[iy0 - ey0:iy1 - ey0, ix0 - ex0:ix1 - ex0]
+        return out
+
+    def foreground_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Foreground over frame box (x0, y0, x1, y1) (inside the frame): a view when the arrays
+        cover it, else a new array (the frame outside them)."""
+        x0, y0, x1, y1 = box
+        ex0, ey0, ex1, ey1 = self.extent
+        if ex0 <= x0 and ey0 <= y0 and x1 <= ex1 and y1 <= ey1:
+            return self.foreground[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
+        out = self.frame.image[y0:y1, x0:x1].copy()
+        ix0, iy0, ix1, iy1 = max(x0, ex0), max(y0, ey0), min(x1, ex1), min(y1, ey1)
+        if ix1 > ix0 and iy1 > iy0:
+            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = self.foreground[iy0 - ey0:iy1 - ey0, ix0 - ex0:ix1 - ex0]
+        return out
+
+    def full_alpha(self) -> np.ndarray:
+        """Frame-size alpha (HxW float32): `alpha` itself when it covers the frame, else a new
+        array, made once per matte (treat it as read-only)."""
+        if self.alpha.shape == self.frame.image.shape[:2]:
+            return self.alpha
+        full = self.__dict__.get("_full_alpha")
+        if full is None:
+            H, W = self.frame.image.shape[:2]
+            full = self.alpha_in((0, 0, W, H))
+            self.__dict__["_full_alpha"] = full  # a cache, not a field (the dataclass is frozen)
+        return full
+
+    def full_foreground(self) -> np.ndarray:
+        """Frame-size foreground (HxWx3 uint8): `foreground` itself when it covers the frame, else
+        a copy of the frame with the matte's foreground pasted over its extent."""
+        if self.foreground.shape[:2] == self.frame.image.shape[:2]:
+            return self.foreground
+        H, W = self.frame.image.shape[:2]
+        return self.foreground_in((0, 0, W, H))
 
 
 @dataclass(frozen=True)

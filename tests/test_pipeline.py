@@ -99,7 +99,7 @@ def test_the_matte_of_the_real_model_overlaps_the_teacher_on_packshots(pipeline)
     assert len(names) >= 5, f"test data missing: {GROCERY}"
     ious = []
     for name in names:
-        alpha = pipeline.matte(read_frame(GROCERY / f"{name}.jpg")).alpha
+        alpha = pipeline.matte(read_frame(GROCERY / f"{name}.jpg")).full_alpha()
         label = cv2.imread(str(GROCERY / f"{name}.png"), cv2.IMREAD_GRAYSCALE) >= 128
         assert alpha.shape == label.shape
         fg = alpha >= 0.5

@@ -103,8 +103,12 @@ class KerasModel:
     def __init__(self, weights: Path, threads: int = 1):
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TF already started in this process (e.g. after conversion)
+            print(f"warning: TensorFlow already initialised; float timing not limited to {threads} thread(s)",
+                  file=sys.stderr)
         from tools.model.student import build_student
 
         cfg = json.loads(Path(weights).with_name("config.json").read_text())["model"]

@@ -77,5 +77,5 @@ def estimate_shadow(
 def add_shadow(matte: Matte, plate_image: np.ndarray, min_darkening: float = 0.04, border: float = 0.1,
                small: tuple[np.ndarray, np.ndarray] | None = None) -> Matte:
     """The same Matte with its `shadow` layer filled from the plate (frame and plate at full size)."""
-    shadow = estimate_shadow(matte.frame.image, plate_image, matte.alpha, min_darkening, border, small=small)
+    shadow = estimate_shadow(matte.frame.image, plate_image, matte.full_alpha(), min_darkening, border, small=small)
     return dataclasses.replace(matte, shadow=shadow)

@@ -20,7 +20,7 @@ __all__ = ["compose", "subject_box"]
 
 def _region(matte: Matte) -> tuple[int, int, int, int] | None:
     """The frame box where the matte's alpha can be non-zero (the whole frame when unknown)."""
-    H, W = matte.alpha.shape
+    W, H = matte.frame.size
     roi = matte.roi
     if roi is None:
         return 0, 0, W, H
@@ -34,7 +34,7 @@ def _boxes(matte: Matte, cutoffs: tuple[float, ...]) -> list[tuple[int, int, int
     if region is None:
         return [None] * len(cutoffs)
     x0, y0, x1, y1 = region
-    a = matte.alpha[y0:y1, x0:x1]
+    a = matte.alpha_in(region)
     # numpy's max is SIMD along both axes (cv2.reduce across a row is 40x slower)
     cols, rows = a.max(axis=0), a.max(axis=1)
     out: list[tuple[int, int, int, int] | None] = []
@@ -52,7 +52,7 @@ def subject_box(matte: Matte, preset: PresetConfig) -> tuple[int, int, int, int]
     """
     box = _boxes(matte, (preset.alpha_cutoff,))[0]
     if box is None:
-        h, w = matte.alpha.shape
+        w, h = matte.frame.size
         return 0, 0, w, h
     return box
 
@@ -64,8 +64,7 @@ def _scale_interp(s: float) -> int:
 
 
 def _alpha8(matte: Matte, src: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, x1, y1 = src
-    a = matte.alpha[y0:y1, x0:x1]
+    a = matte.alpha_in(src)
     return cv2.convertScaleAbs(a, alpha=255.0) if a.dtype != np.uint8 else a
 
 
@@ -76,9 +75,8 @@ def _resample(matte: Matte, pl: layout.Placement, src: tuple[int, int, int, int]
     region's top-left. cv2.resize with fx/fy and no dsize uses exactly that scale, so the crop
     box keeps its exact output size; its position is rounded to the nearest output pixel.
     """
-    x0, y0, x1, y1 = src
     interp = _scale_interp(pl.sx)
-    fg_o = cv2.resize(matte.foreground[y0:y1, x0:x1], None, fx=pl.sx, fy=pl.sy, interpolation=interp)
+    fg_o = cv2.resize(matte.foreground_in(src), None, fx=pl.sx, fy=pl.sy, interpolation=interp)
     a_o = cv2.resize(_alpha8(matte, src), None, fx=pl.sx, fy=pl.sy, interpolation=interp)
     X, Y = _origin(pl, src)
     return X, Y, fg_o, a_o
@@ -98,7 +96,7 @@ def _clip(X: int, Y: int, img: np.ndarray, width: int, height: int) -> tuple[int
 
 def _real_shadow(matte: Matte, pl: layout.Placement, src: tuple[int, int, int, int]) -> tuple[int, int, np.ndarray]:
     """The clean-plate mode's own cast shadow (frame darkness map) mapped like the product."""
-    H, W = matte.alpha.shape
+    W, H = matte.frame.size
     x0, y0, x1, y1 = src
     # a cast shadow reaches past the product: take a region twice the box's size around it
     bw, bh = x1 - x0, y1 - y0
@@ -146,7 +144,7 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
     transparent parts only (canvas - c * opacity * shadow * (1 - alpha)), which equals
     shadowing the canvas first. Only the region that can hold product is ever read.
     """
-    H, W = matte.alpha.shape
+    W, H = matte.frame.size
     cut_box, content = _boxes(matte, (preset.alpha_cutoff, 1 / 255))
     if box is None:
         box = cut_box if cut_box is not None else (0, 0, W, H)
@@ -169,7 +167,7 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
         fg_o = fg_o[v:v + Y1 - Y0, u:u + X1 - X0]
         a_o = a_o[v:v + Y1 - Y0, u:u + X1 - X0]
         if preset.white_balance:
-            fg_o = color.apply_gains(fg_o, color.backdrop_gains(matte.frame.image, matte.alpha, box))
+            fg_o = color.apply_gains(fg_o, color.backdrop_gains(matte.frame.image, matte.alpha_in, box))
         sp = _shadow_params(matte, preset, pl, src, a_o, X0, Y0)
         if sp is not None:
             shadow.apply(out, *sp)
@@ -224,10 +222,10 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
         return Cutout(frame=matte.frame, rgb=out, alpha=alpha_out, box=box, preset=preset.name, model=matte.model)
     _fill_outside(out, rgb, X0, Y0, X1, Y1)
     _fill_outside(alpha_out[..., None], (0, 0, 0), X0, Y0, X1, Y1)
-    fg = matte.foreground[y0:y1, x0:x1]
+    fg = matte.foreground_in(src)
     a8 = _alpha8(matte, src)
     if preset.white_balance:
-        fg = color.apply_gains(fg, color.backdrop_gains(matte.frame.image, matte.alpha, box))
+        fg = color.apply_gains(fg, color.backdrop_gains(matte.frame.image, matte.alpha_in, box))
     full = X0 == X and Y0 == Y and X1 == X + ow and Y1 == Y + oh
     interp = _scale_interp(pl.sx)
     if pl.sx >= 1:

@@ -100,7 +100,9 @@ def _work_grid(roi: tuple[int, int, int, int], frame_w: int, frame_h: int, work_
 
 
 def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matte:
-    """Soft alpha (HxW float32) and decontaminated foreground (HxWx3 uint8) at frame size."""
+    """Soft alpha (float32) and decontaminated foreground (uint8 RGB) at frame resolution, stored
+    for the subject's box only (`Matte.roi`, which is also the arrays' extent): alpha is 0 and
+    the foreground is the frame itself outside it (see `Matte.full_alpha()`)."""
     frame = mask.frame
     image = frame.image
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -120,12 +122,10 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         prob[cv2.dilate(removed.view(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
         prob[filled] = 1
     keep_box = strokes.keep_box() if strokes is not None else None
-    alpha = np.zeros((H, W), np.float32)
-    fg = image.copy()  # outside the band the foreground is the frame itself
     cell = max(W / prob.shape[1], H / prob.shape[0])
     roi = _subject_roi(kept, W, H, int(np.ceil(2 * cell + 2 * cfg.band_px)), keep_box)
     if roi is None:
-        return Matte(frame=frame, alpha=alpha, foreground=fg, model=mask.model, roi=(0, 0, 0, 0))
+        return Matte(frame=frame, alpha=np.zeros((0, 0), np.float32), foreground=np.zeros((0, 0, 3), np.uint8), model=mask.model, roi=(0, 0, 0, 0))
 
     # 2. work grid of k x k cells: guide, soft mask, strokes
     k, roi = _work_grid(roi, W, H, cfg.work_px)
@@ -161,13 +161,13 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
 
     # 4. frame resolution: solid cells straight into the alpha (nearest = whole k x k blocks),
     #    then a . I + b at the pixels of the band cells only (gathered by flat index)
-    a_roi = alpha[y0:y1, x0:x1]
+    a_roi = np.empty((rh, rw), np.float32)  # every pixel written below
     sure_f = (sure_w > 0).astype(np.float32)
     if ww * k == rw and wh * k == rh:
         cv2.resize(sure_f, (rw, rh), dst=a_roi, interpolation=cv2.INTER_NEAREST_EXACT)
     else:
         a_roi[:] = cv2.resize(sure_f, (ww * k, wh * k), interpolation=cv2.INTER_NEAREST_EXACT)[:rh, :rw]
-    fg_roi = fg[y0:y1, x0:x1]
+    fg_roi = img_roi.copy()  # outside the band the foreground is the frame itself
     cy, cx = np.nonzero(cv2.bitwise_and(maybe_w, cv2.bitwise_not(sure_w)))
     if cx.size:
         off = np.arange(k, dtype=np.int32)
@@ -176,11 +176,11 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         if ww * k != rw or wh * k != rh:
             inside = (xs < rw) & (ys < rh)
             xs, ys = xs[inside], ys[inside]
-        idx = (ys + y0) * W + (xs + x0)
+        idx = ys * rw + xs  # flat index into the ROI arrays
         mx = (xs.astype(np.float32) + 0.5) * (1 / k) - 0.5
         my = (ys.astype(np.float32) + 0.5) * (1 / k) - 0.5
         # channel planes (contiguous N-vectors): numpy on strided N x 3 columns is several times slower
-        px3 = np.take(image.reshape(-1, 3).view(_RGB).reshape(-1), idx).view(np.uint8).reshape(-1, 3)
+        px3 = np.take(fg_roi.reshape(-1, 3).view(_RGB).reshape(-1), idx).view(np.uint8).reshape(-1, 3)
         pix = px3.T.astype(np.float32)
         pix *= 1 / 255
         planes = list(cv2.split(coef))
@@ -196,16 +196,16 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         a_band += c[2] * pix[2]
         a_band += c[3]
         np.clip(a_band, 0, 1, out=a_band)
-        alpha.reshape(-1)[idx] = a_band
+        a_roi.reshape(-1)[idx] = a_band
         if cfg.decontaminate:
             f_band = foreground.correct(pix, a_band[None, :], np.stack(c[4:7]), np.stack(c[7:10]), channel_axis=0)
             f_band *= 255
             f_band += 0.5
-            fg.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)
+            fg_roi.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)
     if keep_roi is not None:
         a_roi[keep_roi] = 1.0
         a_roi[remove_roi] = 0.0
         fg_roi[keep_roi] = img_roi[keep_roi]
     if cfg.hard:
         np.copyto(a_roi, (a_roi >= cfg.threshold).astype(np.float32))
-    return Matte(frame=frame, alpha=alpha, foreground=fg, model=mask.model, roi=roi)
+    return Matte(frame=frame, alpha=a_roi, foreground=fg_roi, model=mask.model, roi=roi)

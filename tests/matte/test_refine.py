@@ -39,8 +39,9 @@ def test_refined_alpha_is_closer_to_teacher_alpha_than_plain_upsampling():
         prob = _lowres(gt, 12)  # a 2304 px frame from a 192 px mask: the model's case
         matte = refine(_mask(rgb, prob), cfg)
         plain = cv2.resize(prob, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
-        assert matte.alpha.shape == gt.shape and matte.alpha.dtype == np.float32
-        refined_sad.append(np.abs(matte.alpha - gt).sum())
+        alpha = matte.full_alpha()
+        assert alpha.shape == gt.shape and alpha.dtype == np.float32
+        refined_sad.append(np.abs(alpha - gt).sum())
         plain_sad.append(np.abs(plain - gt).sum())
     assert sum(refined_sad) < 0.9 * sum(plain_sad), (refined_sad, plain_sad)
 
@@ -58,8 +59,8 @@ def test_decontamination_removes_the_green_halo():
     def distance(colours: np.ndarray) -> float:
         return float(np.linalg.norm(colours[edge].astype(np.float32) - product[edge], axis=1).mean())
 
-    before = refine(mask, MatteConfig(decontaminate=False)).foreground
-    after = refine(mask, MatteConfig(decontaminate=True)).foreground
+    before = refine(mask, MatteConfig(decontaminate=False)).full_foreground()
+    after = refine(mask, MatteConfig(decontaminate=True)).full_foreground()
     assert distance(after) < 0.7 * distance(before), (distance(after), distance(before))
     # and the green cast is gone: edge pixels are not greener than the product there
     greenness = lambda c: float((c[edge][:, 1].astype(np.float32) - product[edge][:, 1]).mean())  # noqa: E731
@@ -82,7 +83,7 @@ def _ring_scene(size: int = 512) -> tuple[np.ndarray, np.ndarray]:
 def test_ring_keeps_its_hole_and_specks_vanish():
     img, alpha = _ring_scene()
     matte = refine(_mask(img, _lowres(alpha, 4)), MatteConfig())
-    a = matte.alpha
+    a = matte.full_alpha()
     assert a[256, 256] == 0.0  # the hole stays open
     assert a[256, 256 - 120] == 1.0  # the band of the ring is solid
     for x, y in ((40, 40), (470, 60), (60, 460)):
@@ -96,7 +97,7 @@ def test_a_pinhole_in_the_mask_is_filled():
     img[80:320, 80:320] = (30, 60, 160)
     prob = _lowres(alpha, 4)
     prob[50, 50] = 0.0  # a one-cell hole in the model's output, inside the product
-    a = refine(_mask(img, prob), MatteConfig()).alpha
+    a = refine(_mask(img, prob), MatteConfig()).full_alpha()
     assert a[196:208, 196:208].min() == 1.0
 
 
@@ -107,22 +108,22 @@ def test_strokes_force_alpha_both_ways():
     remove = np.zeros(alpha.shape, bool)
     remove[236:276, 120:150] = True  # part of the ring the operator wants gone
     matte = refine(_mask(img, _lowres(alpha, 4)), MatteConfig(), Strokes(keep, remove))
-    assert matte.alpha[keep].min() == 1.0
-    assert matte.alpha[remove].max() == 0.0
+    assert matte.full_alpha()[keep].min() == 1.0
+    assert matte.full_alpha()[remove].max() == 0.0
     untouched = refine(_mask(img, _lowres(alpha, 4)), MatteConfig())
-    assert untouched.alpha[keep].max() == 0.0 and untouched.alpha[remove].min() == 1.0
+    assert untouched.full_alpha()[keep].max() == 0.0 and untouched.full_alpha()[remove].min() == 1.0
 
 
 def test_hard_alpha_is_binary():
     rgb, gt = _teacher(PHOTOS[1])
-    a = refine(_mask(rgb, _lowres(gt, 8)), MatteConfig(hard=True)).alpha
+    a = refine(_mask(rgb, _lowres(gt, 8)), MatteConfig(hard=True)).full_alpha()
     assert set(np.unique(a).tolist()) == {0.0, 1.0}
 
 
 def test_empty_mask_gives_an_empty_matte():
     img = np.full((120, 160, 3), 128, np.uint8)
     matte = refine(_mask(img, np.zeros((32, 32))), MatteConfig())
-    assert matte.alpha.shape == (120, 160) and matte.alpha.max() == 0.0
+    assert matte.full_alpha().shape == (120, 160) and matte.full_alpha().max() == 0.0
 
 
 def test_bad_inputs_fail_with_one_clear_line():
@@ -140,6 +141,46 @@ def test_the_roi_bounds_every_non_zero_alpha():
         rgb, gt = _teacher(stem)
         m = refine(_mask(rgb, _lowres(gt, 8)), MatteConfig())
         x0, y0, x1, y1 = m.roi
-        outside = m.alpha.copy()
+        outside = m.full_alpha().copy()
         outside[y0:y1, x0:x1] = 0
-        assert outside.max() == 0.0 and m.alpha[y0:y1, x0:x1].max() == 1.0
+        assert outside.max() == 0.0 and m.full_alpha()[y0:y1, x0:x1].max() == 1.0
+
+
+def test_refine_stores_the_roi_only_and_the_full_frame_views_agree():
+    """Matte contract: refine() gives alpha/foreground covering `roi` (its exact size); outside
+    it alpha is 0 and the foreground is the frame; full_*() and *_in() read any frame box."""
+    img, alpha = _ring_scene()
+    m = refine(_mask(img, _lowres(alpha, 4)), MatteConfig())
+    x0, y0, x1, y1 = m.roi
+    assert (x1 - x0, y1 - y0) != (512, 512)  # the ring does not fill the frame
+    assert m.alpha.shape == (y1 - y0, x1 - x0) and m.foreground.shape == (y1 - y0, x1 - x0, 3)
+    assert m.extent == m.roi
+    full, fg = m.full_alpha(), m.full_foreground()
+    assert full.shape == (512, 512) and full.dtype == np.float32 and fg.shape == (512, 512, 3)
+    assert np.array_equal(full[y0:y1, x0:x1], m.alpha) and np.array_equal(fg[y0:y1, x0:x1], m.foreground)
+    outside = np.ones((512, 512), bool)
+    outside[y0:y1, x0:x1] = False
+    assert full[outside].max() == 0.0 and np.array_equal(fg[outside], img[outside])
+    box = (x0 - 5, y0 + 3, x1 - 7, y1 + 0)  # straddles the roi's left edge
+    assert np.array_equal(m.alpha_in(box), full[box[1]:box[3], box[0]:box[2]])
+    assert np.array_equal(m.foreground_in(box), fg[box[1]:box[3], box[0]:box[2]])
+    assert np.shares_memory(m.alpha_in((x0 + 1, y0 + 1, x1 - 1, y1 - 1)), m.alpha)  # inside: a view
+
+
+def test_a_frame_size_matte_and_a_roi_matte_mean_the_same():
+    from device.types import Matte
+
+    img, alpha = _ring_scene()
+    frame = Frame(id="t", image=img, timestamp=0.0, source="test")
+    full = Matte(frame=frame, alpha=alpha, foreground=img, model="t", roi=(96, 96, 416, 416))
+    assert full.extent == (0, 0, 512, 512) and full.full_alpha() is alpha
+    local = Matte(frame=frame, alpha=alpha[96:416, 96:416].copy(), foreground=img[96:416, 96:416].copy(), model="t", roi=(96, 96, 416, 416))
+    inside = np.zeros_like(alpha)  # the ring without the dust specks, which lie outside the box
+    inside[96:416, 96:416] = alpha[96:416, 96:416]
+    assert local.extent == (96, 96, 416, 416) and np.array_equal(local.full_alpha(), inside)
+    empty = refine(_mask(img, np.zeros((32, 32))), MatteConfig())
+    assert empty.roi == (0, 0, 0, 0) and empty.full_alpha().shape == (512, 512)
+    with pytest.raises(ValueError, match="Matte.alpha"):
+        Matte(frame=frame, alpha=alpha[:100, :100], foreground=img[:100, :100], model="t", roi=(0, 0, 50, 50))
+    with pytest.raises(ValueError, match="same box"):
+        Matte(frame=frame, alpha=alpha, foreground=img[:100], model="t")

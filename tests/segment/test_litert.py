@@ -11,7 +11,7 @@ import pytest
 
 from device.config import load_config
 from device.segment import ModelError, Segmenter, open_segmenter
-from device.segment.litert import LiteRTSegmenter, area_resize, find_edgetpu
+from device.segment.litert import LiteRTSegmenter, area_resize, find_edgetpu, stretch_resize
 from device.sources.decode import decode_image
 from device.sources.files import read_frame
 from device.types import Frame
@@ -73,6 +73,19 @@ def test_area_resize_matches_a_single_inter_area_step():
     fast = area_resize(big, 256, 256).astype(np.float32)
     ref = cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
     assert fast.shape == ref.shape and np.abs(fast - ref).mean() < 1.5
+
+
+def test_stretch_resize_is_an_area_like_average_of_the_frame():
+    """The hot-path model input: close to one INTER_AREA step, and no aliasing of a fine pattern."""
+    img = decode_image(GROCERY / f"{PACKSHOTS[0]}.jpg")
+    big = cv2.resize(img, (2304, 1296), interpolation=cv2.INTER_CUBIC)
+    fast = stretch_resize(big, 256, 256).astype(np.float32)
+    ref = cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert fast.shape == ref.shape and np.abs(fast - ref).mean() < 1.5
+    stripes = np.zeros((1296, 2304, 3), np.uint8)
+    stripes[:, 1::2] = 255  # one-pixel stripes: an area average is flat grey, a point sample is not
+    small = stretch_resize(stripes, 256, 256).astype(np.float32)
+    assert np.abs(small - 127.5).max() <= 2
 
 
 def test_cpu_is_chosen_and_the_reason_logged_when_there_is_no_coral(caplog):

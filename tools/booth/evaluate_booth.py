@@ -118,11 +118,14 @@ def quality(args) -> int:
     runners = {}
     if BOOTH_MODEL.exists():
         pm = PlateTFLite(BOOTH_MODEL)
-        runners["plate mode (cutbox-booth-int8)"] = lambda rgb, plate: pm(rgb, plate)
+        version = json.loads(BOOTH_MODEL.with_suffix(".json").read_text()).get("version", "?")
+        runners[f"plate mode (cutbox-booth-int8 {version})"] = lambda rgb, plate: pm(rgb, plate)
     gen_path = Path(args.generic)
     if gen_path.exists():
         gm = ev.TFLiteModel(gen_path)
-        runners[f"generic mode ({gen_path.stem})"] = lambda rgb, plate: gm(rgb)
+        gen_card = gen_path.with_suffix(".json")
+        gen_version = json.loads(gen_card.read_text()).get("version", "?") if gen_card.exists() else "?"
+        runners[f"generic mode ({gen_path.stem} {gen_version})"] = lambda rgb, plate: gm(rgb)
     if not args.no_u2netp:
         runners["U2-Net-p (rembg teacher, frame only)"] = CachedU2Netp(root)
     runners["difference keying (no model)"] = difference_key

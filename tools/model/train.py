@@ -72,10 +72,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=Path(__file__).with_name("train.toml"))
     ap.add_argument("--epochs", type=int, help="override train.epochs (e.g. a short run)")
+    ap.add_argument("--lr", type=float, help="override train.lr")
+    ap.add_argument("--run-dir", help="override run_dir (e.g. a continuation run)")
+    ap.add_argument("--init", type=Path, help="start a new run from these weights (fine-tune/continue)")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
     if args.epochs:
         cfg["train"]["epochs"] = args.epochs
+    if args.lr:
+        cfg["train"]["lr"] = args.lr
+    if args.run_dir:
+        cfg["run_dir"] = str(Path(args.run_dir).expanduser())
+    if args.init:
+        cfg["init"] = str(args.init)
     run = Path(cfg["run_dir"])
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -107,6 +116,9 @@ def main(argv=None) -> int:
         for i, v in enumerate(opt.variables):
             v.assign(saved[f"v{i}"])
         print(f"resumed after epoch {state['epoch']} (best val IoU {state['best_iou']:.4f})", flush=True)
+    elif cfg.get("init"):
+        model.load_weights(cfg["init"])
+        print(f"initialised from {cfg['init']}", flush=True)
 
     weights = cfg["loss"]
 
