@@ -14,6 +14,7 @@ import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 
@@ -59,15 +60,19 @@ class Mask:
 
 @dataclass(frozen=True)
 class Matte:
-    """Soft alpha (float32 0..1) and the decontaminated foreground colours (uint8 RGB) that go
-    with it, at frame resolution.
+    """Soft alpha and the decontaminated foreground colours (uint8 RGB) that go with it, at frame
+    resolution.
+
+    `alpha` is either uint8 (0..255 meaning value / 255: what refine() gives, so the matte
+    writes a quarter of the bytes and compose needs no conversion) or float32 0..1 (the simple
+    form anyone may build). Readers do not look at the dtype: `alpha_in(box)` / `full_alpha()`
+    always give float32 0..1 and `alpha8_in(box)` always gives uint8 0..255 (round(255 a)).
 
     `alpha` (hxw) and `foreground` (hxwx3) cover the frame box `extent`: either the whole
-    frame (HxW, the simple form anyone may build), or only the `roi` box (its size exactly),
-    which is what refine() gives so that no frame-size array is copied or written on the hot
-    path. Outside the arrays alpha is 0 and the foreground is the frame itself. Callers that
-    want frame-size arrays use `full_alpha()` / `full_foreground()`; `alpha_in(box)` reads any
-    frame box.
+    frame (HxW), or only the `roi` box (its size exactly), which is what refine() gives so
+    that no frame-size array is copied or written on the hot path. Outside the arrays alpha is
+    0 and the foreground is the frame itself. Callers that want frame-size arrays use
+    `full_alpha()` / `full_foreground()`; `alpha_in(box)` / `alpha8_in(box)` read any frame box.
     """
 
     frame: Frame
@@ -88,6 +93,8 @@ class Matte:
             raise ValueError(f"Matte.alpha is {shape[::-1]} but must be {want}")
         if self.foreground.shape[:2] != shape:
             raise ValueError(f"Matte.foreground {self.foreground.shape[:2]} and alpha {shape} must cover the same box")
+        if self.alpha.dtype != np.uint8 and not np.issubdtype(self.alpha.dtype, np.floating):
+            raise ValueError(f"Matte.alpha must be uint8 (0..255) or float (0..1), not {self.alpha.dtype}")
 
     def _roi_shape(self) -> tuple[int, int] | None:
         if self.roi is None:
@@ -103,18 +110,42 @@ class Matte:
             return 0, 0, W, H
         return tuple(int(v) for v in self.roi)  # type: ignore[return-value]
 
-    def alpha_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
-        """Alpha over frame box (x0, y0, x1, y1) (inside the frame): a view when the arrays cover
-        it, else a new array with zeros outside them."""
+    @staticmethod
+    def _crop(arr: np.ndarray, extent: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+        """arr (covering frame box `extent`) over frame box `box`: a view when it covers it, else
+        a new array with zeros outside it."""
         x0, y0, x1, y1 = box
-        ex0, ey0, ex1, ey1 = self.extent
+        ex0, ey0, ex1, ey1 = extent
         if ex0 <= x0 and ey0 <= y0 and x1 <= ex1 and y1 <= ey1:
-            return self.alpha[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
-        out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), self.alpha.dtype)
+            return arr[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
+        out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), arr.dtype)
         ix0, iy0, ix1, iy1 = max(x0, ex0), max(y0, ey0), min(x1, ex1), min(y1, ey1)
         if ix1 > ix0 and iy1 > iy0:
-            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = self.alpha[iy0 - ey0:iy1 - ey0, ix0 - ex0:ix1 - ex0]
+            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = arr[iy0 - ey0:iy1 - ey0, ix0 - ex0:ix1 - ex0]
         return out
+
+    def alpha_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Alpha as float32 0..1 over frame box (x0, y0, x1, y1) (inside the frame): a view when
+        the stored alpha is float32 and covers it, else a new array with zeros outside it."""
+        if self.alpha.dtype == np.float32:
+            return self._crop(self.alpha, self.extent, box)
+        a = self._crop(self.alpha, self.extent, box)
+        if a.dtype == np.uint8:
+            return a.astype(np.float32) / np.float32(255)
+        return a.astype(np.float32)
+
+    def alpha8_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Alpha as uint8 round(255 a) over frame box (x0, y0, x1, y1) (inside the frame): a view
+        when the arrays cover it (a float alpha is converted once per matte), else a new array
+        with zeros outside it."""
+        a8 = self.alpha
+        if a8.dtype != np.uint8:
+            a8 = self.__dict__.get("_alpha8")
+            if a8 is None:
+                a = np.ascontiguousarray(self.alpha, dtype=np.float32)
+                a8 = cv2.convertScaleAbs(np.clip(a, 0, 1), alpha=255.0) if a.size else np.zeros(a.shape, np.uint8)
+                self.__dict__["_alpha8"] = a8  # a cache, not a field (the dataclass is frozen)
+        return self._crop(a8, self.extent, box)
 
     def foreground_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
         """Foreground over frame box (x0, y0, x1, y1) (inside the frame): a view when the arrays
@@ -130,9 +161,9 @@ class Matte:
         return out
 
     def full_alpha(self) -> np.ndarray:
-        """Frame-size alpha (HxW float32): `alpha` itself when it covers the frame, else a new
-        array, made once per matte (treat it as read-only)."""
-        if self.alpha.shape == self.frame.image.shape[:2]:
+        """Frame-size alpha (HxW float32 0..1): `alpha` itself when it is float32 and covers the
+        frame, else a new array, made once per matte (treat it as read-only)."""
+        if self.alpha.shape == self.frame.image.shape[:2] and self.alpha.dtype == np.float32:
             return self.alpha
         full = self.__dict__.get("_full_alpha")
         if full is None:

@@ -61,22 +61,23 @@ def _lowres_to_work(prob: np.ndarray, roi: tuple[int, int, int, int], frame_w: i
 
 
 def _sample(grids: list[np.ndarray], mx: np.ndarray, my: np.ndarray) -> list[np.ndarray]:
-    """Bilinear samples of hxw float32 planes at N points (-> N-vectors, one per plane).
+    """Bilinear samples of hxwx4 float32 grids at N points (-> N-vectors, four per grid).
 
-    The planes go through cv2.remap four at a time (its 4-channel path is several times faster
-    per channel than 1-3 channels or more than 4); remap wants a 2-D map under 32767 a side."""
+    cv2.remap's 4-channel path is several times faster per channel than 1-3 channels or more
+    than 4, so callers pack their planes four to a grid; the points are converted to remap's
+    fixed-point form once (convertMaps: what remap does itself with float maps on every call,
+    so the samples are the same). remap wants a 2-D map under 32767 a side."""
     n = mx.size
     cols = 1024
     rows = -(-n // cols)
     pad = rows * cols - n
     px = np.pad(mx, (0, pad)).reshape(rows, cols)
     py = np.pad(my, (0, pad)).reshape(rows, cols)
+    m1, m2 = cv2.convertMaps(px, py, cv2.CV_16SC2)
     out: list[np.ndarray] = []
-    for i in range(0, len(grids), 4):
-        group = grids[i:i + 4]
-        packed = cv2.merge(group + [group[-1]] * (4 - len(group)))
-        got = cv2.remap(packed, px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        out.extend(plane.reshape(-1)[:n] for plane in cv2.split(got)[:len(group)])
+    for grid in grids:
+        got = cv2.remap(grid, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out.extend(plane.reshape(-1)[:n] for plane in cv2.split(got))
     return out
 
 
@@ -100,7 +101,7 @@ def _work_grid(roi: tuple[int, int, int, int], frame_w: int, frame_h: int, work_
 
 
 def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matte:
-    """Soft alpha (float32) and decontaminated foreground (uint8 RGB) at frame resolution, stored
+    """Soft alpha (uint8 round(255 a), see Matte) and decontaminated foreground (uint8 RGB) at frame resolution, stored
     for the subject's box only (`Matte.roi`, which is also the arrays' extent): alpha is 0 and
     the foreground is the frame itself outside it (see `Matte.full_alpha()`)."""
     frame = mask.frame
@@ -125,7 +126,7 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     cell = max(W / prob.shape[1], H / prob.shape[0])
     roi = _subject_roi(kept, W, H, int(np.ceil(2 * cell + 2 * cfg.band_px)), keep_box)
     if roi is None:
-        return Matte(frame=frame, alpha=np.zeros((0, 0), np.float32), foreground=np.zeros((0, 0, 3), np.uint8), model=mask.model, roi=(0, 0, 0, 0))
+        return Matte(frame=frame, alpha=np.zeros((0, 0), np.uint8), foreground=np.zeros((0, 0, 3), np.uint8), model=mask.model, roi=(0, 0, 0, 0))
 
     # 2. work grid of k x k cells: guide, soft mask, strokes
     k, roi = _work_grid(roi, W, H, cfg.work_px)
@@ -160,13 +161,13 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     coef[..., 3] += 0.5 * (1 - cfg.sharpen)
 
     # 4. frame resolution: solid cells straight into the alpha (nearest = whole k x k blocks),
-    #    then a . I + b at the pixels of the band cells only (gathered by flat index)
-    a_roi = np.empty((rh, rw), np.float32)  # every pixel written below
-    sure_f = (sure_w > 0).astype(np.float32)
+    #    then a . I + b at the pixels of the band cells only (gathered by flat index); the alpha
+    #    is stored as uint8 round(255 a) (see Matte)
+    a_roi = np.empty((rh, rw), np.uint8)  # every pixel written below
     if ww * k == rw and wh * k == rh:
-        cv2.resize(sure_f, (rw, rh), dst=a_roi, interpolation=cv2.INTER_NEAREST_EXACT)
+        cv2.resize(sure_w, (rw, rh), dst=a_roi, interpolation=cv2.INTER_NEAREST_EXACT)
     else:
-        a_roi[:] = cv2.resize(sure_f, (ww * k, wh * k), interpolation=cv2.INTER_NEAREST_EXACT)[:rh, :rw]
+        a_roi[:] = cv2.resize(sure_w, (ww * k, wh * k), interpolation=cv2.INTER_NEAREST_EXACT)[:rh, :rw]
     fg_roi = img_roi.copy()  # outside the band the foreground is the frame itself
     cy, cx = np.nonzero(cv2.bitwise_and(maybe_w, cv2.bitwise_not(sure_w)))
     if cx.size:
@@ -183,29 +184,45 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         px3 = np.take(fg_roi.reshape(-1, 3).view(_RGB).reshape(-1), idx).view(np.uint8).reshape(-1, 3)
         pix = px3.T.astype(np.float32)
         pix *= 1 / 255
-        planes = list(cv2.split(coef))
+        grids = [coef]  # already hxwx4: a_r, a_g, a_b, b
         if cfg.decontaminate:
             a_w = np.clip(guided.apply(coef, guide_w), 0, 1)
             a_w[sure_w > 0] = 1
             a_w[maybe_w == 0] = 0
-            f_s, b_s = foreground.colour_layers(guide_w, a_w)
-            planes += list(cv2.split(f_s)) + list(cv2.split(b_s))
-        c = _sample(planes, mx, my)
+            # the colour layers are smooth (blurs of 45 and 3 work cells): they run on a grid of
+            # 2 x 2 work cells (a quarter of the pixels), with the radii halved
+            cw, ch = -(-ww // 2), -(-wh // 2)
+            if (cw * 2, ch * 2) != (ww, wh):
+                guide_c = cv2.copyMakeBorder(guide_w, 0, ch * 2 - wh, 0, cw * 2 - ww, cv2.BORDER_REPLICATE)
+                a_c = cv2.copyMakeBorder(a_w, 0, ch * 2 - wh, 0, cw * 2 - ww, cv2.BORDER_REPLICATE)
+            else:
+                guide_c, a_c = guide_w, a_w
+            guide_c = cv2.resize(guide_c, (cw, ch), interpolation=cv2.INTER_AREA)
+            a_c = cv2.resize(a_c, (cw, ch), interpolation=cv2.INTER_AREA)
+            f_s, b_s = foreground.colour_layers(guide_c, a_c, (22, 2))
+            # the six colour planes four to a grid, without splitting them first
+            g2, g3 = np.empty((ch, cw, 4), np.float32), np.empty((ch, cw, 4), np.float32)
+            cv2.mixChannels([f_s, b_s], [g2, g3], [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 5, 6, 5, 7])
+        c = _sample(grids, mx, my)
+        if cfg.decontaminate:
+            # the same points on the 2x coarser grid: (x + 0.5) / 2 - 0.5
+            c += _sample([g2, g3], mx * 0.5 - 0.25, my * 0.5 - 0.25)
         a_band = c[0] * pix[0]
         a_band += c[1] * pix[1]
         a_band += c[2] * pix[2]
         a_band += c[3]
         np.clip(a_band, 0, 1, out=a_band)
-        a_roi.reshape(-1)[idx] = a_band
+        # hard: 0/1 by the threshold (solid cells and strokes are 0 / 255 already); the colour
+        # correction below still uses the soft alpha
+        a_store = np.where(a_band >= cfg.threshold, np.uint8(255), np.uint8(0)) if cfg.hard else cv2.convertScaleAbs(a_band, alpha=255.0).reshape(-1)
+        a_roi.reshape(-1)[idx] = a_store
         if cfg.decontaminate:
             f_band = foreground.correct(pix, a_band[None, :], np.stack(c[4:7]), np.stack(c[7:10]), channel_axis=0)
             f_band *= 255
             f_band += 0.5
             fg_roi.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)
     if keep_roi is not None:
-        a_roi[keep_roi] = 1.0
-        a_roi[remove_roi] = 0.0
+        a_roi[keep_roi] = 255
+        a_roi[remove_roi] = 0
         fg_roi[keep_roi] = img_roi[keep_roi]
-    if cfg.hard:
-        np.copyto(a_roi, (a_roi >= cfg.threshold).astype(np.float32))
     return Matte(frame=frame, alpha=a_roi, foreground=fg_roi, model=mask.model, roi=roi)

@@ -157,14 +157,17 @@ def test_refine_stores_the_roi_only_and_the_full_frame_views_agree():
     assert m.extent == m.roi
     full, fg = m.full_alpha(), m.full_foreground()
     assert full.shape == (512, 512) and full.dtype == np.float32 and fg.shape == (512, 512, 3)
-    assert np.array_equal(full[y0:y1, x0:x1], m.alpha) and np.array_equal(fg[y0:y1, x0:x1], m.foreground)
+    assert m.alpha.dtype == np.uint8  # refine() stores round(255 a) (see Matte)
+    assert np.array_equal(full[y0:y1, x0:x1], m.alpha.astype(np.float32) / np.float32(255)) and np.array_equal(fg[y0:y1, x0:x1], m.foreground)
     outside = np.ones((512, 512), bool)
     outside[y0:y1, x0:x1] = False
     assert full[outside].max() == 0.0 and np.array_equal(fg[outside], img[outside])
     box = (x0 - 5, y0 + 3, x1 - 7, y1 + 0)  # straddles the roi's left edge
     assert np.array_equal(m.alpha_in(box), full[box[1]:box[3], box[0]:box[2]])
     assert np.array_equal(m.foreground_in(box), fg[box[1]:box[3], box[0]:box[2]])
-    assert np.shares_memory(m.alpha_in((x0 + 1, y0 + 1, x1 - 1, y1 - 1)), m.alpha)  # inside: a view
+    assert m.alpha_in(box).dtype == np.float32
+    assert np.array_equal(m.alpha8_in(box), np.round(full[box[1]:box[3], box[0]:box[2]] * 255).astype(np.uint8))
+    assert np.shares_memory(m.alpha8_in((x0 + 1, y0 + 1, x1 - 1, y1 - 1)), m.alpha)  # inside: a view
 
 
 def test_a_frame_size_matte_and_a_roi_matte_mean_the_same():
@@ -184,3 +187,25 @@ def test_a_frame_size_matte_and_a_roi_matte_mean_the_same():
         Matte(frame=frame, alpha=alpha[:100, :100], foreground=img[:100, :100], model="t", roi=(0, 0, 50, 50))
     with pytest.raises(ValueError, match="same box"):
         Matte(frame=frame, alpha=alpha, foreground=img[:100], model="t")
+
+
+def test_a_float_matte_and_a_uint8_matte_read_the_same():
+    """Matte contract: alpha may be float 0..1 or uint8 0..255; alpha_in/full_alpha always give
+    float32 0..1 and alpha8_in always uint8 round(255 a), whichever is stored."""
+    from device.types import Matte
+
+    img, alpha = _ring_scene()
+    frame = Frame(id="t", image=img, timestamp=0.0, source="test")
+    a8 = np.round(alpha * 255).astype(np.uint8)
+    f = Matte(frame=frame, alpha=alpha[96:416, 96:416].astype(np.float32), foreground=img[96:416, 96:416].copy(), model="t", roi=(96, 96, 416, 416))
+    u = Matte(frame=frame, alpha=a8[96:416, 96:416].copy(), foreground=img[96:416, 96:416].copy(), model="t", roi=(96, 96, 416, 416))
+    for box in ((96, 96, 416, 416), (50, 120, 300, 500), (0, 0, 512, 512)):
+        assert np.array_equal(f.alpha8_in(box), u.alpha8_in(box))
+        assert f.alpha_in(box).dtype == u.alpha_in(box).dtype == np.float32
+        assert np.abs(f.alpha_in(box) - u.alpha_in(box)).max() <= 0.5 / 255 + 1e-6
+    assert u.full_alpha().dtype == np.float32 and u.full_alpha().shape == (512, 512)
+    assert np.array_equal(u.full_alpha()[96:416, 96:416], a8[96:416, 96:416] / np.float32(255))
+    assert np.shares_memory(u.alpha8_in((100, 100, 200, 200)), u.alpha)
+    assert np.shares_memory(f.alpha_in((100, 100, 200, 200)), f.alpha)
+    with pytest.raises(ValueError, match="uint8"):
+        Matte(frame=frame, alpha=a8.astype(np.int32), foreground=img, model="t")
