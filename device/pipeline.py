@@ -18,6 +18,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
+from device.allocator import keep_frame_buffers
 from device.compose import compose
 from device.config import CutboxConfig, PresetConfig
 from device.export import DEFERRED_FORMATS, encode, sidecar
@@ -33,6 +34,7 @@ class Pipeline:
     """Turns frames into captures with the configured model, matte, preset and encoders."""
 
     def __init__(self, config: CutboxConfig, segmenter: Segmenter | None = None):
+        keep_frame_buffers()  # process-wide: frame-sized arrays are reused, not re-faulted
         self.config = config
         self.segmenter = segmenter if segmenter is not None else open_segmenter(config.segment)
         self._preset = config.compose.preset
