@@ -51,14 +51,20 @@ class PlateModel:
         self._in_shift = self._in["dtype"] == np.int8
         self._lock = threading.Lock()
         self.input_size = (self.card.input_width, self.card.input_height)
+        self._buf = np.zeros((1, self.card.input_height, self.card.input_width, 6), np.uint8)
+        self._buf_plate: np.ndarray | None = None
 
     def predict(self, image: np.ndarray, plate: np.ndarray) -> np.ndarray:
         """Foreground probability (float32 0..1, output size) for model-size uint8 RGB frame and plate."""
-        x = np.concatenate([image, plate], axis=2)
-        if self._in_shift:
-            x = (x.astype(np.int16) - 128).astype(np.int8)
         with self._lock:
-            self._interp.set_tensor(self._in["index"], x[None])
+            # One 6-channel buffer: the plate's channels are written once per plate, only the
+            # frame's per call (a fresh concatenate costs as much as the fit check).
+            if self._buf_plate is not plate:
+                self._buf[0, :, :, 3:] = plate
+                self._buf_plate = plate
+            self._buf[0, :, :, :3] = image
+            x = self._buf if not self._in_shift else (self._buf.astype(np.int16) - 128).astype(np.int8)
+            self._interp.set_tensor(self._in["index"], x)
             self._interp.invoke()
             y = self._interp.get_tensor(self._out["index"])
         y = y.reshape(y.shape[1], y.shape[2]) if y.ndim == 4 else y.reshape(y.shape[-2], y.shape[-1])
