@@ -36,7 +36,13 @@ class Pipeline:
     def __init__(self, config: CutboxConfig, segmenter: Segmenter | None = None):
         keep_frame_buffers()  # process-wide: frame-sized arrays are reused, not re-faulted
         self.config = config
-        self.segmenter = segmenter if segmenter is not None else open_segmenter(config.segment)
+        if segmenter is None:
+            segmenter = open_segmenter(config.segment)
+            if config.booth.enabled:
+                from device.booth import open_booth_segmenter  # plate model while a fitting plate exists
+
+                segmenter = open_booth_segmenter(config, segmenter)
+        self.segmenter = segmenter
         self._preset = config.compose.preset
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cutbox-export")
         self._timings: dict[int, dict[str, float]] = {}  # id(matte) -> timings so far
@@ -67,6 +73,9 @@ class Pipeline:
         mask = self.segmenter.segment(frame)
         t1 = time.perf_counter()
         matte = refine(mask, self.config.matte, strokes)
+        add_shadow = getattr(self.segmenter, "add_shadow", None)  # booth mode: the real cast shadow
+        if add_shadow is not None:
+            matte = add_shadow(matte)
         t2 = time.perf_counter()
         timings = {
             "source": float(frame.info.get("read_ms", 0.0)),
@@ -122,6 +131,7 @@ class Pipeline:
             "source": frame.source,
             "frame_size": list(frame.size),
             "box": [int(v) for v in cutout.box],
+            **{k: frame.info[k] for k in ("segment_mode", "plate_fit") if k in frame.info},
             **(extra_meta or {}),
         }
         critical, deferred = split_formats(preset_cfg.formats)

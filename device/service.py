@@ -378,27 +378,23 @@ class CutboxService:
             return captures
 
     def calibrate(self, frames: int | None = None) -> dict:
-        """Average N frames of the empty booth into a clean plate under `<data_dir>/plates/`."""
-        booth = getattr(self.config, "booth", None)
-        n = frames or getattr(booth, "plate_frames", 8)
-        how = getattr(booth, "plate_average", "median")
+        """Photograph the empty booth into a clean plate under `<data_dir>/plate/` and switch
+        the pipeline's booth segmenter to it (plate mode from the next capture on)."""
+        from device.booth.plate import PlateError, calibrate, plate_summary
+
+        n = frames or self.config.booth.plate_frames
         if not 1 <= n <= 64:
             raise BadRequest(f"frames must be 1..64, got {n}")
         with self._work:
-            shots = [self.grab().image for _ in range(n)]
-        sizes = {im.shape for im in shots}
-        if len(sizes) != 1:
-            raise BadRequest(f"calibration frames differ in size ({sorted(sizes)}): is the source a fixed camera?", status_code=409)
-        stack = np.stack(shots).astype(np.float32)
-        plate = (np.median(stack, axis=0) if how == "median" else stack.mean(axis=0)).round().astype(np.uint8)
-        folder = self.data_dir / "plates"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "plate.png"
-        cv2.imwrite(str(path), cv2.cvtColor(plate, cv2.COLOR_RGB2BGR))
-        info = {"path": str(path), "width": int(plate.shape[1]), "height": int(plate.shape[0]), "frames": n,
-                "average": how, "created": time.time()}
-        (folder / "plate.json").write_text(__import__("json").dumps(info, indent=1), encoding="utf-8")
-        return info
+            try:
+                # the service itself is the source: its grab() re-opens a lost camera and records errors
+                plate = calibrate(self, n, self.data_dir, self.config.booth.plate_average)
+            except PlateError as exc:
+                raise BadRequest(str(exc), status_code=409) from None
+            segmenter = getattr(self._pipeline, "segmenter", None)
+            if hasattr(segmenter, "set_plate"):
+                segmenter.set_plate(plate)
+        return plate_summary(plate)
 
     # ---- presets and config -----------------------------------------------------------------
     def presets(self) -> dict:

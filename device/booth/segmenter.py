@@ -95,6 +95,13 @@ class BoothSegmenter:
         self._last_mode: str | None = None
         self._last_input: tuple = (None, None, None)  # (frame id, model-size frame, plate) for the shadow layer
 
+    def __getattr__(self, name: str):
+        """Everything else (card, backend, backend_reason, input_size) is the generic model's:
+        it is the one that runs whenever the plate does not fit."""
+        if name == "generic":  # not set yet (during unpickling/construction): no recursion
+            raise AttributeError(name)
+        return getattr(self.generic, name)
+
     def set_plate(self, plate: Plate | None) -> None:
         """Use a new plate (after `cutbox calibrate`) or none."""
         self.plate = plate

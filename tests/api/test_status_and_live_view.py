@@ -78,11 +78,15 @@ def test_calibrate_averages_frames_into_a_plate(fresh_box):
         assert r.status_code == 200, r.text
         plate = r.json()
         assert plate["frames"] == 3 and (plate["width"], plate["height"]) == Image.open(same / "cap0.jpg").size
-        assert (fresh_box.data / "plates" / "plate.png").is_file()
+        assert (fresh_box.data / "plate" / "plate.png").is_file()
+        # the next capture of that booth runs the plate model, and says so in its meta
+        shot = c.post("/api/capture")
+        assert shot.status_code == 200, shot.text
+        assert shot.json()["meta"]["segment_mode"] == "plate"
         # Mixed sizes cannot make a plate: a clear error, not a crash.
         c.put("/api/config", json={"source": {"path": str(fresh_box.photos)}}).raise_for_status()
         r = c.post("/api/calibrate", json={"frames": 3})
-        assert r.status_code == 409 and "differ in size" in r.json()["detail"]
+        assert r.status_code == 409 and "changed size" in r.json()["detail"]
 
 
 def test_a_spin_stores_one_scored_capture_per_step(fresh_box):
