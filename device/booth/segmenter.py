@@ -17,40 +17,22 @@ import numpy as np
 
 from device.booth.plate import Plate, PlateError, PlateFit, check_plate_cfg, plate_dir
 from device.segment.base import ModelError, Segmenter
-from device.segment.card import ModelCard
+from device.segment.litert import model_input
 from device.types import Frame, Mask
 
 log = logging.getLogger("cutbox.booth")
 
 
 class PlateModel:
-    """The plate-aware int8 model on LiteRT: input frame RGB + plate RGB, uint8, per its card."""
+    """The plate-aware int8 model: input frame RGB + plate RGB (6 uint8 channels), per its card."""
 
     def __init__(self, model_path: str | Path, threads: int = 1, delegate: str = "auto", edgetpu_lib: str = "libedgetpu.so.1"):
-        from device.segment.litert import LiteRTSegmenter, _interpreter_api
+        from device.segment.litert import Int8Model
 
-        model_path = Path(model_path)
-        if not model_path.is_file():
-            raise ModelError(f"plate model not found: {model_path} (set booth.model, or train it: python -m tools.booth.train_plate)")
-        self.card = ModelCard.load(model_path)
-        self.card.check_file(model_path)
-        if self.card.input_channels != "RGB+plate":
-            raise ModelError(f"{model_path.name} takes {self.card.input_channels} input, not RGB+plate (booth.model must be a plate model)")
-        Interpreter, load_delegate, self.runtime = _interpreter_api()
-        delegates, self.backend, self.backend_reason = LiteRTSegmenter._choose_delegate(delegate, edgetpu_lib, load_delegate)
-        try:
-            self._interp = Interpreter(model_path=str(model_path), num_threads=threads, experimental_delegates=delegates or None)
-            self._interp.allocate_tensors()
-        except Exception as exc:
-            raise ModelError(f"cannot load plate model {model_path.name}: {' '.join(str(exc).split())[:200]}") from None
-        self._in = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
-        self.card.check_tensors(self._in, self._out)
-        scale, zero = self._out.get("quantization", (0.0, 0))
-        self._out_scale, self._out_zero = (float(scale), int(zero)) if scale else (None, 0)
-        self._in_shift = self._in["dtype"] == np.int8
+        self.model = Int8Model(model_path, "RGB+plate", threads, delegate, edgetpu_lib, setting="booth.model")
+        self.card, self.backend, self.backend_reason = self.model.card, self.model.backend, self.model.backend_reason
+        self.input_size = self.model.input_size
         self._lock = threading.Lock()
-        self.input_size = (self.card.input_width, self.card.input_height)
         self._buf = np.zeros((1, self.card.input_height, self.card.input_width, 6), np.uint8)
         self._buf_plate: np.ndarray | None = None
 
@@ -63,23 +45,7 @@ class PlateModel:
                 self._buf[0, :, :, 3:] = plate
                 self._buf_plate = plate
             self._buf[0, :, :, :3] = image
-            x = self._buf if not self._in_shift else (self._buf.astype(np.int16) - 128).astype(np.int8)
-            self._interp.set_tensor(self._in["index"], x)
-            self._interp.invoke()
-            y = self._interp.get_tensor(self._out["index"])
-        y = y.reshape(y.shape[1], y.shape[2]) if y.ndim == 4 else y.reshape(y.shape[-2], y.shape[-1])
-        prob = (y.astype(np.float32) - self._out_zero) * self._out_scale if self._out_scale is not None else y.astype(np.float32)
-        return np.clip(prob, 0.0, 1.0)
-
-
-def model_input(frame: Frame, w: int, h: int) -> np.ndarray:
-    """The frame at the model's input size: its lores copy when the camera made one, else area-resized."""
-    from device.segment.litert import area_resize
-
-    src = frame.lores if frame.lores is not None else frame.image
-    if src.ndim != 3 or src.shape[2] != 3 or src.dtype != np.uint8:
-        raise ModelError(f"frame {frame.id} is not HxWx3 uint8 RGB (got {src.shape} {src.dtype})")
-    return src if src.shape[:2] == (h, w) else area_resize(src, w, h)
+            return self.model.run(self._buf)
 
 
 class BoothSegmenter:

@@ -56,18 +56,6 @@ def find_edgetpu() -> str | None:
     return None
 
 
-def area_resize(src: np.ndarray, w: int, h: int) -> np.ndarray:
-    """INTER_AREA resize, done as exact halvings first (OpenCV's fast 2x2 path) then one
-    fractional step: same anti-aliasing, about 3x faster than one big INTER_AREA step
-    (2304x1296 -> 256x256: ~4 ms instead of ~12 ms on one core here)."""
-    while src.shape[1] >= 2 * w and src.shape[0] >= 2 * h:
-        hh, ww = src.shape[0] // 2, src.shape[1] // 2
-        src = cv2.resize(src[: hh * 2, : ww * 2], (ww, hh), interpolation=cv2.INTER_AREA)
-    if src.shape[0] != h or src.shape[1] != w:
-        src = cv2.resize(src, (w, h), interpolation=cv2.INTER_AREA)
-    return src
-
-
 def stretch_resize(src: np.ndarray, w: int, h: int) -> np.ndarray:
     """The model-input resize of the hot path: exact 2x2 halvings (OpenCV's SIMD INTER_AREA path,
     an exact box average) while both sides are at least twice the target, then one bilinear step
@@ -85,29 +73,31 @@ def stretch_resize(src: np.ndarray, w: int, h: int) -> np.ndarray:
     return src
 
 
-class LiteRTSegmenter:
-    """A Segmenter backed by a LiteRT interpreter; `backend` and `backend_reason` say what it chose."""
+class Int8Model:
+    """A fully int8 .tflite and its card on LiteRT, on the CPU or a Coral: uint8 bytes in,
+    a 0..1 probability map out. Shared by the generic and the booth segmenters."""
 
     def __init__(
         self,
         model_path: str | Path,
+        channels: str,
         threads: int = 1,
         delegate: str = "auto",
         edgetpu_lib: str = "libedgetpu.so.1",
         edgetpu_model: str | Path | None = None,
+        setting: str = "segment.model",
     ):
         model_path = Path(model_path)
         if not model_path.is_file():
-            raise ModelError(f"model file not found: {model_path} (set segment.model to the .tflite file beside its card)")
+            raise ModelError(f"model file not found: {model_path} (set {setting} to the .tflite file beside its card)")
         self.card = ModelCard.load(model_path)
         self.card.check_file(model_path)
-        if self.card.input_channels != "RGB":
-            raise ModelError(f"{model_path.name} takes {self.card.input_channels} input; this segmenter feeds RGB frames only")
+        if self.card.input_channels != channels:
+            raise ModelError(f"{model_path.name} takes {self.card.input_channels} input, not {channels} (check {setting})")
         self.model_path = model_path
         self.threads = threads
         Interpreter, load_delegate, self.runtime = _interpreter_api()
-
-        delegates, self.backend, self.backend_reason = self._choose_delegate(delegate, edgetpu_lib, load_delegate)
+        delegates, self.backend, self.backend_reason = choose_delegate(delegate, edgetpu_lib, load_delegate)
         run_path = model_path
         if self.backend == "edgetpu" and edgetpu_model is not None:
             run_path = Path(edgetpu_model)
@@ -123,58 +113,79 @@ class LiteRTSegmenter:
         self.card.check_tensors(self._in, self._out)
         scale, zero = self._out.get("quantization", (0.0, 0))
         self._out_scale, self._out_zero = (float(scale), int(zero)) if scale else (None, 0)
-        in_scale, in_zero = self._in.get("quantization", (0.0, 0))
         # int8 input with scale 1/255 and zero point -128 takes the uint8 bytes shifted by 128.
         self._in_shift = self._in["dtype"] == np.int8
         self._lock = threading.Lock()
         self.input_size = (self.card.input_width, self.card.input_height)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Probability (float32 0..1, the output's HxW) for a 1xHxWxC uint8 input."""
+        if self._in_shift:
+            x = (x.astype(np.int16) - 128).astype(np.int8)
+        with self._lock:
+            self._interp.set_tensor(self._in["index"], x)
+            self._interp.invoke()
+            y = self._interp.get_tensor(self._out["index"])
+        y = y.reshape(y.shape[1], y.shape[2]) if y.ndim == 4 else y.reshape(y.shape[-2], y.shape[-1])
+        prob = (y.astype(np.float32) - self._out_zero) * self._out_scale if self._out_scale is not None else y.astype(np.float32)
+        np.clip(prob, 0.0, 1.0, out=prob)
+        return prob
+
+
+def model_input(frame: Frame, w: int, h: int) -> np.ndarray:
+    """The model's input for a frame: its lores copy when present, area-averaged and stretched."""
+    src = frame.lores if frame.lores is not None else frame.image
+    if src.shape[0] != h or src.shape[1] != w:
+        src = stretch_resize(src, w, h)
+    if src.ndim != 3 or src.shape[2] != 3 or src.dtype != np.uint8:
+        raise ModelError(f"frame {frame.id} is not HxWx3 uint8 RGB (got {src.shape} {src.dtype})")
+    return src
+
+
+class LiteRTSegmenter:
+    """A Segmenter backed by the int8 model on LiteRT; `backend` and `backend_reason` say what it chose."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        threads: int = 1,
+        delegate: str = "auto",
+        edgetpu_lib: str = "libedgetpu.so.1",
+        edgetpu_model: str | Path | None = None,
+    ):
+        self.model = Int8Model(model_path, "RGB", threads, delegate, edgetpu_lib, edgetpu_model)
+        self.card, self.model_path, self.threads = self.model.card, self.model.model_path, threads
+        self.runtime, self.backend, self.backend_reason = self.model.runtime, self.model.backend, self.model.backend_reason
+        self.input_size = self.model.input_size
         log.info(
             "segment: %s on %s (%s), %d thread(s), %s",
             self.card.label, self.backend, self.backend_reason, threads, self.runtime,
         )
 
-    @staticmethod
-    def _choose_delegate(delegate: str, lib: str, load_delegate) -> tuple[list, str, str]:
-        if delegate == "cpu":
-            return [], "cpu", "segment.delegate = cpu"
-        where = find_edgetpu()
-        if where is None:
-            reason = "no Coral found (no /dev/apex_*, no USB 1a6e:089a or 18d1:9302)"
-            if delegate == "edgetpu":
-                raise ModelError(f"segment.delegate = edgetpu but {reason}: plug it in or set delegate = auto")
-            return [], "cpu", reason
-        try:
-            options = {"device": where.split(":", 1)[0] + (":0" if where.startswith("usb") else "")}
-            d = load_delegate(lib, options)
-        except Exception as exc:  # missing libedgetpu, or one built for another TFLite
-            reason = f"Coral at {where} but {lib} did not load: {' '.join(str(exc).split())[:160]}"
-            if delegate == "edgetpu":
-                raise ModelError(f"segment.delegate = edgetpu: {reason} (install libedgetpu1-std)") from None
-            return [], "cpu", reason
-        return [d], "edgetpu", f"Coral at {where}, {lib} loaded"
-
     def prepare(self, frame: Frame) -> np.ndarray:
-        """The model's input for a frame: lores copy when present, area-averaged and stretched."""
-        src = frame.lores if frame.lores is not None else frame.image
-        w, h = self.input_size
-        if src.shape[0] != h or src.shape[1] != w:
-            src = stretch_resize(src, w, h)
-        if src.ndim != 3 or src.shape[2] != 3 or src.dtype != np.uint8:
-            raise ModelError(f"frame {frame.id} is not HxWx3 uint8 RGB (got {src.shape} {src.dtype})")
-        return src
+        return model_input(frame, *self.input_size)
 
     def segment(self, frame: Frame) -> Mask:
-        x = self.prepare(frame)
-        if self._in_shift:
-            x = (x.astype(np.int16) - 128).astype(np.int8)
-        with self._lock:
-            self._interp.set_tensor(self._in["index"], x[None])
-            self._interp.invoke()
-            y = self._interp.get_tensor(self._out["index"])
-        y = y.reshape(y.shape[1], y.shape[2]) if y.ndim == 4 else y.reshape(y.shape[-2], y.shape[-1])
-        if self._out_scale is not None:
-            prob = (y.astype(np.float32) - self._out_zero) * self._out_scale
-        else:
-            prob = y.astype(np.float32)
-        np.clip(prob, 0.0, 1.0, out=prob)
+        prob = self.model.run(self.prepare(frame)[None])
         return Mask(frame=frame, prob=prob, model=self.card.label, backend=self.backend)
+
+
+def choose_delegate(delegate: str, lib: str, load_delegate) -> tuple[list, str, str]:
+    """(delegates, backend, reason): the Coral when one is attached and its library loads."""
+    if delegate == "cpu":
+        return [], "cpu", "segment.delegate = cpu"
+    where = find_edgetpu()
+    if where is None:
+        reason = "no Coral found (no /dev/apex_*, no USB 1a6e:089a or 18d1:9302)"
+        if delegate == "edgetpu":
+            raise ModelError(f"segment.delegate = edgetpu but {reason}: plug it in or set delegate = auto")
+        return [], "cpu", reason
+    try:
+        options = {"device": where.split(":", 1)[0] + (":0" if where.startswith("usb") else "")}
+        d = load_delegate(lib, options)
+    except Exception as exc:  # missing libedgetpu, or one built for another TFLite
+        reason = f"Coral at {where} but {lib} did not load: {' '.join(str(exc).split())[:160]}"
+        if delegate == "edgetpu":
+            raise ModelError(f"segment.delegate = edgetpu: {reason} (install libedgetpu1-std)") from None
+        return [], "cpu", reason
+    return [d], "edgetpu", f"Coral at {where}, {lib} loaded"

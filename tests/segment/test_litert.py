@@ -11,7 +11,8 @@ import pytest
 
 from device.config import load_config
 from device.segment import ModelError, Segmenter, open_segmenter
-from device.segment.litert import LiteRTSegmenter, area_resize, find_edgetpu, stretch_resize
+from device.booth.plate import area_resize
+from device.segment.litert import LiteRTSegmenter, find_edgetpu, stretch_resize
 from device.sources.decode import decode_image
 from device.sources.files import read_frame
 from device.types import Frame
