@@ -122,7 +122,8 @@ class BoothSegmenter:
     def _note(self, mode: str, reason: str) -> None:
         """Log mode changes once, not every frame."""
         if mode != self._last_mode:
-            (log.info if mode == "plate" else log.warning)("booth: %s mode (%s)", mode, reason)
+            # a stale plate is news for the operator; no plate at all is the normal non-booth case
+            (log.warning if reason.startswith("plate stale") else log.info)("booth: %s mode (%s)", mode, reason)
             self._last_mode = mode
 
 
