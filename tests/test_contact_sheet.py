@@ -8,7 +8,7 @@ import cv2
 
 from device.cli import main
 
-CLOTHING = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "distill" / "clothing"
+CLOTHING = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" / "clothing"
 
 
 def test_contact_sheet_command_writes_a_png(tmp_path):
