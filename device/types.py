@@ -3,7 +3,8 @@
 source -> Frame -> segment -> Mask -> matte -> Matte -> compose -> Cutout -> export -> Artifact(s)
 
 Each stage takes one of these and returns the next; no stage reaches back into another.
-Images are numpy arrays in RGB order (OpenCV's BGR never leaves a module).
+Images are numpy arrays in RGB order (OpenCV's BGR leaves a module only as `Cutout.bgr`,
+whose RGB view is `Cutout.rgb`, for the JPEG encoder).
 """
 
 from __future__ import annotations
@@ -188,6 +189,11 @@ class Cutout:
     `rgb` is the product on its background (HxWx3 uint8); `alpha` the product's alpha at the
     same size (HxW uint8) so transparent exports and the separate mask need no recompute.
     `box` is the crop box in source-frame pixels (x0, y0, x1, y1).
+
+    `bgr`, when compose made one, is the same picture in OpenCV's BGR order (HxWx3 uint8,
+    contiguous) and `rgb` is then its channel-reversed view (`bgr[..., ::-1]`: RGB to every
+    reader, no copy), so the JPEG encoder takes the canvas as it is. `bgr_image()` gives a BGR
+    array whatever the cut-out holds; it uses `bgr` only while `rgb` is still that view.
     """
 
     frame: Frame
@@ -197,6 +203,21 @@ class Cutout:
     preset: str
     model: str
     transparent: bool = False
+    bgr: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def bgr_image(self) -> np.ndarray:
+        """The picture in BGR order: `bgr` itself (no work) when compose made it, else a conversion of `rgb`."""
+        if self.bgr is not None and _reversed_view(self.rgb, self.bgr):
+            return self.bgr
+        return cv2.cvtColor(np.ascontiguousarray(self.rgb), cv2.COLOR_RGB2BGR)
+
+
+def _reversed_view(rgb: np.ndarray, bgr: np.ndarray) -> bool:
+    """True when `rgb` is exactly `bgr[..., ::-1]` of a contiguous HxWx3 `bgr` (same memory)."""
+    if bgr.ndim != 3 or bgr.shape[2] != 3 or rgb.shape != bgr.shape or rgb.dtype != bgr.dtype or not bgr.flags.c_contiguous:
+        return False
+    ri, bi = rgb.__array_interface__, bgr.__array_interface__
+    return ri["data"][0] == bi["data"][0] + 2 * bgr.itemsize and rgb.strides == (bgr.strides[0], bgr.strides[1], -bgr.strides[2])
 
 
 @dataclass(frozen=True)

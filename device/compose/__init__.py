@@ -207,7 +207,10 @@ def _resize_into(img: np.ndarray, dst: np.ndarray, pl: layout.Placement, interp:
 
 
 def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement, box, src) -> Cutout:
-    rgb = background.hex_rgb(preset.color)
+    """The canvas is built in BGR order (the colour reversed, the product swapped at the smaller
+    scale), so the JPEG encoder takes it as it is; the Cutout's `rgb` is its reversed view."""
+    r, g, b = background.hex_rgb(preset.color)
+    rgb = (b, g, r)  # the canvas colour in the canvas's (BGR) order
     out = np.empty((pl.height, pl.width, 3), np.uint8)
     alpha_out = np.empty((pl.height, pl.width), np.uint8)
     x0, y0, x1, y1 = src
@@ -218,7 +221,7 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
     if X1 <= X0 or Y1 <= Y0:
         out[:] = rgb
         alpha_out[:] = 0
-        return Cutout(frame=matte.frame, rgb=out, alpha=alpha_out, box=box, preset=preset.name, model=matte.model)
+        return _bgr_cutout(matte, out, alpha_out, box, preset)
     _fill_outside(out, rgb, X0, Y0, X1, Y1)
     _fill_outside(alpha_out[..., None], (0, 0, 0), X0, Y0, X1, Y1)
     fg = matte.foreground_in(src)
@@ -229,7 +232,7 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
     interp = _scale_interp(pl.sx)
     if pl.sx >= 1:
         # enlarging: lay on the colour at frame scale (fewer pixels), then resample into the canvas
-        laid = _on_colour(fg, a8, rgb)
+        laid = _on_colour(cv2.cvtColor(fg, cv2.COLOR_RGB2BGR), a8, rgb)
         if full:
             _resize_into(laid, out[Y0:Y1, X0:X1], pl, interp)
             _resize_into(a8, alpha_out[Y0:Y1, X0:X1], pl, interp)
@@ -238,7 +241,7 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
             alpha_out[Y0:Y1, X0:X1] = _resize(a8, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
     else:
         # shrinking: resample product and alpha first, lay on the colour at output scale
-        fg_o = _resize(fg, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
+        fg_o = cv2.cvtColor(_resize(fg, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X], cv2.COLOR_RGB2BGR)
         a_o = _resize(a8, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
         out[Y0:Y1, X0:X1] = _on_colour(fg_o, a_o, rgb)
         alpha_out[Y0:Y1, X0:X1] = a_o
@@ -250,4 +253,9 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
         if sp is not None:
             opacity, left, top, darkness = sp
             shadow.under(out, alpha_out, rgb, left, top, shadow.weights(opacity, darkness))
-    return Cutout(frame=matte.frame, rgb=out, alpha=alpha_out, box=box, preset=preset.name, model=matte.model)
+    return _bgr_cutout(matte, out, alpha_out, box, preset)
+
+
+def _bgr_cutout(matte: Matte, bgr: np.ndarray, alpha: np.ndarray, box, preset: PresetConfig) -> Cutout:
+    """A Cutout over a BGR canvas: `rgb` is its channel-reversed view (see Cutout.bgr)."""
+    return Cutout(frame=matte.frame, rgb=bgr[..., ::-1], alpha=alpha, box=box, preset=preset.name, model=matte.model, bgr=bgr)

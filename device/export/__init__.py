@@ -50,7 +50,8 @@ def _ok(ok: bool, buf: np.ndarray, what: str) -> bytes:
 
 
 def _jpeg(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
-    bgr = cv2.cvtColor(_flat(cutout), cv2.COLOR_RGB2BGR)
+    # an opaque cut-out from compose carries its BGR canvas (Cutout.bgr): no conversion
+    bgr = cutout.bgr_image() if not cutout.transparent else cv2.cvtColor(_flat(cutout), cv2.COLOR_RGB2BGR)
     params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SUBSAMPLING[cfg.jpeg_subsampling]]
     data = _ok(*cv2.imencode(".jpg", bgr, params), "JPEG")
     return metadata.jpeg_with_exif(data, meta) if cfg.embed_metadata else data
@@ -60,7 +61,7 @@ def _png(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
     if cutout.transparent:
         img = cv2.cvtColor(np.dstack([cutout.rgb, cutout.alpha]), cv2.COLOR_RGBA2BGRA)
     else:
-        img = cv2.cvtColor(cutout.rgb, cv2.COLOR_RGB2BGR)
+        img = cutout.bgr_image()
     data = _ok(*cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, cfg.png_level]), "PNG")
     return metadata.png_with_text(data, meta) if cfg.embed_metadata else data
 

@@ -65,7 +65,8 @@ def stretch_resize(src: np.ndarray, w: int, h: int) -> np.ndarray:
     INTER_AREA step, even on the halved image, costs as much as the halvings."""
     while src.shape[1] >= 2 * w and src.shape[0] >= 2 * h:
         hh, ww = src.shape[0] // 2, src.shape[1] // 2
-        src = cv2.resize(src[: hh * 2, : ww * 2], (ww, hh), interpolation=cv2.INTER_AREA)
+        # bilinear at exactly half size is the 2x2 mean, bit for bit INTER_AREA's, and faster
+        src = cv2.resize(src[: hh * 2, : ww * 2], (ww, hh), interpolation=cv2.INTER_LINEAR)
     if src.shape[0] != h or src.shape[1] != w:
         fx, fy = src.shape[1] / w, src.shape[0] / h
         # a step over 2.5x would skip pixels: keep INTER_AREA there (never hit for camera frames)

@@ -162,3 +162,16 @@ def test_the_matte_roi_only_narrows_what_is_read():
         assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.alpha, b.alpha)
     empty = replace(m, alpha=np.zeros_like(m.alpha), roi=(0, 0, 0, 0))
     assert subject_box(empty, PresetConfig()) == (0, 0, FRAME_W, FRAME_H)
+
+
+def test_colour_canvas_carries_its_bgr_order_and_rgb_is_its_view():
+    """On a colour background compose builds the canvas in BGR (for the JPEG encoder, Cutout.bgr)
+    and `rgb` is its reversed view: same memory, RGB to every reader."""
+    preset = PresetConfig(color="#123456", shadow=ShadowConfig(kind="contact"))
+    cut = compose(_matte(), preset)
+    assert cut.bgr is not None and cut.bgr.flags.c_contiguous
+    assert np.shares_memory(cut.rgb, cut.bgr) and np.array_equal(cut.rgb, cut.bgr[..., ::-1])
+    assert tuple(cut.rgb[5, 5]) == (0x12, 0x34, 0x56) and tuple(cut.bgr[5, 5]) == (0x56, 0x34, 0x12)
+    assert np.abs(cut.rgb[cut.rgb.shape[0] // 2, cut.rgb.shape[1] // 2].astype(int) - (40, 90, 200)).max() <= 2
+    assert cut.bgr_image() is cut.bgr
+    assert compose(_matte(), PresetConfig(background="transparent")).bgr is None

@@ -133,3 +133,19 @@ def test_mask_png_without_isal_falls_back_to_zlib(monkeypatch):
     cut = _cutout()
     (a,) = encode(cut, META, ["mask"], ExportConfig())
     assert np.array_equal(np.asarray(_img(a)), cut.alpha)
+
+
+def test_bgr_image_uses_the_bgr_canvas_only_while_rgb_is_its_view():
+    import dataclasses
+
+    c = _cutout()
+    bgr = np.ascontiguousarray(c.rgb[..., ::-1])
+    with_bgr = dataclasses.replace(c, rgb=bgr[..., ::-1], bgr=bgr)
+    assert with_bgr.bgr_image() is bgr
+    assert np.array_equal(c.bgr_image(), bgr)  # no bgr: converted from rgb
+    stale = dataclasses.replace(with_bgr, rgb=np.zeros_like(c.rgb))  # rgb replaced: bgr is ignored
+    assert not stale.bgr_image().any()
+    cfg = ExportConfig(embed_metadata=False)
+    a = encode(c, {"capture_id": "a"}, ["jpeg"], cfg)[0].data
+    b = encode(with_bgr, {"capture_id": "a"}, ["jpeg"], cfg)[0].data
+    assert a == b  # the same JPEG from the BGR canvas as from the RGB picture
