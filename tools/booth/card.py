@@ -83,7 +83,8 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
                         "(frame - plate)/64, Conv1's extra input weights start at zero; initialised from "
                         f"{state.get('init')}; fine-tuned on booth composites made on the fly from the training split "
                         "(tools/booth/synth.py: sweeps, vignetting, cast shadows, flicker, camera shift, noise, white on "
-                        "white, translucent parts, straps), same loss as the generic student, 1 CPU thread"),
+                        "white, translucent parts, straps), same loss as the generic student, "
+                        f"{state.get('threads', 1)} CPU thread{'s' if state.get('threads', 1) != 1 else ''}"),
             "best_step": state.get("best_step"), "steps_done": state.get("step"),
             "best_val_iou": state.get("best_iou"), "history": state.get("history", [])[-10:],
             "split": state.get("split"), "seed": state.get("seed"),

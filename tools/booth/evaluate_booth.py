@@ -87,10 +87,16 @@ class CachedU2Netp:
         self.cache.mkdir(exist_ok=True)
         self.model = None
 
-    def __call__(self, rgb: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    def _key(self, rgb: np.ndarray) -> Path:
         import hashlib
 
-        key = self.cache / (hashlib.sha256(rgb.tobytes()).hexdigest()[:16] + ".npz")
+        return self.cache / (hashlib.sha256(rgb.tobytes()).hexdigest()[:16] + ".npz")
+
+    def cached(self, rgb: np.ndarray) -> bool:
+        return self._key(rgb).exists()
+
+    def __call__(self, rgb: np.ndarray, plate: np.ndarray) -> np.ndarray:
+        key = self._key(rgb)
         if key.exists():
             z = np.load(key)
             self.last_ms = float(z["ms"])
@@ -116,9 +122,11 @@ def quality(args) -> int:
     if args.limit and args.limit < len(images):  # evenly spaced, so every hard case is in
         images = [images[int(i)] for i in np.linspace(0, len(images) - 1, args.limit)]
     runners = {}
-    if BOOTH_MODEL.exists():
-        pm = PlateTFLite(BOOTH_MODEL)
-        version = json.loads(BOOTH_MODEL.with_suffix(".json").read_text()).get("version", "?")
+    booth_path = Path(args.booth).expanduser()
+    if booth_path.exists():
+        pm = PlateTFLite(booth_path)
+        booth_json = booth_path.with_suffix(".json")
+        version = json.loads(booth_json.read_text()).get("version", "?") if booth_json.exists() else "?"
         runners[f"plate mode (cutbox-booth-int8 {version})"] = lambda rgb, plate: pm(rgb, plate)
     gen_path = Path(args.generic)
     if gen_path.exists():
@@ -127,7 +135,13 @@ def quality(args) -> int:
         gen_version = json.loads(gen_card.read_text()).get("version", "?") if gen_card.exists() else "?"
         runners[f"generic mode ({gen_path.stem} {gen_version})"] = lambda rgb, plate: gm(rgb)
     if not args.no_u2netp:
-        runners["U2-Net-p (rembg teacher, frame only)"] = CachedU2Netp(root)
+        u2 = CachedU2Netp(root)
+        if args.u2netp_cached_only:
+            missing = [im["name"] for im in images if not u2.cached(read_rgb(root / "img" / f"{im['name']}.png"))]
+            if missing:
+                raise SystemExit(f"error: {len(missing)} U2-Net-p predictions not cached (e.g. {missing[0]}); "
+                                 "drop --u2netp-cached-only to compute them (seconds per image) or use --no-u2netp")
+        runners["U2-Net-p (rembg teacher, frame only)"] = u2
     runners["difference keying (no model)"] = difference_key
     per: dict[str, list[dict]] = {k: [] for k in runners}
     shadow_err = {"gt": [], "plate": [], "gt_mean": [], "est_mean": []}
@@ -185,7 +199,9 @@ def quality(args) -> int:
             "white on white: plate >= generic + 10 IoU points": f"{gain:+.1f} points -> {'met' if gain >= 10 else 'NOT met'}",
         }
     print(json.dumps(res, indent=1))
-    _update_card({"metrics": {"booth-set": res}})
+    if args.json_out:
+        Path(args.json_out).expanduser().write_text(json.dumps(res, indent=1) + "\n")
+    _update_card({"metrics": {"booth-set": res}}, booth_path.with_suffix(".json"))
     return 0
 
 
@@ -236,8 +252,9 @@ def bench(args) -> int:
     return 0
 
 
-def _update_card(patch: dict) -> None:
-    path = MODELS / f"{booth_card.NAME}.json"
+def _update_card(patch: dict, path: Path | None = None) -> None:
+    """Merge into the card next to the evaluated model (default: the shipped one) and re-render its .md."""
+    path = path or MODELS / f"{booth_card.NAME}.json"
     if not path.exists():
         print(f"note: {path} not written yet (train and export the booth model first); results printed only")
         return
@@ -253,7 +270,10 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("quality")
     q.add_argument("--set", default=str(DEFAULT_OUT))
+    q.add_argument("--booth", default=str(BOOTH_MODEL), help="plate model; the card next to it gets the table")
     q.add_argument("--generic", default=str(GENERIC_MODEL))
+    q.add_argument("--json-out", help="also write the results here")
+    q.add_argument("--u2netp-cached-only", action="store_true", help="fail instead of running U2-Net-p on a cache miss")
     q.add_argument("--limit", type=int)
     q.add_argument("--no-u2netp", action="store_true")
     b = sub.add_parser("bench")

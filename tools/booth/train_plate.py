@@ -3,12 +3,21 @@
     python -m tools.booth.train_plate train --minutes 40      # background, 1 thread
     python -m tools.booth.train_plate export                  # int8 .tflite + card
 
+    # fine-tune a new run from a generic student checkpoint, export to a scratch path first
+    python -m tools.booth.train_plate train --run-dir ~/.cache/cutbox-train/booth-ft \
+        --init ~/.cache/cutbox-train/runs/mnv2-1.0-256-long/best.weights.h5 --minutes 25 --threads 2
+    python -m tools.booth.train_plate export --run-dir ~/.cache/cutbox-train/booth-ft \
+        --out ~/.cache/cutbox-train/booth-ft/export/cutbox-booth-int8.tflite
+
 The plate model is the generic student with a 6-channel input (frame RGB, plate RGB; both
 uint8). A fixed 1x1 convolution turns that into the backbone's normalised RGB plus the
 difference frame - plate; the first backbone convolution gets 3 extra input channels whose
 weights start at zero, so training starts exactly at the generic student's behaviour and
 only has to learn how to use the plate. Composites are made on the fly from the training
-split (tools/booth/synth.py). Checkpoints and logs live in ~/.cache/cutbox-train/booth/.
+split (tools/booth/synth.py). Checkpoints and logs live in ~/.cache/cutbox-train/booth/
+(or --run-dir). A run dir with state.json + last.weights.h5 is resumed; otherwise the run
+starts from --init (a generic student checkpoint; its run's config.json gives the model
+shape) or, without --init, from GENERIC_RUN's best checkpoint if there is one.
 """
 
 from __future__ import annotations
@@ -121,12 +130,22 @@ def transfer_generic(generic, plate_model) -> int:
     return n
 
 
-def generic_init() -> tuple[Path | None, dict]:
-    """The generic student's best checkpoint and its model config (or None + defaults)."""
-    cfg_path = GENERIC_RUN / "config.json"
+def generic_init(init: Path | None = None) -> tuple[Path | None, dict]:
+    """The generic student checkpoint to start from and its model config (or None + defaults).
+
+    `init`: an explicit generic student checkpoint (its run dir's config.json, when there is
+    one, gives the model shape); default GENERIC_RUN/best.weights.h5 if it exists."""
+    if init is not None:
+        init = Path(init).expanduser()
+        if not init.exists():
+            raise SystemExit(f"error: --init {init} does not exist")
+    run = init.parent if init is not None else GENERIC_RUN
+    cfg_path = run / "config.json"
     m = {"size": 256, "width": 1.0, "decoder": [96, 64, 48, 32]}
     if cfg_path.exists():
         m = json.loads(cfg_path.read_text())["model"]
+    if init is not None:
+        return init, m
     best = GENERIC_RUN / "best.weights.h5"
     return (best if best.exists() else None), m
 
@@ -170,24 +189,40 @@ def val_set(size: int, n: int, seed: int = 99):
     return np.stack(xs).astype(np.float32), np.stack(ys)[..., None]
 
 
+def _schedule(keras, lr: float, total_steps: int, warmup_steps: int):
+    if warmup_steps > 0:  # linear warm-up from lr/10 to lr, then cosine down to 5 % of lr
+        return keras.optimizers.schedules.CosineDecay(lr / 10, max(total_steps - warmup_steps, 1), alpha=0.05,
+                                                      warmup_target=lr, warmup_steps=warmup_steps)
+    return keras.optimizers.schedules.CosineDecay(lr, total_steps, alpha=0.05)
+
+
 def train(args) -> int:
-    tf = _tf(1)
+    tf = _tf(args.threads)
     import keras
 
     from tools.booth import synth
     from tools.model.train import distill_loss, iou
 
-    run = RUN_DIR
+    run = Path(args.run_dir).expanduser()
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    best_generic, m = generic_init()
+    resuming = (run / "state.json").exists() and (run / "last.weights.h5").exists()
+    if resuming:  # the run's own model shape, whatever --init says
+        m = json.loads((run / "state.json").read_text())["model"]
+        best_generic = None
+    else:
+        best_generic, m = generic_init(args.init)
     size, width, decoder = m["size"], m["width"], tuple(m["decoder"])
     model = build_plate_student(size, width, decoder, diff_scale=TRAIN_DIFF_SCALE)
-    state = {"step": 0, "best_iou": -1.0, "history": [], "seed": args.seed, "model": m, "diff_scale": TRAIN_DIFF_SCALE}
-    sched = keras.optimizers.schedules.CosineDecay(args.lr, args.total_steps, alpha=0.05)
+    state = {"step": 0, "best_iou": -1.0, "history": [], "seed": args.seed, "model": m, "diff_scale": TRAIN_DIFF_SCALE,
+             "schedule": {"lr": args.lr, "total_steps": args.total_steps, "warmup_steps": args.warmup_steps,
+                          "batch": args.batch}}
+    sched = _schedule(keras, args.lr, args.total_steps, args.warmup_steps)
     opt = keras.optimizers.AdamW(sched, weight_decay=1e-4)
     opt.build(model.trainable_variables)
-    if (run / "state.json").exists() and (run / "last.weights.h5").exists():
+    if resuming:
+        if args.init is not None:
+            print(f"note: {run} has a run to resume; --init {args.init} ignored", flush=True)
         state = json.loads((run / "state.json").read_text())
         model.load_weights(run / "last.weights.h5")
         saved = np.load(run / "last.optimizer.npz")
@@ -210,6 +245,7 @@ def train(args) -> int:
         print(f"init from {state['init']}: {n} tensors", flush=True)
         del generic
 
+    state["threads"] = args.threads
     items, origin = synth.list_products("train")
     state["split"] = origin
     vx, vy = val_set(size, args.val_n)
@@ -230,13 +266,17 @@ def train(args) -> int:
         while state["step"] < args.total_steps and time.time() < deadline:
             t0, losses = time.time(), []
             for _ in range(args.eval_every):
+                if time.time() >= deadline:  # a fixed wall budget: stop mid-interval, still evaluate + save
+                    break
                 x, y = q.get()
                 losses.append(float(step(tf.constant(x), tf.constant(y))))
                 state["step"] += 1
+            if not losses:
+                break
             pred = model.predict(vx, batch_size=8, verbose=0)
             v_iou = iou(pred, vy)
             state["history"].append({"step": state["step"], "loss": float(np.mean(losses)), "val_iou": v_iou,
-                                     "sec_per_step": round((time.time() - t0) / args.eval_every, 2)})
+                                     "sec_per_step": round((time.time() - t0) / max(len(losses), 1), 2)})
             model.save_weights(run / "last.weights.h5")
             np.savez(run / "last.optimizer.npz", **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)})
             if v_iou > state["best_iou"]:
@@ -268,37 +308,46 @@ def quantise(model, rep, out: Path) -> bytes:
 
 
 def export(args) -> int:
-    _tf(1)
+    _tf(args.threads)
     from tools.booth import card as booth_card
 
-    state = json.loads((RUN_DIR / "state.json").read_text())
+    run = Path(args.run_dir).expanduser()
+    out = Path(args.out).expanduser()
+    state = json.loads((run / "state.json").read_text())
     m = state["model"]
     size = m["size"]
     trained_scale = state.get("best_diff_scale" if args.weights.startswith("best") else "diff_scale", DIFF_SCALE)
     model = build_plate_student(size, m["width"], tuple(m["decoder"]), batch_size=1, diff_scale=trained_scale)
-    model.load_weights(RUN_DIR / args.weights)
+    model.load_weights(run / args.weights)
     if trained_scale != DIFF_SCALE:
         set_diff_scale(model, DIFF_SCALE, trained_scale)
     rep, _ = val_set(size, 64, seed=7)
-    data = quantise(model, rep.astype(np.uint8), MODEL_OUT)
-    booth_card.write_card(MODEL_OUT, state, size)
-    print(f"wrote {MODEL_OUT} ({len(data) / 1e6:.2f} MB) from {args.weights} (step {state.get('best_step')})")
+    data = quantise(model, rep.astype(np.uint8), out)
+    booth_card.write_card(out, state, size)  # the card next to the .tflite (a scratch card for a scratch path)
+    print(f"wrote {out} ({len(data) / 1e6:.2f} MB) from {run / args.weights} (step {state.get('best_step')})")
     return 0
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="fine-tune (resumes from ~/.cache/cutbox-train/booth)")
+    t = sub.add_parser("train", help="fine-tune (resumes the run in --run-dir if it has one)")
+    t.add_argument("--run-dir", default=str(RUN_DIR), help="checkpoints, state.json (default %(default)s)")
+    t.add_argument("--init", type=Path, help="generic student checkpoint for a new run (default: GENERIC_RUN's best)")
+    t.add_argument("--threads", type=int, default=1, help="TensorFlow threads (1 while other training shares the CPU)")
     t.add_argument("--minutes", type=float, default=40, help="stop after this long (resume later)")
     t.add_argument("--total-steps", type=int, default=1500)
     t.add_argument("--batch", type=int, default=8)
     t.add_argument("--lr", type=float, default=5e-4)
+    t.add_argument("--warmup-steps", type=int, default=0, help="linear warm-up from lr/10 (keep the same on resume)")
     t.add_argument("--eval-every", type=int, default=50)
     t.add_argument("--val-n", type=int, default=48)
     t.add_argument("--seed", type=int, default=5)
     e = sub.add_parser("export", help="quantise to models/cutbox-booth-int8.tflite and write the card")
     e.add_argument("--weights", default="best.weights.h5")
+    e.add_argument("--run-dir", default=str(RUN_DIR))
+    e.add_argument("--out", default=str(MODEL_OUT), help="the .tflite; its card is written next to it")
+    e.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     return train(args) if args.cmd == "train" else export(args)
 
