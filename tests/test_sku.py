@@ -22,7 +22,7 @@ import pytest
 from device.sku import _KEYMAP, INPUT_EVENT, KeyDecoder, KeyboardScanner, SkuError, clean_sku, file_stem, group_dir, read_codes, read_scanner_line, sku_from_frame, sku_from_image
 from device.types import Frame
 
-PHOTOS = Path("/work/shared/data/distill/clothing")
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" / "clothing"
 L_CODES = ["0001101", "0011001", "0010011", "0111101", "0100011", "0110001", "0101111", "0111011", "0110111", "0001011"]
 PARITY = ["LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG", "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL"]
 

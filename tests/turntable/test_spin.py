@@ -24,7 +24,7 @@ from device.turntable import SimulatedTurntable, TurntableError
 from device.turntable.spin import shoot_spin, union_box
 from device.types import Frame, Mask
 
-PHOTOS = Path("/work/shared/data/distill/clothing")
+PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "distill" / "clothing"
 RADIUS_PX = 120
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DATA = Path("/work/shared/data/distill")
+from tools import SHARED
+
+DATA = SHARED / "data" / "distill"
 FOLDERS = ("clothing", "grocery-iconic")
 # The model engineer's validation split (held out from the generic student), when it exists.
 VAL_LISTS = (Path.home() / ".cache/cutbox-train/runs/mnv2-1.0-256/val.txt",)

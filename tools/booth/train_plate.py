@@ -293,23 +293,6 @@ def train(args) -> int:
     return 0
 
 
-def quantise(model, rep, out: Path) -> bytes:
-    """Fully int8 TFLite (uint8 in/out), the recipe of tools/model/quantize.py (whose `convert`
-    builds the 3-channel student itself, so it cannot take this model): INT8 builtins only, so
-    conversion fails rather than fall back to float; checked op by op by write_card."""
-    tf = _tf(1)
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([r[None].astype(np.float32)] for r in rep)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.uint8
-    conv.inference_output_type = tf.uint8
-    data = conv.convert()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
-    return data
-
-
 def export(args) -> int:
     _tf(args.threads)
     from tools.booth import card as booth_card
@@ -325,9 +308,11 @@ def export(args) -> int:
     if trained_scale != DIFF_SCALE:
         set_diff_scale(model, DIFF_SCALE, trained_scale)
     rep, _ = val_set(size, 64, seed=7)
-    data = quantise(model, rep.astype(np.uint8), out)
+    from tools.model.quantize import to_int8  # the student's recipe, after _tf() set the threads
+
+    to_int8(model, rep.astype(np.uint8), out)
     booth_card.write_card(out, state, size)  # the card next to the .tflite (a scratch card for a scratch path)
-    print(f"wrote {out} ({len(data) / 1e6:.2f} MB) from {run / args.weights} (step {state.get('best_step')})")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {run / args.weights} (step {state.get('best_step')})")
     return 0
 
 

@@ -22,10 +22,11 @@ import cv2
 import numpy as np
 
 from tools import evaluate as ev
+from tools import REPO, SHARED
 from tools.model.int8_check import int8_check
 
 NAME = "cutbox-student-int8"
-COCO = Path("/work/shared/data/eval-dev/coco-mval-large")
+COCO = SHARED / "data" / "eval-dev" / "coco-mval-large"
 LICENCES = {
     "clothing": "distill/clothing: 'clothing dataset (small)', CC0 1.0; soft alpha labels by an IS-Net teacher",
     "grocery-iconic": "distill/grocery-iconic: Grocery Store Dataset iconic packshots (repo MIT; images from a shop website); IS-Net labels",
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
     sets = {
         "coco-mval-large": dict(data=COCO, split=None,
                                 about="237 COCO val2017 photos, human polygon masks (coarse edges, one object in a busy scene)."),
-        "distill-val": dict(data=Path(cfg["data"]["dirs"][0]).parent, split=run / "val.txt",
+        "distill-val": dict(data=(REPO / cfg["data"]["dirs"][0]).parent, split=run / "val.txt",
                             about="Held-out validation split (by file-name hash) of the distill photos; reference = IS-Net teacher labels at 1024 px."),
     }
     metrics = {}

@@ -16,38 +16,31 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from tools import REPO
 from tools.model import data
 from tools.model.int8_check import int8_check
 from tools.model.student import build_student
 from tools.model.train import load_config
 
 
-def representative(cfg: dict, count: int, seed: int):
-    pairs = data.list_pairs([Path(d) for d in cfg["data"]["dirs"]])
+def representative(cfg: dict, count: int, seed: int) -> list[np.ndarray]:
+    """`count` training crops (HxWx3 uint8) made the way training makes them."""
+    pairs = data.list_pairs([REPO / d for d in cfg["data"]["dirs"]])
     train, _ = data.split_pairs(pairs, cfg["data"]["val_fraction"])
     rng = np.random.default_rng(seed)
     chosen = [train[i] for i in rng.choice(len(train), count, replace=False)]
     items = data.load_all(chosen, cfg["data"]["max_side"])
     size = cfg["model"]["size"]
-    crops = [data.augment(rgb, a, size, rng, cfg["data"]["p_composite"])[0] for rgb, a in items]
-
-    def gen():
-        for c in crops:
-            yield [c[None].astype(np.float32)]
-
-    return gen
+    return [data.augment(rgb, a, size, rng, cfg["data"]["p_composite"])[0] for rgb, a in items]
 
 
-def convert(weights: Path, out: Path, config: Path | None = None, count: int = 200) -> dict:
-    """Write the int8 model to `out` and return the int8 check result."""
-    config = config or Path(weights).with_name("config.json")
-    cfg = json.loads(Path(config).read_text()) if config.suffix == ".json" else load_config(config)
-    m = cfg["model"]
-    model = build_student(m["size"], m["width"], tuple(m["decoder"]), batch_size=1, pretrained=False)
-    model.load_weights(weights)
+def to_int8(model, samples, out: Path) -> dict:
+    """The one int8 recipe (the student here, the booth model in tools/booth): INT8 builtins
+    only, so conversion fails rather than fall back to float; uint8 in and out; then the
+    written file is checked op by op. `samples`: representative model inputs (HxWxC)."""
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative(cfg, count, int(cfg["seed"]))
+    conv.representative_dataset = lambda: ([np.asarray(x)[None].astype(np.float32)] for x in samples)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.uint8
     conv.inference_output_type = tf.uint8
@@ -58,6 +51,16 @@ def convert(weights: Path, out: Path, config: Path | None = None, count: int = 2
     if not check["fully_int8"]:
         raise SystemExit(f"not fully int8: {check['problems'][:5]}")
     return check
+
+
+def convert(weights: Path, out: Path, config: Path | None = None, count: int = 200) -> dict:
+    """Write the int8 student to `out` and return the int8 check result."""
+    config = config or Path(weights).with_name("config.json")
+    cfg = json.loads(Path(config).read_text()) if config.suffix == ".json" else load_config(config)
+    m = cfg["model"]
+    model = build_student(m["size"], m["width"], tuple(m["decoder"]), batch_size=1, pretrained=False)
+    model.load_weights(weights)
+    return to_int8(model, representative(cfg, count, int(cfg["seed"])), out)
 
 
 def main(argv=None) -> int:

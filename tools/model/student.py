@@ -13,7 +13,9 @@ from pathlib import Path
 import keras
 from keras import layers
 
-BACKBONES = Path("/work/shared/backbones")
+from tools import SHARED
+
+BACKBONES = SHARED / "backbones"
 BACKBONE_FILES = {
     1.0: "mnv2_1.0_tv_kerasapp_notop.weights.h5",
     0.35: "tm_mnv2_0.35_imagenet_notop.weights.h5",

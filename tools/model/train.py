@@ -21,6 +21,7 @@ import tensorflow as tf
 import keras
 
 from tools.model import data
+from tools import REPO
 from tools.model.student import build_student
 
 
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
     seed = int(cfg["seed"])
     keras.utils.set_random_seed(seed)
 
-    pairs = data.list_pairs([Path(d) for d in cfg["data"]["dirs"]])
+    pairs = data.list_pairs([REPO / d for d in cfg["data"]["dirs"]])  # absolute paths stay as they are
     train_pairs, val_pairs = data.split_pairs(pairs, cfg["data"]["val_fraction"])
     data.write_split(val_pairs, run / "val.txt")
     data.write_split(train_pairs, run / "train.txt")
