@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from device.compose import compose
 from device.config import CutboxConfig, load_config
 from device.matte import refine
+from device.sources.files import read_frame
 from device.types import Frame, Mask
 
 SAMPLES = Path(__file__).resolve().parent.parent / "device" / "samples"
@@ -73,10 +73,7 @@ def make_sheet(photos: Sequence[Path], out: Path, cfg: CutboxConfig, segmenter, 
     names = list(presets or cfg.compose.presets)
     rows = []
     for path in photos:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"{path} is not a readable image")
-        frame = Frame(id=Path(path).stem, image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), timestamp=time.time(), source=f"file:{path}")
+        frame = read_frame(path)  # same decoding as `cutout`: EXIF, ICC, 16-bit, CMYK, size limit
         matte = refine(segmenter.segment(frame), cfg.matte)
         tiles = [_label(_fit(frame.image), f"{Path(path).name}")]
         for name in names:

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from device.config import PresetConfig
+from device.sources.decode import ImageError, decode_image
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:
@@ -18,15 +19,16 @@ def hex_rgb(color: str) -> tuple[int, int, int]:
 
 @lru_cache(maxsize=8)
 def _cover(path: str, mtime: float, width: int, height: int) -> np.ndarray:
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"background image {path} cannot be read: give a JPEG or PNG file")
-    ih, iw = bgr.shape[:2]
+    try:
+        rgb = decode_image(path)  # the frames' decoder: EXIF, ICC, 16-bit, size limit
+    except ImageError as exc:
+        raise ValueError(f"background image cannot be used: {exc} (give a JPEG or PNG file)") from None
+    ih, iw = rgb.shape[:2]
     s = max(width / iw, height / ih)
     rw, rh = max(width, round(iw * s)), max(height, round(ih * s))
-    big = cv2.resize(bgr, (rw, rh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    big = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     x, y = (rw - width) // 2, (rh - height) // 2
-    out = cv2.cvtColor(big[y:y + height, x:x + width], cv2.COLOR_BGR2RGB)
+    out = np.ascontiguousarray(big[y:y + height, x:x + width])
     out.setflags(write=False)
     return out
 
