@@ -204,12 +204,13 @@ def train(args) -> int:
     import keras
 
     from tools.booth import synth
+    from tools.model import checkpoint
     from tools.model.train import distill_loss, iou
 
     run = Path(args.run_dir).expanduser()
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    resuming = (run / "state.json").exists() and (run / "last.weights.h5").exists()
+    resuming = checkpoint.can_resume(run)
     if resuming:  # the run's own model shape, whatever --init says
         m = json.loads((run / "state.json").read_text())["model"]
         best_generic = None
@@ -226,11 +227,7 @@ def train(args) -> int:
     if resuming:
         if args.init is not None:
             print(f"note: {run} has a run to resume; --init {args.init} ignored", flush=True)
-        state = json.loads((run / "state.json").read_text())
-        model.load_weights(run / "last.weights.h5")
-        saved = np.load(run / "last.optimizer.npz")
-        for i, v in enumerate(opt.variables):
-            v.assign(saved[f"v{i}"])
+        state = checkpoint.load(run, model, opt)
         old_scale = state.get("diff_scale", DIFF_SCALE)  # runs before TRAIN_DIFF_SCALE existed used DIFF_SCALE
         if old_scale != TRAIN_DIFF_SCALE:
             set_diff_scale(model, TRAIN_DIFF_SCALE, old_scale)
@@ -280,13 +277,11 @@ def train(args) -> int:
             v_iou = iou(pred, vy)
             state["history"].append({"step": state["step"], "loss": float(np.mean(losses)), "val_iou": v_iou,
                                      "sec_per_step": round((time.time() - t0) / max(len(losses), 1), 2)})
-            model.save_weights(run / "last.weights.h5")
-            np.savez(run / "last.optimizer.npz", **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)})
-            if v_iou > state["best_iou"]:
+            best = v_iou > state["best_iou"]
+            if best:
                 state["best_iou"], state["best_step"] = v_iou, state["step"]
                 state["best_diff_scale"] = state["diff_scale"]
-                model.save_weights(run / "best.weights.h5")
-            (run / "state.json").write_text(json.dumps(state, indent=1))
+            checkpoint.save(run, model, opt, state, best)
             print(json.dumps(state["history"][-1]), flush=True)
     finally:
         stop.set()

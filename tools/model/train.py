@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from tools.model import data
+from tools.model import checkpoint, data
 from tools import REPO
 from tools.model.student import build_student
 
@@ -110,12 +110,8 @@ def main(argv=None) -> int:
     opt.build(model.trainable_variables)
 
     state = {"epoch": 0, "best_iou": -1.0, "history": []}
-    if (run / "state.json").exists() and (run / "last.weights.h5").exists():
-        state = json.loads((run / "state.json").read_text())
-        model.load_weights(run / "last.weights.h5")
-        saved = np.load(run / "last.optimizer.npz")
-        for i, v in enumerate(opt.variables):
-            v.assign(saved[f"v{i}"])
+    if checkpoint.can_resume(run):
+        state = checkpoint.load(run, model, opt)
         print(f"resumed after epoch {state['epoch']} (best val IoU {state['best_iou']:.4f})", flush=True)
     elif cfg.get("init"):
         model.load_weights(cfg["init"])
@@ -152,12 +148,10 @@ def main(argv=None) -> int:
                 {"epoch": epoch, "loss": float(np.mean(losses)), "val_iou": v_iou, "val_mae": v_mae,
                  "seconds": round(time.time() - t0, 1)}
             )
-            model.save_weights(run / "last.weights.h5")
-            np.savez(run / "last.optimizer.npz", **{f"v{i}": v.numpy() for i, v in enumerate(opt.variables)})
-            if v_iou > state["best_iou"]:
+            best = v_iou > state["best_iou"]
+            if best:
                 state["best_iou"], state["best_epoch"] = v_iou, epoch
-                model.save_weights(run / "best.weights.h5")
-            (run / "state.json").write_text(json.dumps(state, indent=1))
+            checkpoint.save(run, model, opt, state, best)
             print(json.dumps(state["history"][-1]), flush=True)
     finally:
         stop.set()
