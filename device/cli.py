@@ -261,6 +261,7 @@ def _add_spin(sub) -> None:
 
 
 def _cmd_spin(args: argparse.Namespace) -> int:
+    from device.batch import write_capture
     from device.sku import SkuError, clean_sku, file_stem, group_dir
     from device.sources import SourceError, open_source
     from device.turntable import TurntableError, open_turntable
@@ -298,13 +299,8 @@ def _cmd_spin(args: argparse.Namespace) -> int:
             return 1
         spin_id = captures[0].meta["spin_id"]
         folder = group_dir(Path(args.out), captures[0].sku) / spin_id
-        folder.mkdir(parents=True, exist_ok=True)
         for cap in captures:
-            cap.complete()
-            stem = file_stem(cap.sku, cap.id, cap.meta["angle"])
-            for art in cap.artifacts:
-                tail = art.filename[len(cap.id):] if art.filename.startswith(cap.id) else Path(art.filename).suffix
-                (folder / f"{stem}{tail}").write_bytes(art.data)
+            write_capture(cap.complete(), folder, file_stem(cap.sku, cap.id, cap.meta["angle"]))
         print(json.dumps({"spin_id": spin_id, "sku": captures[0].sku, "views": len(captures), "box": captures[0].meta["spin_box"], "folder": str(folder)}))
         return 0
     finally:

@@ -699,7 +699,7 @@ class _ScoringPipeline:
         self.alphas: dict[str, np.ndarray] = {}
 
     def matte(self, frame: Frame, strokes=None):
-        matte = self._pipe.matte(frame, strokes=strokes) if strokes is not None else self._pipe.matte(frame)
+        matte = self._pipe.matte(frame, strokes=strokes)
         self._service.beat("matte")
         return matte
 

@@ -157,3 +157,25 @@ def test_bad_step_counts_are_refused(pipeline, steps):
     table = SimulatedTurntable()
     with pytest.raises(ValueError, match="steps must be a whole number 1..720"):
         shoot_spin(TurntableScene(table), pipeline, table, steps)
+
+
+def test_cutbox_spin_writes_each_view_named_by_sku_and_angle_with_its_sidecar(tmp_path, monkeypatch):
+    """The CLI shell over shoot_spin: the real model, the simulated turntable, three views."""
+    import json
+    import shutil
+
+    from device.cli import main
+
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for i in range(3):
+        shutil.copy(Path(__file__).resolve().parents[2] / "device" / "samples" / "shoes.jpg", photos / f"s{i}.jpg")
+    monkeypatch.setenv("CUTBOX__TURNTABLE__SETTLE_S", "0")
+    assert main(["spin", "--steps", "3", "--sku", "SHOE-1", "--source", str(photos), "-o", str(tmp_path / "out")]) == 0
+    (folder,) = (tmp_path / "out" / "SHOE-1").iterdir()
+    sidecars = sorted(folder.glob("*.json"))
+    assert [p.name.rsplit("_", 1)[1] for p in sidecars] == ["000.0deg.json", "120.0deg.json", "240.0deg.json"]
+    for side in sidecars:
+        meta = json.loads(side.read_text())
+        assert meta["spin_id"] == folder.name and meta["sku"] == "SHOE-1"
+        assert (folder / side.name.replace(".json", ".jpg")).is_file() and (folder / side.name.replace(".json", ".mask.png")).is_file()
