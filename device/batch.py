@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from device.errors import one_line
 from device.pipeline import Pipeline
 from device.sources.base import SourceError
 from device.sources.files import expand_paths, read_frame
@@ -50,11 +51,6 @@ def write_capture(capture: Capture, out_dir: str | os.PathLike, stem: str) -> li
         os.replace(tmp, path)
         paths.append(path)
     return paths
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if text else type(exc).__name__
 
 
 def cut_out_files(
@@ -97,7 +93,7 @@ def cut_out_files(
             result.written[str(path)] = write_capture(capture, out_dir, stem)
             used.add(stem)
         except Exception as exc:  # one bad file is one line; the batch goes on
-            line = _one_line(exc)
+            line = one_line(exc)
             result.failed.append((str(path), line))
             if report:
                 report(f"{path}: {line}")

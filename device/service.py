@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from device.config import ConfigError, CutboxConfig, validate
+from device.errors import one_line
 from device.quality import assess
 from device.store import CaptureStore
 from device.types import Capture, Frame
@@ -112,11 +113,6 @@ def _accepts(fn: Callable, name: str) -> bool:
         return False
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:300]
-
-
 class CutboxService:
     """Capture, correct, review and report; thread-safe."""
 
@@ -202,7 +198,7 @@ class CutboxService:
                 log.exception("listener failed")
 
     def _error(self, where: str, exc: BaseException | str) -> str:
-        text = exc if isinstance(exc, str) else _one_line(exc)
+        text = exc if isinstance(exc, str) else one_line(exc)
         entry = {"where": where, "message": text, "time": time.time()}
         with self._state:
             self.last_error = entry
@@ -334,7 +330,7 @@ class CutboxService:
                 capture, alpha = self._process(frame, preset=preset)
             except Exception as exc:
                 self._error("pipeline", exc)
-                raise ServiceError(f"processing failed: {_one_line(exc)}") from None
+                raise ServiceError(f"processing failed: {one_line(exc)}") from None
             capture.sku = sku or capture.sku
             self._keep(capture, alpha)
             return capture
@@ -367,7 +363,7 @@ class CutboxService:
                 captures = shoot_spin(source, tap, self._turntable, steps, sku,
                                       on_step=lambda i, n, angle: self.beat(f"spin view {i + 1}/{n}"))
             except ValueError as exc:
-                raise BadRequest(f"spin: {_one_line(exc)}") from None
+                raise BadRequest(f"spin: {one_line(exc)}") from None
             except CameraError:
                 raise
             except Exception as exc:
@@ -439,7 +435,7 @@ class CutboxService:
                     self._pipeline = Pipeline(new)
                 except Exception as exc:
                     self.config = old
-                    raise BadRequest(f"config rejected by the pipeline: {_one_line(exc)}") from None
+                    raise BadRequest(f"config rejected by the pipeline: {one_line(exc)}") from None
             if "turntable" in changed and self._turntable is not None:
                 try:
                     self._turntable.close()
@@ -491,7 +487,7 @@ class CutboxService:
                 capture, alpha = self._process(frame, preset=meta.get("preset") or None, strokes=Strokes(keep=keep, remove=remove))
             except Exception as exc:
                 self._error("correct", exc)
-                raise ServiceError(f"correction failed: {_one_line(exc)}") from None
+                raise ServiceError(f"correction failed: {one_line(exc)}") from None
             capture.id = capture_id
             capture.sku = meta.get("sku")
             corrections = int(meta.get("corrections", 0)) + 1
@@ -624,7 +620,7 @@ class CutboxService:
         try:
             st = dict(self._publisher.status())
         except Exception as exc:
-            return {"enabled": True, "connected": False, "error": _one_line(exc)}
+            return {"enabled": True, "connected": False, "error": one_line(exc)}
         st.setdefault("enabled", True)
         return st
 

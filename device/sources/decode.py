@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from device.errors import one_line
+
 try:  # littlecms is optional in some Pillow builds; without it ICC profiles are ignored
     from PIL import ImageCms
 
@@ -55,7 +57,7 @@ def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PI
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"image header claims too many pixels (over {max_pixels / 1e6:.0f} MP, source.max_pixels)") from None
     except Exception as exc:  # a broken header can raise almost anything inside Pillow
-        raise ImageError(f"unreadable image header: {_one_line(exc)}") from None
+        raise ImageError(f"unreadable image header: {one_line(exc)}") from None
 
     width, height = im.size
     if width <= 0 or height <= 0:
@@ -69,7 +71,7 @@ def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PI
     try:
         im.load()
     except Exception as exc:
-        raise ImageError(f"truncated or corrupt {im.format or 'image'} data: {_one_line(exc)}") from None
+        raise ImageError(f"truncated or corrupt {im.format or 'image'} data: {one_line(exc)}") from None
 
     try:
         orientation = im.getexif().get(0x0112, 1)
@@ -80,14 +82,14 @@ def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PI
         try:
             im = ImageOps.exif_transpose(im)
         except Exception as exc:
-            raise ImageError(f"cannot apply EXIF orientation {orientation}: {_one_line(exc)}") from None
+            raise ImageError(f"cannot apply EXIF orientation {orientation}: {one_line(exc)}") from None
 
     try:
         rgb = _to_srgb(im, info)
     except ImageError:
         raise
     except Exception as exc:
-        raise ImageError(f"cannot convert {im.mode} image to RGB: {_one_line(exc)}") from None
+        raise ImageError(f"cannot convert {im.mode} image to RGB: {one_line(exc)}") from None
     return np.ascontiguousarray(rgb), info
 
 
@@ -103,11 +105,6 @@ def _read(data: bytes | Path | str) -> bytes:
         raise ImageError(f"is a folder, not an image: {path}") from None
     except OSError as exc:
         raise ImageError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]
 
 
 def _to_srgb(im: Image.Image, info: dict) -> np.ndarray:
@@ -147,7 +144,7 @@ def _to_srgb(im: Image.Image, info: dict) -> np.ndarray:
         except _AlreadySrgb:
             pass
         except Exception as exc:  # a broken profile: keep the pixels, note why
-            info["icc"] = f"ignored: {_one_line(exc)}"
+            info["icc"] = f"ignored: {one_line(exc)}"
 
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
         info["alpha"] = "flattened onto white"

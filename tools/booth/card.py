@@ -9,19 +9,16 @@ Needs only LiteRT + numpy (no TensorFlow).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from tools.model.card import sha256
+
 NAME = "cutbox-booth-int8"
 VERSION_MAJOR_MINOR = "0.1"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def invoke_latency(tflite: Path, runs: int = 100) -> dict:

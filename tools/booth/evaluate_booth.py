@@ -24,19 +24,13 @@ import numpy as np
 
 from tools.booth import card as booth_card
 from tools.booth.make_booth_set import DEFAULT_OUT
+from tools.evaluate import read_rgb
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
 BOOTH_MODEL = MODELS / f"{booth_card.NAME}.tflite"
 GENERIC_MODEL = MODELS / "cutbox-student-int8.tflite"
 SUBSETS = ("all", "white_on_white", "translucent", "straps", "plain")
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise SystemExit(f"error: cannot read {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def read_gray(path: Path) -> np.ndarray:
