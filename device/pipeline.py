@@ -12,9 +12,7 @@ then `finish(matte, box=...)` for all shots with one shared crop box.
 
 from __future__ import annotations
 
-import threading
 import time
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
@@ -45,8 +43,6 @@ class Pipeline:
         self.segmenter = segmenter
         self._preset = config.compose.preset
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cutbox-export")
-        self._timings: dict[int, dict[str, float]] = {}  # id(matte) -> timings so far
-        self._lock = threading.Lock()
 
     # ---- presets -------------------------------------------------------------------------
     @property
@@ -77,20 +73,8 @@ class Pipeline:
         if add_shadow is not None:
             matte = add_shadow(matte)
         t2 = time.perf_counter()
-        timings = {
-            "source": float(frame.info.get("read_ms", 0.0)),
-            "segment": (t1 - t0) * 1000.0,
-            "matte": (t2 - t1) * 1000.0,
-        }
-        key = id(matte)
-        with self._lock:
-            self._timings[key] = timings
-        weakref.finalize(matte, self._forget, key)
+        matte.timings_ms.update(segment=(t1 - t0) * 1000.0, matte=(t2 - t1) * 1000.0)
         return matte
-
-    def _forget(self, key: int) -> None:
-        with self._lock:
-            self._timings.pop(key, None)
 
     def finish(
         self,
@@ -108,11 +92,7 @@ class Pipeline:
         t_start = time.perf_counter()
         name = preset or self._preset
         preset_cfg = self.preset_config(name)
-        with self._lock:
-            timings = dict(self._timings.get(id(matte), {}))
-        timings.setdefault("source", float(matte.frame.info.get("read_ms", 0.0)))
-        timings.setdefault("segment", 0.0)
-        timings.setdefault("matte", 0.0)
+        timings = {"source": float(matte.frame.info.get("read_ms", 0.0)), "segment": 0.0, "matte": 0.0, **matte.timings_ms}
 
         t0 = time.perf_counter()
         cutout = compose(matte, preset_cfg, box)

@@ -85,6 +85,8 @@ class Matte:
     # refine() sets it ((0, 0, 0, 0): nothing found), None means unknown (look at the whole frame).
     # Whoever replaces `alpha` with a different one must replace or clear `roi` with it.
     roi: tuple[int, int, int, int] | None = None
+    # ms spent making it (source, segment, matte), filled by the pipeline; finish() adds the rest
+    timings_ms: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         H, W = self.frame.image.shape[:2]
