@@ -139,13 +139,15 @@ def _add_bench(sub) -> None:
     p.add_argument("--frames", type=int, default=50, help="timed frames (default 50)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
     p.add_argument("--preset", default="marketplace-white", help="compose preset (default marketplace-white: 2000x2000 JPEG on white + mask)")
+    p.add_argument("--plate", action="store_true",
+                   help="also time booth plate mode (after the generic run) and print the plate/generic p50 ratios")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_config_arg(p)
     p.set_defaults(func=_cmd_bench)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from device.bench import format_table, run_bench
+    from device.bench import format_compare, format_table, run_bench, run_plate_compare
 
     if args.threads < 1 or args.frames < 1 or args.warmup < 0:
         _err("bench: --threads and --frames must be >= 1, --warmup >= 0")
@@ -153,12 +155,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     if cfg is None:
         return 2
+    run, fmt = (run_plate_compare, format_compare) if args.plate else (run_bench, format_table)
     try:
-        report = run_bench(cfg, threads=args.threads, frames=args.frames, warmup=args.warmup, preset=args.preset)
+        report = run(cfg, threads=args.threads, frames=args.frames, warmup=args.warmup, preset=args.preset)
     except (ValueError, RuntimeError) as exc:
         _err(f"bench: {' '.join(str(exc).split())}")
         return 1
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    print(json.dumps(report, indent=2) if args.json else fmt(report))
     return 0
 
 

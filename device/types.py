@@ -80,7 +80,9 @@ class Matte:
     alpha: np.ndarray
     foreground: np.ndarray
     model: str
-    shadow: np.ndarray | None = None  # optional real cast-shadow layer (float32 0..1, frame size HxW)
+    # optional real cast-shadow layer (booth mode): float32 0..1 darkness over the whole frame at
+    # a reduced size (it is soft), scaled by whoever draws it
+    shadow: np.ndarray | None = None
     # Frame box (x0, y0, x1, y1) outside which alpha is 0, so compose reads only this region;
     # refine() sets it ((0, 0, 0, 0): nothing found), None means unknown (look at the whole frame).
     # Whoever replaces `alpha` with a different one must replace or clear `roi` with it.

@@ -171,6 +171,61 @@ def test_bench_reports_stages_percentiles_rss_and_the_machine():
     assert rep["input"] == "2304x1296 RGB" and rep["output"]["jpeg_size"] == [2000, 2000]
     assert "mask" in rep["output"]["artifacts"]
     assert rep["machine"]["cpu"] and rep["pinned_cores"] and len(rep["pinned_cores"]) == 1
+    assert rep["mode"] == "generic"
+    assert not {"frame", "box", "shadow", "plate_fit"} & set(rep)  # the standard report is unchanged
+
+
+def _area(box):
+    x0, y0, x1, y1 = box
+    return (x1 - x0) * (y1 - y0)
+
+
+def test_bench_plate_times_booth_mode_against_generic():
+    r = cutbox("bench", "--threads", "1", "--frames", "3", "--warmup", "1", "--plate", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    generic, plate = rep["generic"], rep["plate"]
+    assert generic["mode"] == "generic" and plate["mode"] == "plate"
+    assert plate["model"].startswith("cutbox-booth-int8") and not generic["model"].startswith("cutbox-booth")
+    assert plate["plate_fit"].startswith("plate fits")
+    assert plate["output"]["jpeg_size"] == [2000, 2000] and plate["frames"] == 3
+    assert generic["frame"] == plate["frame"] == "booth"  # both modes timed on the same booth frame
+    assert plate["shadow"] is True  # booth.shadow's default: the shadow layer is part of the cost
+    # The plate shows the frame's own backdrop, so plate mode finds the same product, not the
+    # whole floor: its crop box stays close to generic mode's (a carpet frame made it ~2x).
+    assert 1 / 1.5 <= _area(plate["box"]) / _area(generic["box"]) <= 1.5, (generic["box"], plate["box"])
+    assert _area(generic["box"]) < 0.5 * 2304 * 1296
+    for key in ("segment_ratio", "total_ratio"):
+        assert isinstance(rep[key], float) and rep[key] > 0
+    assert rep["target_ratio"] == 1.2
+
+    table = cutbox("bench", "--threads", "1", "--frames", "1", "--warmup", "0", "--plate", timeout=300)
+    assert table.returncode == 0, table.stderr
+    assert "(generic mode)" in table.stdout and "(plate mode)" in table.stdout
+    assert "plate/generic segment p50 ratio:" in table.stdout and "(target <= 1.20x)" in table.stdout
+    assert "frame: booth" in table.stdout and "cast-shadow layer (booth.shadow) on" in table.stdout
+
+
+def test_bench_booth_scene_is_deterministic_and_its_plate_is_its_backdrop():
+    from device.bench import FRAME_SIZE, booth_scene
+    from device.config import validate
+
+    cfg = validate({"segment": {"threads": 1, "delegate": "cpu"}})
+    a, b = booth_scene(cfg), booth_scene(cfg)
+    assert a.name == "booth" and a.image.shape == a.plate.shape == (FRAME_SIZE[1], FRAME_SIZE[0], 3)
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.plate, b.plate)
+    diff = np.abs(a.image.astype(np.int16) - a.plate.astype(np.int16)).max(axis=2)
+    assert np.mean(diff[:, :300] > 12) < 0.001  # away from the product: the plate, up to sensor noise
+    assert 0.05 < np.mean(diff > 40) < 0.4  # and there is one product in the middle
+    assert all(0.5 < sd < 3 for sd in a.plate.reshape(-1, 3).std(axis=0))  # sensor noise on the plate
+    assert not np.array_equal(a.image[:, :300], a.plate[:, :300])  # its own noise, not the frame's
+
+
+def test_bench_plate_fails_loudly_when_plate_mode_cannot_run(tmp_path):
+    r = cutbox("bench", "--frames", "1", "--warmup", "0", "--plate", timeout=300,
+               CUTBOX__BOOTH__MODEL=str(tmp_path / "missing.tflite"))
+    assert r.returncode == 1
+    assert "plate mode did not run" in r.stderr and "model file not found" in r.stderr
 
 
 def test_bench_prints_a_table_by_default():

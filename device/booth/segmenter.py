@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -51,15 +53,18 @@ class PlateModel:
 class BoothSegmenter:
     """Plate model while the plate fits the frame; otherwise the generic segmenter, saying why."""
 
-    def __init__(self, generic: Segmenter, plate_model: PlateModel | None, plate: Plate | None, cfg, unavailable: str = ""):
+    def __init__(self, generic: Segmenter, plate_model: PlateModel | None, plate: Plate | None, cfg, unavailable: str = "",
+                 open_model: Callable[[], PlateModel] | None = None):
         self.generic = generic
         self.plate_model = plate_model
-        self.plate = plate
         self.cfg = cfg
         self.unavailable = unavailable  # why the plate model could not be opened, if it could not
+        # Opens the plate model the first time a plate needs it: a station without a plate
+        # never pays its load time or memory.
+        self._open_model = open_model
         self.last_fit: PlateFit | None = None
-        self._last_mode: str | None = None
         self._last_input: tuple = (None, None, None)  # (frame id, model-size frame, plate) for the shadow layer
+        self.set_plate(plate)
 
     def __getattr__(self, name: str):
         """Everything else (card, backend, backend_reason, input_size) is the generic model's:
@@ -69,17 +74,23 @@ class BoothSegmenter:
         return getattr(self.generic, name)
 
     def set_plate(self, plate: Plate | None) -> None:
-        """Use a new plate (after `cutbox calibrate`) or none."""
+        """Use a new plate (after `cutbox calibrate`) or none; the first plate opens the plate model."""
+        if plate is not None and self.plate_model is None and self._open_model is not None:
+            try:  # the model first: a frame segmented meanwhile never sees a plate without it
+                self.plate_model = self._open_model()
+                self.unavailable = ""
+            except ModelError as exc:
+                self.unavailable = str(exc)
         self.plate = plate
         self._last_mode = None
 
     def _blocker(self) -> str:
         if not self.cfg.enabled:
             return "booth mode off (booth.enabled = false)"
+        if self.plate is None:  # checked before the model: without a plate the model is never opened
+            return "no clean plate (run `cutbox calibrate` on the empty booth)"
         if self.plate_model is None:
             return self.unavailable or "no plate model"
-        if self.plate is None:
-            return "no clean plate (run `cutbox calibrate` on the empty booth)"
         return ""
 
     def segment(self, frame: Frame) -> Mask:
@@ -129,17 +140,13 @@ class BoothSegmenter:
 
 def open_booth_segmenter(config, generic: Segmenter) -> BoothSegmenter:
     """The booth segmenter the configuration describes: the plate from <data_dir>/plate/
-    and the plate model from booth.model; a missing one means generic mode, with the reason."""
-    cfg = config.booth
-    plate_model, unavailable = None, ""
-    if cfg.enabled:
-        try:
-            plate_model = PlateModel(cfg.model, config.segment.threads, config.segment.delegate, config.segment.edgetpu_lib)
-        except ModelError as exc:
-            unavailable = str(exc)
+    and the plate model from booth.model, opened only once there is a plate; a missing
+    one means generic mode, with the reason."""
+    cfg, seg = config.booth, config.segment
+    open_model = partial(PlateModel, cfg.model, seg.threads, seg.delegate, seg.edgetpu_lib) if cfg.enabled else None
     plate = None
     try:
         plate = Plate.load(plate_dir(config.station.data_dir))
     except PlateError as exc:
         log.info("booth: %s", exc)
-    return BoothSegmenter(generic, plate_model, plate, cfg, unavailable)
+    return BoothSegmenter(generic, None, plate, cfg, open_model=open_model)

@@ -5,7 +5,8 @@ frame = gain * plate * (1 - shadow). So shadow = 1 - frame / (gain * plate), whe
 (exposure flicker) is the median ratio on the border, and only where the darkening is
 neutral (a shadow darkens r, g and b alike; a missed coloured part of the product does
 not). The layer is 0 under the product, so compose can keep it, drop it or replace it with
-a synthetic one. Computed at a reduced size (shadows are soft) and resized to the alpha.
+a synthetic one. Computed and kept at a reduced size (shadows are soft); compose scales only
+the part it draws to the output.
 """
 
 from __future__ import annotations
@@ -21,6 +22,46 @@ from device.types import Matte
 WORK_WIDTH = 384  # shadows are soft: estimating them at this width loses nothing, costs little
 
 
+def _shadow_small(f8: np.ndarray, p8: np.ndarray, a: np.ndarray, min_darkening: float, border: float, max_chroma: float) -> np.ndarray:
+    """The layer at the small size: frame and plate (uint8, one size), alpha (float 0..1, the same
+    size). Per-channel work runs on contiguous planes with cv2 (numpy reductions over a last axis
+    of 3 are ten times slower)."""
+    wh, ww = a.shape
+    f = cv2.GaussianBlur(f8.astype(np.float32) + 1.0, (0, 0), 1.0)  # sensor noise would read as speckled shadow
+    r, g, b = cv2.split(cv2.divide(f, p8.astype(np.float32) + 1.0))  # per-channel ratio to the plate
+    lum = (r + g + b) * np.float32(1 / 3)
+    bw = max(2, int(round(border * min(wh, ww))))
+    ring = np.ones((wh, ww), bool)
+    ring[bw:-bw, bw:-bw] = False
+    ring &= a < 0.05
+    gain = float(np.median(lum[ring])) if ring.any() else 1.0
+    inv_gain = np.float32(1 / max(gain, 1e-3))
+    lum *= inv_gain
+    dark = cv2.max(cv2.min(1.0 - lum, 1.0), 0.0)
+    # Neutral darkening only: channel ratios close to each other.
+    spread = (cv2.max(cv2.max(r, g), b) - cv2.min(cv2.min(r, g), b)) * inv_gain / cv2.max(lum, 1e-3)
+    neutral = cv2.max(cv2.min(1.0 - (spread - max_chroma) / max_chroma, 1.0), 0.0)
+    # Soft threshold: noise below min_darkening is not shadow, ramping in up to twice that.
+    ramp = cv2.max(cv2.min((dark - min_darkening) / max(min_darkening, 1e-6), 1.0), 0.0)
+    # Right at the product (two small pixels: the noise blur's reach) product and backdrop mix,
+    # which reads as a dark rim; there the shadow is carried in from just outside instead, so a
+    # real contact shadow still meets the product and a rim disappears.
+    near = np.ones((5, 5), np.uint8)
+    cover = cv2.dilate(a, near)
+    shadow = dark * ramp * neutral * (1.0 - cover)
+    shadow += cv2.dilate(shadow, near) * cv2.max(cover - a, 0.0)
+    return shadow.astype(np.float32, copy=False)
+
+
+def _small_pair(frame: np.ndarray, plate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if frame.shape != plate.shape:
+        raise ValueError(f"frame {frame.shape} and plate {plate.shape} differ: recalibrate the plate")
+    h, w = frame.shape[:2]
+    ww = min(WORK_WIDTH, w)
+    wh = max(8, round(h * ww / w))
+    return _area(frame, ww, wh), _area(plate, ww, wh)
+
+
 def estimate_shadow(
     frame: np.ndarray,
     plate: np.ndarray,
@@ -28,43 +69,16 @@ def estimate_shadow(
     min_darkening: float = 0.04,
     border: float = 0.1,
     max_chroma: float = 0.12,
-    small: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Shadow layer (float32 0..1, alpha's size): how much the plate is darkened outside the product.
+    """Shadow layer at alpha's size (float32 0..1): how much the plate is darkened outside the product.
 
-    frame, plate: HxWx3 uint8 RGB of the same size; alpha: float 0..1 at any size.
-    `small`: (frame, plate) already reduced to one small size (e.g. the model input the booth
-    segmenter made), which skips the two full-size resizes.
+    frame, plate: HxWx3 uint8 RGB of the same size; alpha: float 0..1 at any size. The
+    frame-size form for tools and tests; the pipeline keeps the layer small (`add_shadow`).
     """
-    if frame.shape != plate.shape:
-        raise ValueError(f"frame {frame.shape} and plate {plate.shape} differ: recalibrate the plate")
-    if small is not None:
-        f, p = (x.astype(np.float32) + 1.0 for x in small)
-        wh, ww = f.shape[:2]
-    else:
-        h, w = frame.shape[:2]
-        ww = min(WORK_WIDTH, w)
-        wh = max(8, round(h * ww / w))
-        f = _area(frame, ww, wh).astype(np.float32) + 1.0
-        p = _area(plate, ww, wh).astype(np.float32) + 1.0
-    f = cv2.GaussianBlur(f, (0, 0), 1.0)  # sensor noise would read as speckled shadow
+    f8, p8 = _small_pair(frame, plate)
+    wh, ww = f8.shape[:2]
     a = np.clip(_area(alpha.astype(np.float32, copy=False), ww, wh), 0.0, 1.0)
-
-    ratio = f / p  # per channel
-    b = max(2, int(round(border * min(wh, ww))))
-    ring = np.ones((wh, ww), bool)
-    ring[b:-b, b:-b] = False
-    ring &= a < 0.05
-    gain = float(np.median(ratio.mean(axis=2)[ring])) if ring.any() else 1.0
-    ratio /= max(gain, 1e-3)
-    lum = ratio.mean(axis=2)
-    dark = np.clip(1.0 - lum, 0.0, 1.0)
-    # Neutral darkening only: channel ratios close to each other.
-    spread = (ratio.max(axis=2) - ratio.min(axis=2)) / np.maximum(lum, 1e-3)
-    neutral = np.clip(1.0 - (spread - max_chroma) / max_chroma, 0.0, 1.0)
-    # Soft threshold: noise below min_darkening is not shadow, ramping in up to twice that.
-    ramp = np.clip((dark - min_darkening) / max(min_darkening, 1e-6), 0.0, 1.0)
-    shadow = (dark * ramp * neutral * (1.0 - a)).astype(np.float32)
+    shadow = _shadow_small(f8, p8, a, min_darkening, border, max_chroma)
     ah, aw = alpha.shape[:2]
     if (wh, ww) != (ah, aw):
         # Full size: bilinear up (stays within 0..1), then nothing under the product (cv2: one SIMD pass each).
@@ -74,8 +88,29 @@ def estimate_shadow(
     return shadow
 
 
+def small_alpha(matte: Matte, w: int, h: int) -> np.ndarray:
+    """The matte's alpha over the whole frame at w x h (float32 0..1), read from its region of
+    interest only: no frame-size array is made."""
+    W, H = matte.frame.size
+    out = np.zeros((h, w), np.float32)
+    x0, y0, x1, y1 = matte.extent
+    sx, sy = w / W, h / H
+    u0, v0 = int(round(x0 * sx)), int(round(y0 * sy))
+    u1, v1 = max(u0 + 1, int(round(x1 * sx))), max(v0 + 1, int(round(y1 * sy)))
+    u1, v1 = min(u1, w), min(v1, h)
+    if x1 > x0 and y1 > y0 and u1 > u0 and v1 > v0:
+        a8 = matte.alpha8_in((x0, y0, x1, y1))
+        out[v0:v1, u0:u1] = _area(a8, u1 - u0, v1 - v0) * np.float32(1 / 255)
+    return out
+
+
 def add_shadow(matte: Matte, plate_image: np.ndarray, min_darkening: float = 0.04, border: float = 0.1,
-               small: tuple[np.ndarray, np.ndarray] | None = None) -> Matte:
-    """The same Matte with its `shadow` layer filled from the plate (frame and plate at full size)."""
-    shadow = estimate_shadow(matte.frame.image, plate_image, matte.full_alpha(), min_darkening, border, small=small)
+               small: tuple[np.ndarray, np.ndarray] | None = None, max_chroma: float = 0.12) -> Matte:
+    """The same Matte with its `shadow` layer: kept at the small size it is estimated at (a
+    soft layer over the whole frame; compose scales just the part it draws), so plate mode adds
+    no frame-size work. `small`: (frame, plate) already reduced to one size (the booth
+    segmenter's model input), else both are reduced here."""
+    f8, p8 = small if small is not None else _small_pair(matte.frame.image, plate_image)
+    wh, ww = f8.shape[:2]
+    shadow = _shadow_small(f8, p8, small_alpha(matte, ww, wh), min_darkening, border, max_chroma)
     return dataclasses.replace(matte, shadow=shadow)

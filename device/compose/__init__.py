@@ -93,18 +93,29 @@ def _clip(X: int, Y: int, img: np.ndarray, width: int, height: int) -> tuple[int
     return cx0, cy0, cx1, cy1, cx0 - X, cy0 - Y
 
 
-def _real_shadow(matte: Matte, pl: layout.Placement, src: tuple[int, int, int, int]) -> tuple[int, int, np.ndarray]:
-    """The clean-plate mode's own cast shadow (frame darkness map) mapped like the product."""
+def _real_shadow(matte: Matte, pl: layout.Placement) -> tuple[int, int, np.ndarray] | None:
+    """The clean-plate mode's own cast shadow mapped like the product: `Matte.shadow` is a small
+    layer over the whole frame, so only its part that holds shadow and lands on the canvas is
+    scaled (one small resize, not a frame-size one). None when no shadow lands on the canvas."""
+    layer = matte.shadow
+    lh, lw = layer.shape[:2]
     W, H = matte.frame.size
-    x0, y0, x1, y1 = src
-    # a cast shadow reaches past the product: take a region twice the box's size around it
-    bw, bh = x1 - x0, y1 - y0
-    x0, y0, x1, y1 = max(0, x0 - bw // 2), max(0, y0 - bh // 2), min(W, x1 + bw // 2), min(H, y1 + bh // 2)
-    region = np.ascontiguousarray(matte.shadow[y0:y1, x0:x1], dtype=np.float32)
-    big = cv2.resize(region, None, fx=pl.sx, fy=pl.sy, interpolation=_scale_interp(pl.sx))
-    X = pl.x - round((pl.box[0] - x0) * pl.sx)
-    Y = pl.y - round((pl.box[1] - y0) * pl.sy)
-    return X, Y, np.clip(big, 0, 1)
+    kx, ky = W / lw * pl.sx, H / lh * pl.sy  # output px per layer px
+    ox, oy = pl.x - pl.box[0] * pl.sx, pl.y - pl.box[1] * pl.sy  # output position of the frame's corner
+    u0, v0 = max(0, int(np.floor(-ox / kx))), max(0, int(np.floor(-oy / ky)))
+    u1, v1 = min(lw, int(np.ceil((pl.width - ox) / kx))), min(lh, int(np.ceil((pl.height - oy) / ky)))
+    if u1 <= u0 or v1 <= v0:
+        return None
+    pts = cv2.findNonZero((layer[v0:v1, u0:u1] >= 1 / 255).view(np.uint8))  # below that it changes no uint8 pixel
+    if pts is None:
+        return None
+    x, y, w, h = cv2.boundingRect(pts)
+    # one layer pixel of margin each side, so the bilinear fade-out is kept
+    x0, y0 = max(u0, u0 + x - 1), max(v0, v0 + y - 1)
+    x1, y1 = min(u1, u0 + x + w + 1), min(v1, v0 + y + h + 1)
+    part = np.ascontiguousarray(layer[y0:y1, x0:x1], dtype=np.float32)
+    big = cv2.resize(part, (max(1, round((x1 - x0) * kx)), max(1, round((y1 - y0) * ky))), interpolation=cv2.INTER_LINEAR)
+    return round(ox + x0 * kx), round(oy + y0 * ky), np.clip(big, 0, 1)
 
 
 def _blend(bg: np.ndarray, fg: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -122,11 +133,12 @@ def _on_colour(fg: np.ndarray, a: np.ndarray, rgb: tuple[int, int, int]) -> np.n
     return cv2.add(cv2.multiply(fg, a3, scale=1 / 255), cv2.multiply(inv, rgb, scale=1 / 255))
 
 
-def _shadow_params(matte: Matte, preset: PresetConfig, pl: layout.Placement, src, a_o, X0, Y0):
+def _shadow_params(matte: Matte, preset: PresetConfig, pl: layout.Placement, a_o, X0, Y0):
     """(opacity, left, top, darkness map) of the preset's shadow, or None."""
     sh = preset.shadow
     if sh.kind != "none" and sh.real and matte.shadow is not None:
-        return (1.0, *_real_shadow(matte, pl, src))
+        real = _real_shadow(matte, pl)
+        return None if real is None else (1.0, *real)
     if sh.kind == "contact":
         return (sh.opacity, *shadow.contact(sh, pl.x, pl.y, pl.w, pl.h))
     if sh.kind == "drop":
@@ -167,7 +179,7 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
         a_o = a_o[v:v + Y1 - Y0, u:u + X1 - X0]
         if preset.white_balance:
             fg_o = color.apply_gains(fg_o, color.backdrop_gains(matte.frame.image, matte.alpha_in, box))
-        sp = _shadow_params(matte, preset, pl, src, a_o, X0, Y0)
+        sp = _shadow_params(matte, preset, pl, a_o, X0, Y0)
         if sp is not None:
             shadow.apply(out, *sp)
         alpha_out[Y0:Y1, X0:X1] = a_o
@@ -249,7 +261,7 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
     if sh.kind == "contact" and not (sh.real and matte.shadow is not None):
         shadow.under(out, alpha_out, rgb, *shadow.contact_weights(sh, pl.x, pl.y, pl.w, pl.h))
     else:
-        sp = _shadow_params(matte, preset, pl, src, alpha_out[Y0:Y1, X0:X1], X0, Y0)
+        sp = _shadow_params(matte, preset, pl, alpha_out[Y0:Y1, X0:X1], X0, Y0)
         if sp is not None:
             opacity, left, top, darkness = sp
             shadow.under(out, alpha_out, rgb, left, top, shadow.weights(opacity, darkness))

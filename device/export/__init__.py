@@ -170,5 +170,6 @@ def sidecar(cutout: Cutout, meta: dict, artifacts: Sequence[Artifact]) -> Artifa
     side["size"] = [int(cutout.rgb.shape[1]), int(cutout.rgb.shape[0])]
     side["box"] = [int(v) for v in cutout.box]
     side["artifacts"] = {a.name: {"filename": a.filename, "sha256": a.sha256, "bytes": len(a.data)} for a in artifacts}
-    data = json.dumps(side, indent=2, sort_keys=True, default=str).encode("utf-8")
+    # no indent: json's C encoder (an indent selects the pure-Python one, 0.5 ms a frame)
+    data = json.dumps(side, sort_keys=True, default=str).encode("utf-8")
     return Artifact(name="meta", filename=f"{meta['capture_id']}.json", content_type="application/json", data=data)

@@ -174,6 +174,7 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         off = np.arange(k, dtype=np.int32)
         ys = ((cy.astype(np.int32) * k)[:, None, None] + off[None, :, None]).repeat(k, axis=2).ravel()
         xs = ((cx.astype(np.int32) * k)[:, None, None] + off[None, None, :]).repeat(k, axis=1).ravel()
+        inside = None
         if ww * k != rw or wh * k != rh:
             inside = (xs < rw) & (ys < rh)
             xs, ys = xs[inside], ys[inside]
@@ -205,8 +206,13 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
             cv2.mixChannels([f_s, b_s], [g2, g3], [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 5, 6, 5, 7])
         c = _sample(grids, mx, my)
         if cfg.decontaminate:
-            # the same points on the 2x coarser grid: (x + 0.5) / 2 - 0.5
-            c += _sample([g2, g3], mx * 0.5 - 0.25, my * 0.5 - 0.25)
+            # the colour layers are blurs over 4+ work cells: one sample per band cell (its centre,
+            # on the 2x coarser grid: (c + 0.5) / 2 - 0.5) repeated over the cell's k x k pixels
+            # is as good as one per pixel, at 1/k^2 of the sampling (pixels are cell-major above)
+            fb = _sample([g2, g3], cx.astype(np.float32) * 0.5 - 0.25, cy.astype(np.float32) * 0.5 - 0.25)
+            fb = np.repeat(np.stack(fb[:6]), k * k, axis=1)
+            if inside is not None:
+                fb = fb[:, inside]
         a_band = c[0] * pix[0]
         a_band += c[1] * pix[1]
         a_band += c[2] * pix[2]
@@ -217,7 +223,7 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         a_store = np.where(a_band >= cfg.threshold, np.uint8(255), np.uint8(0)) if cfg.hard else cv2.convertScaleAbs(a_band, alpha=255.0).reshape(-1)
         a_roi.reshape(-1)[idx] = a_store
         if cfg.decontaminate:
-            f_band = foreground.correct(pix, a_band[None, :], np.stack(c[4:7]), np.stack(c[7:10]), channel_axis=0)
+            f_band = foreground.correct(pix, a_band[None, :], fb[:3], fb[3:], channel_axis=0)
             f_band *= 255
             f_band += 0.5
             fg_roi.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)

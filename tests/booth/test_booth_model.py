@@ -96,3 +96,38 @@ def test_open_booth_segmenter_uses_stored_plate_and_shipped_model(tmp_path):
     off = open_booth_segmenter(validate({"station": {"data_dir": str(tmp_path / "none")}}), generic)
     frame = to_frame(img, rng)
     assert off.segment(frame).model == generic.card.label and "cutbox calibrate" in frame.info["plate_fit"]
+
+
+def test_plate_model_opens_only_once_there_is_a_plate(tmp_path):
+    from device.booth.segmenter import open_booth_segmenter
+    from device.config import validate
+
+    cfg = validate({"station": {"data_dir": str(tmp_path)}, "segment": {"threads": 1, "delegate": "cpu"}})
+    generic = LiteRTSegmenter(GENERIC, threads=1, delegate="cpu")
+    seg = open_booth_segmenter(cfg, generic)
+    assert seg.plate is None and seg.plate_model is None
+    frame = Frame(id="f1", image=np.full((288, 384, 3), 200, np.uint8), timestamp=0.0, source="test")
+    assert seg.segment(frame).model == generic.card.label and "cutbox calibrate" in frame.info["plate_fit"]
+    assert seg.plate_model is None
+
+    seg.set_plate(Plate(image=np.full((288, 384, 3), 200, np.uint8), settings={}, created=0.0, n_frames=1, method="median"))
+    assert isinstance(seg.plate_model, PlateModel)
+    model = seg.plate_model
+    frame = Frame(id="f2", image=np.full((288, 384, 3), 200, np.uint8), timestamp=0.0, source="test")
+    assert seg.segment(frame).model.startswith("cutbox-booth-int8") and frame.info["segment_mode"] == "plate"
+    seg.set_plate(None)
+    seg.set_plate(Plate(image=np.full((288, 384, 3), 190, np.uint8), settings={}, created=0.0, n_frames=1, method="median"))
+    assert seg.plate_model is model  # opened once, kept across recalibrations
+
+
+def test_missing_plate_model_is_reported_once_a_plate_needs_it(tmp_path):
+    from device.booth.segmenter import open_booth_segmenter
+    from device.config import validate
+
+    cfg = validate({"station": {"data_dir": str(tmp_path)}, "booth": {"model": str(tmp_path / "missing.tflite")}})
+    seg = open_booth_segmenter(cfg, LiteRTSegmenter(GENERIC, threads=1, delegate="cpu"))
+    assert seg.plate_model is None and seg.unavailable == ""
+    seg.set_plate(Plate(image=np.full((288, 384, 3), 200, np.uint8), settings={}, created=0.0, n_frames=1, method="median"))
+    frame = Frame(id="f", image=np.full((288, 384, 3), 200, np.uint8), timestamp=0.0, source="test")
+    seg.segment(frame)
+    assert frame.info["segment_mode"] == "generic" and "model file not found" in frame.info["plate_fit"]

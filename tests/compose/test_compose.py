@@ -123,6 +123,12 @@ def test_real_cast_shadow_is_kept_when_the_booth_provides_one():
     layer[450:480, 300:700] = 0.5  # the product's own shadow on the floor, under it
     cut = compose(_matte(shadow=layer), PresetConfig(shadow=ShadowConfig(kind="contact", real=True)))
     assert cut.rgb[1435:1480, 700:1300].mean() == pytest.approx(128, abs=4)
+    # the booth keeps the layer small (it is soft): the same shadow lands in the same place
+    small = cv2.resize(layer, (FRAME_W // 6, FRAME_H // 6), interpolation=cv2.INTER_AREA)
+    from_small = compose(_matte(shadow=small), PresetConfig(shadow=ShadowConfig(kind="contact", real=True)))
+    assert from_small.rgb[1435:1480, 700:1300].mean() == pytest.approx(128, abs=6)
+    assert np.abs(from_small.rgb.astype(int) - cut.rgb).mean() < 1.0
+    assert from_small.rgb[:1300].min() >= cut.rgb[:1300].min() - 2 and from_small.rgb[1600:].min() == 255
 
 
 def test_presets_by_name_and_validation():
