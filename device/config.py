@@ -88,7 +88,7 @@ class SegmentConfig(Section):
 class MatteConfig(Section):
     """Low-res mask -> full-res soft alpha + decontaminated colours (device/matte/)."""
 
-    work_px: int = Field(256, ge=64, le=4096, description="Long side of the reduced grid the guided filter, cleanup and colour estimate run on (fast guided filter); the result is upsampled to frame pixels")
+    work_px: int = Field(160, ge=64, le=4096, description="Long side of the reduced grid the guided filter, cleanup and colour estimate run on (fast guided filter); the result is upsampled to frame pixels")
     radius_cells: float = Field(1.0, gt=0, le=8, description="Guided filter radius in model-mask cells (frame px per mask px)")
     eps: float = Field(1e-3, gt=0, le=1, description="Guided filter regulariser: larger = smoother alpha, smaller = follows image edges harder")
     sharpen: float = Field(1.5, ge=1, le=4, description="Contrast gain about alpha 0.5 after the filter: takes out the blur left from the low-res mask")

@@ -100,6 +100,18 @@ def _work_grid(roi: tuple[int, int, int, int], frame_w: int, frame_h: int, work_
     return k, (x0, y0, x1, y1)
 
 
+def _block_means(src: np.ndarray, k: int) -> np.ndarray:
+    """Means of k x k blocks (src's sides are multiples of k): 2x2 halvings while k is even
+    (bilinear at exactly half size is the 2x2 mean and OpenCV's fastest path), then one
+    integer INTER_AREA; about half the cost of one INTER_AREA over the whole factor."""
+    while k % 2 == 0:
+        src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+        k //= 2
+    if k == 1:
+        return np.ascontiguousarray(src)
+    return cv2.resize(src, (src.shape[1] // k, src.shape[0] // k), interpolation=cv2.INTER_AREA)
+
+
 def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matte:
     """Soft alpha (uint8 round(255 a), see Matte) and decontaminated foreground (uint8 RGB) at frame resolution, stored
     for the subject's box only (`Matte.roi`, which is also the arrays' extent): alpha is 0 and
@@ -137,7 +149,7 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     src = img_roi
     if ww * k != rw or wh * k != rh:  # the ROI spans the frame and the frame is not whole cells
         src = cv2.copyMakeBorder(img_roi, 0, wh * k - rh, 0, ww * k - rw, cv2.BORDER_REPLICATE)
-    guide8 = cv2.resize(src, (ww, wh), interpolation=cv2.INTER_AREA) if k > 1 else np.ascontiguousarray(src)
+    guide8 = _block_means(src, k)
     guide_w = guide8.astype(np.float32)
     guide_w *= 1 / 255
     p_w = _lowres_to_work(prob, roi, W, H, k, (ww, wh))
