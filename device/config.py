@@ -92,7 +92,7 @@ class MatteConfig(Section):
     radius_cells: float = Field(1.0, gt=0, le=8, description="Guided filter radius in model-mask cells (frame px per mask px)")
     eps: float = Field(1e-3, gt=0, le=1, description="Guided filter regulariser: larger = smoother alpha, smaller = follows image edges harder")
     sharpen: float = Field(1.5, ge=1, le=4, description="Contrast gain about alpha 0.5 after the filter: takes out the blur left from the low-res mask")
-    band_px: int = Field(12, ge=1, le=256, description="Half-width of the unknown band around the mask edge, in frame pixels; alpha is solid 0/1 outside it")
+    band_px: int = Field(10, ge=1, le=256, description="Half-width of the unknown band around the mask edge, in frame pixels; alpha is solid 0/1 outside it")
     decontaminate: bool = Field(True, description="Estimate the foreground colour in the band so the backdrop does not bleed into edge pixels (no halo)")
     speck_fraction: float = Field(0.02, ge=0, le=1, description="Drop foreground pieces smaller than this fraction of the largest piece")
     hole_fraction: float = Field(0.005, ge=0, le=1, description="Fill holes smaller than this fraction of the subject area; larger ones (a ring, a handle) stay open")
