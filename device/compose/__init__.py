@@ -15,7 +15,16 @@ from device.compose import background, color, layout, shadow
 from device.config import PresetConfig
 from device.types import Cutout, Matte
 
-__all__ = ["compose", "subject_box"]
+__all__ = ["compose", "mask_canvas", "subject_box"]
+
+
+def mask_canvas(height: int, width: int) -> np.ndarray:
+    """The output alpha (height x width uint8, contents unset) as a view of rows one byte longer
+    whose first byte is 0: exactly an unfiltered PNG's rows, so export writes the 8-bit mask
+    without copying it (device.export.gray_png)."""
+    rows = np.empty((height, width + 1), np.uint8)
+    rows[:, 0] = 0
+    return rows[:, 1:]
 
 
 def _region(matte: Matte) -> tuple[int, int, int, int] | None:
@@ -171,7 +180,8 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
     if preset.background == "color":
         return _compose_on_colour(matte, preset, pl, box, src)
     out = background.canvas(preset, pl.width, pl.height)
-    alpha_out = np.zeros((pl.height, pl.width), np.uint8)
+    alpha_out = mask_canvas(pl.height, pl.width)
+    alpha_out[:] = 0
     X, Y, fg_o, a_o = _resample(matte, pl, src)
     X0, Y0, X1, Y1, u, v = _clip(X, Y, a_o, pl.width, pl.height)
     if X1 > X0 and Y1 > Y0:
@@ -224,7 +234,7 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
     r, g, b = background.hex_rgb(preset.color)
     rgb = (b, g, r)  # the canvas colour in the canvas's (BGR) order
     out = np.empty((pl.height, pl.width, 3), np.uint8)
-    alpha_out = np.empty((pl.height, pl.width), np.uint8)
+    alpha_out = mask_canvas(pl.height, pl.width)
     x0, y0, x1, y1 = src
     X, Y = _origin(pl, src)
     # output size of the region exactly as cv2.resize(fx, fy) makes it

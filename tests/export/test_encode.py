@@ -149,3 +149,19 @@ def test_bgr_image_uses_the_bgr_canvas_only_while_rgb_is_its_view():
     a = encode(c, {"capture_id": "a"}, ["jpeg"], cfg)[0].data
     b = encode(with_bgr, {"capture_id": "a"}, ["jpeg"], cfg)[0].data
     assert a == b  # the same JPEG from the BGR canvas as from the RGB picture
+
+
+def test_mask_from_the_compose_canvas_is_written_without_a_copy_and_the_same_bytes():
+    from device.compose import mask_canvas
+    from device.export import _png_rows, gray_png
+
+    rng = np.random.default_rng(3)
+    a = mask_canvas(61, 77)
+    a[:] = rng.integers(0, 256, a.shape, dtype=np.uint8)
+    assert _png_rows(a) is not None  # the PNG rows are the canvas itself
+    plain = np.ascontiguousarray(a)
+    assert _png_rows(plain) is None and _png_rows(a[:, 1:]) is None  # anything else is copied
+    assert gray_png(a, 1) == gray_png(plain, 1)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(gray_png(a, 1)))), plain)
+    a.base[5, 0] = 1  # a spoiled filter byte is never trusted
+    assert _png_rows(a) is None
