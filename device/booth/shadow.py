@@ -50,7 +50,21 @@ def _shadow_small(f8: np.ndarray, p8: np.ndarray, a: np.ndarray, min_darkening: 
     cover = cv2.dilate(a, near)
     shadow = dark * ramp * neutral * (1.0 - cover)
     shadow += cv2.dilate(shadow, near) * cv2.max(cover - a, 0.0)
-    return shadow.astype(np.float32, copy=False)
+    return _drop_specks(shadow.astype(np.float32, copy=False))
+
+
+def _drop_specks(shadow: np.ndarray, min_area_frac: float = 2e-4, level: float = 1 / 255) -> np.ndarray:
+    """A cast shadow is a broad patch; isolated specks of a few small pixels are noise or edge
+    leftovers, and each would make compose shade a product-size rectangle for nothing."""
+    on = (shadow >= level).view(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(on, connectivity=8)
+    small = stats[1:, cv2.CC_STAT_AREA] < max(4, min_area_frac * shadow.size)
+    if n > 1 and small.any():
+        drop = np.zeros(n, bool)
+        drop[1:] = small
+        shadow[drop[labels]] = 0
+    shadow[~on.view(bool)] = 0  # below one grey level it shades nothing
+    return shadow
 
 
 def _small_pair(frame: np.ndarray, plate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -102,11 +102,28 @@ def under(canvas: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int], le
     if x1 <= x0 or y1 <= y0:
         return
     d = w8[y0 - top:y1 - top, x0 - left:x1 - left]
-    t = cv2.multiply(d, cv2.bitwise_not(alpha[y0:y1, x0:x1]), scale=1 / 255)
-    t3 = cv2.cvtColor(t, cv2.COLOR_GRAY2RGB)
-    if tuple(color) != (255, 255, 255):
-        t3 = cv2.multiply(t3, (float(color[0]), float(color[1]), float(color[2]), 0.0), scale=1 / 255)
-    region = canvas[y0:y1, x0:x1]
-    got = cv2.subtract(region, t3, dst=region)
-    if not np.shares_memory(got, canvas):  # pragma: no cover - cv2 always writes a matching view
-        region[:] = got
+    for (r0, r1), (c0, c1) in _shaded_blocks(d):
+        ry0, ry1, rx0, rx1 = y0 + r0, y0 + r1, x0 + c0, x0 + c1
+        t = cv2.multiply(d[r0:r1, c0:c1], cv2.bitwise_not(alpha[ry0:ry1, rx0:rx1]), scale=1 / 255)
+        t3 = cv2.cvtColor(t, cv2.COLOR_GRAY2RGB)
+        if tuple(color) != (255, 255, 255):
+            t3 = cv2.multiply(t3, (float(color[0]), float(color[1]), float(color[2]), 0.0), scale=1 / 255)
+        region = canvas[ry0:ry1, rx0:rx1]
+        got = cv2.subtract(region, t3, dst=region)
+        if not np.shares_memory(got, canvas):  # pragma: no cover - cv2 always writes a matching view
+            region[:] = got
+
+
+def _shaded_blocks(w8: np.ndarray, gap: int = 32) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """((row0, row1), (col0, col1)) blocks that hold all non-zero weights: runs of shaded rows
+    (split where more than `gap` rows are empty), each cut to its shaded columns. A real cast
+    shadow is one block; scattered faint bits do not cost a product-size rectangle."""
+    rows = np.flatnonzero(w8.max(axis=1))
+    if rows.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(rows) > gap)
+    blocks = []
+    for r0, r1 in zip(np.r_[rows[0], rows[cuts + 1]], np.r_[rows[cuts], rows[-1]] + 1):
+        cols = np.flatnonzero(w8[r0:r1].max(axis=0))
+        blocks.append(((int(r0), int(r1)), (int(cols[0]), int(cols[-1]) + 1)))
+    return blocks

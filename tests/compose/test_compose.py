@@ -181,3 +181,23 @@ def test_colour_canvas_carries_its_bgr_order_and_rgb_is_its_view():
     assert np.abs(cut.rgb[cut.rgb.shape[0] // 2, cut.rgb.shape[1] // 2].astype(int) - (40, 90, 200)).max() <= 2
     assert cut.bgr_image() is cut.bgr
     assert compose(_matte(), PresetConfig(background="transparent")).bgr is None
+
+
+def test_shadow_is_drawn_only_where_it_falls_and_the_same_as_over_the_whole_rectangle():
+    from device.compose import shadow
+
+    rng = np.random.default_rng(7)
+    w8 = np.zeros((400, 300), np.uint8)
+    w8[10:30, 40:90] = rng.integers(1, 200, (20, 50), dtype=np.uint8)  # two patches far apart
+    w8[350:380, 200:260] = rng.integers(1, 200, (30, 60), dtype=np.uint8)
+    assert shadow._shaded_blocks(w8) == [((10, 30), (40, 90)), ((350, 380), (200, 260))]
+    assert shadow._shaded_blocks(np.zeros((5, 5), np.uint8)) == []
+    canvas = rng.integers(100, 256, (500, 500, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (500, 500), dtype=np.uint8)
+    got = canvas.copy()
+    shadow.under(got, alpha, (250, 240, 230), 50, 60, w8)
+    # reference: the formula over the whole rectangle at once
+    want = canvas.astype(np.float64)
+    t = w8 * (255 - alpha[60:460, 50:350].astype(np.float64)) / 255
+    want[60:460, 50:350] -= t[..., None] * np.array([250, 240, 230]) / 255
+    assert np.abs(got.astype(np.float64) - np.clip(want, 0, 255)).max() <= 1.01
