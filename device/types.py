@@ -42,11 +42,22 @@ class Frame:
     lores: np.ndarray | None = None
     sku: str | None = None
     info: dict = field(default_factory=dict)  # source-specific: path, exif orientation, icc, exposure...
+    _half: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the full-resolution image."""
         return int(self.image.shape[1]), int(self.image.shape[0])
+
+    def half(self) -> np.ndarray:
+        """The image at half size, each pixel the mean of a 2x2 block (an odd last row or column
+        is left out), made once per frame: the model input and the matte's guide both start
+        from it, so the frame is read once for the two. Bilinear at exactly half size is that
+        mean and OpenCV's fastest downscale."""
+        if not self._half:
+            h, w = self.image.shape[0] // 2, self.image.shape[1] // 2
+            self._half.append(cv2.resize(self.image[: h * 2, : w * 2], (w, h), interpolation=cv2.INTER_LINEAR))
+        return self._half[0]
 
 
 @dataclass(frozen=True)

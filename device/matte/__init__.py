@@ -89,6 +89,7 @@ def _work_grid(roi: tuple[int, int, int, int], frame_w: int, frame_h: int, work_
     k = max(1, -(-max(x1 - x0, y1 - y0) // work_px))
 
     def grow(a0: int, a1: int, size: int) -> tuple[int, int]:
+        a0 -= a0 % 2 if k % 2 == 0 else 0  # even corner: the guide can start from Frame.half()
         n = -(-(a1 - a0) // k) * k
         a1 = a0 + n
         if a1 > size:
@@ -149,7 +150,10 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     src = img_roi
     if ww * k != rw or wh * k != rh:  # the ROI spans the frame and the frame is not whole cells
         src = cv2.copyMakeBorder(img_roi, 0, wh * k - rh, 0, ww * k - rw, cv2.BORDER_REPLICATE)
-    guide8 = _block_means(src, k)
+    if k % 2 == 0 and x0 % 2 == 0 and y0 % 2 == 0 and src is img_roi and x1 <= W - W % 2 and y1 <= H - H % 2:
+        guide8 = _block_means(frame.half()[y0 // 2:y1 // 2, x0 // 2:x1 // 2], k // 2)  # the model input's halving, reused
+    else:
+        guide8 = _block_means(src, k)
     guide_w = guide8.astype(np.float32)
     guide_w *= 1 / 255
     p_w = _lowres_to_work(prob, roi, W, H, k, (ww, wh))

@@ -136,6 +136,8 @@ class Int8Model:
 def model_input(frame: Frame, w: int, h: int) -> np.ndarray:
     """The model's input for a frame: its lores copy when present, area-averaged and stretched."""
     src = frame.lores if frame.lores is not None else frame.image
+    if src is frame.image and src.shape[1] >= 2 * w and src.shape[0] >= 2 * h:
+        src = frame.half()  # stretch_resize's own first halving, shared with the matte
     if src.shape[0] != h or src.shape[1] != w:
         src = stretch_resize(src, w, h)
     if src.ndim != 3 or src.shape[2] != 3 or src.dtype != np.uint8:

@@ -209,3 +209,19 @@ def test_a_float_matte_and_a_uint8_matte_read_the_same():
     assert np.shares_memory(f.alpha_in((100, 100, 200, 200)), f.alpha)
     with pytest.raises(ValueError, match="uint8"):
         Matte(frame=frame, alpha=a8.astype(np.int32), foreground=img, model="t")
+
+
+def test_guide_from_the_frames_shared_half_is_the_same_as_from_the_frame():
+    from device.matte import _block_means
+    from device.segment.litert import model_input, stretch_resize
+
+    rng = np.random.default_rng(11)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (648, 1152, 3), dtype=np.uint8), (0, 0), 2)
+    frame = Frame(id="h", image=image, timestamp=0.0, source="test")
+    x0, y0, x1, y1 = 96, 40, 96 + 8 * 60, 40 + 8 * 50  # an even corner, whole 8 x 8 cells
+    direct = _block_means(image[y0:y1, x0:x1], 8)
+    shared = _block_means(frame.half()[y0 // 2:y1 // 2, x0 // 2:x1 // 2], 4)
+    assert np.array_equal(direct, shared)
+    # the model input reuses the same half and is what the plain resize gives
+    assert np.array_equal(model_input(frame, 256, 256), stretch_resize(image, 256, 256))
+    assert frame.half() is frame.half()  # made once per frame
