@@ -240,6 +240,7 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         a_roi.reshape(-1)[idx] = a_store
         if cfg.decontaminate:
             f_band = foreground.correct(pix, a_band[None, :], fb[:3], fb[3:], channel_axis=0)
+            foreground.suppress_spill(f_band, fb[:3], fb[3:])
             f_band *= 255
             f_band += 0.5
             fg_roi.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)

@@ -68,3 +68,26 @@ def estimate(image: np.ndarray, alpha: np.ndarray, radii: tuple[int, ...] = (45,
     """Foreground colours at one resolution (hxwx3 float32 0..1): the reference, single-grid form."""
     f, b = colour_layers(image, alpha, radii)
     return correct(image, alpha, f, b)
+
+
+def suppress_spill(colours: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarray, min_separation: float = 0.1) -> np.ndarray:
+    """Take out of edge colours the tint that still leans from the local product colour F~
+    towards the backdrop's (3xN planes, float32 0..1, changed in place).
+
+    Blur-fusion leaves a pixel the model calls solid (alpha 1) as it is, so backdrop light that
+    bled into it (lens flare, JPEG chroma at half resolution) stays: the pink rim of a white cap
+    on red paper. This is a keyer's spill suppression with the backdrop colour measured locally
+    instead of a fixed key colour, on chroma only (rgb minus its mean), so brightness and
+    shading stay and the correction never goes past F~'s own tint (no complementary rim). Only
+    where F~ and B~ differ in tint enough for the direction to mean something; used on the
+    unknown band only (a few pixels from the edge)."""
+    def chroma(x: np.ndarray) -> np.ndarray:
+        return x - x.mean(axis=0, keepdims=True)
+
+    u = chroma(b_smooth) - chroma(f_smooth)
+    uu = (u * u).sum(axis=0)
+    lean = ((chroma(colours) - chroma(f_smooth)) * u).sum(axis=0) / np.maximum(uu, 1e-6)
+    np.clip(lean, 0, 1, out=lean)
+    lean[uu < min_separation * min_separation] = 0
+    colours -= lean * u
+    return np.clip(colours, 0, 1, out=colours)

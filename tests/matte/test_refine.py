@@ -67,6 +67,32 @@ def test_decontamination_removes_the_green_halo():
     assert greenness(after) < 0.5 * greenness(before)
 
 
+def test_backdrop_tint_bled_into_solid_edge_pixels_is_taken_out():
+    """A white product on red paper, shot as JPEG: chroma at half resolution bleeds the red
+    into edge pixels the matte rightly calls solid (alpha 1). Their tint goes; brightness stays."""
+    size = 400
+    alpha = np.zeros((size, size), np.float32)
+    cv2.circle(alpha, (200, 200), 120, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 1.0)
+    white, red = np.array([235, 235, 230], np.float32), np.array([200, 20, 25], np.float32)
+    img = alpha[..., None] * white + (1 - alpha[..., None]) * red
+    ycc = cv2.cvtColor(np.clip(img + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2YCrCb)
+    for ch in (1, 2):  # chroma blurred over 6 px, as a 4:2:0 JPEG of a smaller photo upscaled
+        ycc[..., ch] = cv2.GaussianBlur(ycc[..., ch], (0, 0), 3.0)
+    frame = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+    rim = (alpha > 0.99) & (cv2.erode((alpha > 0.99).view(np.uint8), np.ones((9, 9), np.uint8)) == 0)
+    fg = refine(_mask(frame, _lowres(alpha, 8)), MatteConfig()).full_foreground().astype(np.float32)
+
+    def redness(c: np.ndarray) -> float:
+        return float((c[rim][:, 0] - c[rim][:, 1:].mean(axis=1)).mean())
+
+    assert redness(frame.astype(np.float32)) > 15  # the tint is there to take out
+    # (blur-fusion alone leaves 86 % of it here: alpha 1 keeps the pixel as it is)
+    assert redness(fg) < 0.6 * redness(frame.astype(np.float32)), (redness(fg), redness(frame.astype(np.float32)))
+    lum = lambda c: float(c[rim].mean())  # noqa: E731
+    assert abs(lum(fg) - lum(frame.astype(np.float32))) < 8  # brightness kept
+
+
 def _ring_scene(size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """A gold ring (with a big hole) and three dust specks on a grey backdrop, and its true alpha."""
     img = np.full((size, size, 3), 200, np.uint8)
