@@ -9,7 +9,9 @@ acknowledged with paho's manual ack. A resend (same capture id, artifact name an
 counted as a duplicate and stored once. A different sha256 under the same capture id and name
 is a new version (a correction, a review decision): with the same or a higher `revision` user
 property it replaces the stored file and index row (counted as `replaced`, and the capture is
-complete again once its new meta and artifacts all match); with a lower one it is a late
+complete again once its new meta and artifacts all match; the new file is written beside the
+old, named with its sha256, and the old one is removed once the index names the new, so a
+reader never finds bytes other than the sha256 it read); with a lower one it is a late
 redelivery of an older version, kept out and counted as a conflict. A capture is complete when its meta and every artifact
 the meta lists are stored with the listed sha256. Bad messages are acknowledged (they can
 never succeed), logged and recorded in the `rejected` table; a storage failure (disk full)
@@ -142,6 +144,11 @@ class CatalogStore:
                                                  f"received {digest} (revision {rev})")
                     return Outcome("conflict")
             fname = "meta.json" if meta is not None else (filename if filename and SAFE.match(filename) else name)
+            if row is not None and row[1].endswith("/" + fname):
+                # a new version never overwrites the file the index still names: a reader always
+                # finds the bytes of the sha256 it read (the old file goes once the index moved on)
+                stem, dot, ext = fname.partition(".")
+                fname = f"{stem}.{digest[:12]}{dot}{ext}"
             path = self._write_file(station, capture_id, fname, payload)
             rel = str(path.relative_to(self.dir))
             try:

@@ -1,6 +1,7 @@
 """The catalog receiver: checks every sha256, stores each capture once, survives kill -9."""
 
 import hashlib
+from pathlib import Path
 import time
 
 from device.catalog.receiver import CatalogStore
@@ -110,9 +111,14 @@ def test_a_corrected_capture_replaces_files_and_index_rows_and_a_resend_is_still
     s = store.stats()
     assert s["items"] == 3 and s["complete_captures"] == 1 and s["replaced"] == 3 and s["duplicates"] == 3
     folder = tmp_path / "files" / "booth-1" / new.id
-    assert sorted(p.name for p in folder.iterdir()) == sorted([a.filename for a in new.artifacts] + ["meta.json"])
+    # a new version is written beside the old one (named with its sha256) and the old one goes
+    # once the index names the new: a reader never finds other bytes than the sha256 it read
+    rows = dict(store.db.execute("SELECT name, path FROM items WHERE capture_id=?", (new.id,)).fetchall())
+    assert sorted(p.name for p in folder.iterdir()) == sorted(Path(r).name for r in rows.values())
     for a in new.artifacts:
-        assert hashlib.sha256((folder / a.filename).read_bytes()).hexdigest() == a.sha256
+        stem, _, ext = a.filename.partition(".")
+        assert Path(rows[a.name]).name == f"{stem}.{a.sha256[:12]}.{ext}"
+        assert hashlib.sha256((tmp_path / rows[a.name]).read_bytes()).hexdigest() == a.sha256
 
 
 def test_a_corrected_capture_is_incomplete_until_its_new_meta_and_artifacts_all_match(tmp_path):
