@@ -175,7 +175,8 @@ def quality(args) -> int:
         subsets[sub] = rows
     res = {
         "about": (f"{len(images)} booth composites ({manifest['size'][0]}x{manifest['size'][1]}) of held-out products "
-                  f"(split {manifest['split']}), made by tools/booth/make_booth_set.py seed {manifest['seed']}: "
+                  f"(split {manifest['split']}; products whose teacher label is under 60 % solid skipped), "
+                  f"made by tools/booth/make_booth_set.py seed {manifest['seed']}: "
                   "synthetic sweeps with vignetting, cast shadows, exposure flicker +-4 %, camera shift <= 1 px, "
                   "sensor noise; exact alpha and shadow ground truth. Metrics at set resolution; SAD in thousands; "
                   "ms/img on 1 thread including resize, with other jobs sharing the CPU."),
