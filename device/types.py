@@ -49,12 +49,16 @@ class Frame:
         """(width, height) of the full-resolution image."""
         return int(self.image.shape[1]), int(self.image.shape[0])
 
-    def half(self) -> np.ndarray:
+    def half(self, make: bool = True) -> np.ndarray | None:
         """The image at half size, each pixel the mean of a 2x2 block (an odd last row or column
         is left out), made once per frame: the model input and the matte's guide both start
         from it, so the frame is read once for the two. Bilinear at exactly half size is that
-        mean and OpenCV's fastest downscale."""
+        mean and OpenCV's fastest downscale. `make=False`: only if it was made already (None
+        otherwise), for a reader that needs a small part of it (the matte, when the model
+        took picamera2's lores stream and no half was made)."""
         if not self._half:
+            if not make:
+                return None
             h, w = self.image.shape[0] // 2, self.image.shape[1] // 2
             self._half.append(cv2.resize(self.image[: h * 2, : w * 2], (w, h), interpolation=cv2.INTER_LINEAR))
         return self._half[0]

@@ -150,8 +150,9 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     src = img_roi
     if ww * k != rw or wh * k != rh:  # the ROI spans the frame and the frame is not whole cells
         src = cv2.copyMakeBorder(img_roi, 0, wh * k - rh, 0, ww * k - rw, cv2.BORDER_REPLICATE)
-    if k % 2 == 0 and x0 % 2 == 0 and y0 % 2 == 0 and src is img_roi and x1 <= W - W % 2 and y1 <= H - H % 2:
-        guide8 = _block_means(frame.half()[y0 // 2:y1 // 2, x0 // 2:x1 // 2], k // 2)  # the model input's halving, reused
+    half = frame.half(make=False)  # the model input's halving, when it made one
+    if half is not None and k % 2 == 0 and x0 % 2 == 0 and y0 % 2 == 0 and src is img_roi and x1 <= W - W % 2 and y1 <= H - H % 2:
+        guide8 = _block_means(half[y0 // 2:y1 // 2, x0 // 2:x1 // 2], k // 2)
     else:
         guide8 = _block_means(src, k)
     guide_w = guide8.astype(np.float32)

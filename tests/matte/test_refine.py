@@ -251,3 +251,10 @@ def test_guide_from_the_frames_shared_half_is_the_same_as_from_the_frame():
     # the model input reuses the same half and is what the plain resize gives
     assert np.array_equal(model_input(frame, 256, 256), stretch_resize(image, 256, 256))
     assert frame.half() is frame.half()  # made once per frame
+    # a frame whose model input came from the lores stream never has a full half made for it
+    lores = Frame(id="l", image=image, timestamp=0.0, source="test", lores=cv2.resize(image, (256, 256)))
+    model_input(lores, 256, 256)
+    prob = np.zeros((64, 64), np.float32)
+    prob[16:48, 16:48] = 1.0
+    matte = refine(Mask(frame=lores, prob=prob, model="test", backend="cpu"), MatteConfig())
+    assert matte.alpha.size and lores.half(make=False) is None
