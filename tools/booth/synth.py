@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from tools import SHARED
+from tools.model.data import MIN_SOLID, solid_fraction
 
 DATA = SHARED / "data" / "distill"
 FOLDERS = ("clothing", "grocery-iconic")
@@ -62,13 +63,6 @@ def list_products(split: str, data: Path = DATA) -> tuple[list[Product], str]:
     return out, origin
 
 
-# The teacher is unsure of about 8 % of the photos: it leaves an opaque shirt or box at alpha
-# 0.2-0.5 over most of its area. Composited, such a label makes a see-through product whose
-# "exact" ground truth is mostly below the IoU threshold, in training and in the booth set
-# alike; those products are skipped (translucency is made on purpose by the translucent case).
-MIN_SOLID = 0.6
-
-
 def load_product(p: Product, max_side: int = 400) -> tuple[np.ndarray, np.ndarray]:
     """RGB float32 0..1 and alpha float32 0..1, cropped to the product's box."""
     bgr = cv2.imread(str(p.image), cv2.IMREAD_COLOR)
@@ -80,7 +74,9 @@ def load_product(p: Product, max_side: int = 400) -> tuple[np.ndarray, np.ndarra
     ys, xs = np.nonzero(a > 8)
     if len(ys) < 50 or (a > 127).sum() < 50:
         raise ValueError(f"product {p.name} has an empty alpha")
-    solid = float((a[a > 12] > 229).mean())
+    # an unsure label composited makes a see-through product whose "exact" ground truth is
+    # mostly below the IoU threshold (translucency is made on purpose by the translucent case)
+    solid = solid_fraction(a)
     if solid < MIN_SOLID:
         raise ValueError(f"product {p.name} has an unsure label ({solid:.0%} of it solid)")
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
