@@ -26,6 +26,9 @@ from tools import REPO, SHARED
 from tools.model.int8_check import int8_check
 
 NAME = "cutbox-student-int8"
+# The card's version is SERIES.<best epoch>; SERIES goes up when the recipe changes (0.2: the
+# run that skips unsure teacher labels), so two runs never share a version.
+SERIES = "0.2"
 COCO = SHARED / "data" / "eval-dev" / "coco-mval-large"
 LICENCES = {
     "clothing": "distill/clothing: 'clothing dataset (small)', CC0 1.0; soft alpha labels by an IS-Net teacher",
@@ -155,7 +158,7 @@ def main(argv=None) -> int:
     inp, out = check["input"], check["output"]
     card = {
         "name": NAME,
-        "version": f"0.1.{state.get('best_epoch', 0)}",
+        "version": f"{SERIES}.{state.get('best_epoch', 0)}",
         "file": tflite.name,
         "sha256": sha256(tflite),
         "input": {"width": inp["shape"][2], "height": inp["shape"][1], "channels": "RGB", "dtype": "uint8",
