@@ -107,6 +107,13 @@ class CachedU2Netp:
         return y
 
 
+def matte_key(runner_key: str) -> str | None:
+    """The row name of a model's after-the-matte scores ("plate mode + matte"), or None for
+    runners that do not go through the matte (U2-Net-p, difference keying)."""
+    mode = runner_key.split(" (")[0]
+    return f"{mode} + matte" if mode in ("plate mode", "generic mode") else None
+
+
 def through_matte(rgb: np.ndarray, prob: np.ndarray, cfg) -> np.ndarray:
     """The alpha the booth delivers: the model's mask refined by the device's matte stage
     (guided by the frame at full resolution), as float 0..1 at frame size."""
@@ -154,8 +161,8 @@ def quality(args) -> int:
     per: dict[str, list[dict]] = {}
     for k in runners:
         per[k] = []
-        if k.startswith(("plate mode", "generic mode")):
-            per[k.split(" (")[0] + " + matte"] = []
+        if matte_key(k):
+            per[matte_key(k)] = []
     shadow_err = {"gt": [], "plate": [], "gt_mean": [], "est_mean": []}
     plate_key = next((k for k in runners if k.startswith("plate mode")), None)
     for im in images:
@@ -170,12 +177,11 @@ def quality(args) -> int:
             s = ev.score(prob, gt, valid)
             s.update(case=im["case"], ms=ms)
             per[key].append(s)
-            if key.startswith(("plate mode", "generic mode")):
+            if matte_key(key):
                 t0 = time.perf_counter()
-                refined = through_matte(rgb, prob, matte_cfg)
-                s = ev.score(refined, gt, valid)
+                s = ev.score(through_matte(rgb, prob, matte_cfg), gt, valid)
                 s.update(case=im["case"], ms=ms + (time.perf_counter() - t0) * 1000)
-                per.setdefault(key.split(" (")[0] + " + matte", []).append(s)
+                per[matte_key(key)].append(s)
             if key == plate_key:
                 a_pred = cv2.resize(np.clip(prob, 0, 1), (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
                 sh_gt = read_gray(root / "shadow" / f"{name}.png")
@@ -209,14 +215,13 @@ def quality(args) -> int:
     if shadow_err["gt"]:
         res["shadow"] = {"mae_gt_alpha": float(np.mean(shadow_err["gt"])), "mae_plate_alpha": float(np.mean(shadow_err["plate"])),
                          "gt_mean": float(np.mean(shadow_err["gt_mean"])), "est_mean": float(np.mean(shadow_err["est_mean"]))}
-    plate_rows = {sub: next((r for r in rows if r["model"] == plate_key), None) for sub, rows in subsets.items()}
-    gen_rows = {sub: next((r for r in rows if r["model"].startswith("generic mode (")), None) for sub, rows in subsets.items()}
-    if plate_rows["all"] and gen_rows["all"]:
+    def row(sub: str, prefix: str) -> dict | None:
+        return next((r for r in subsets[sub] if r["model"].startswith(prefix)), None)
+
+    if row("all", "plate mode (") and row("all", "generic mode ("):
         res["targets"] = {}
         for label, pk, gk in (("model", "plate mode (", "generic mode ("), ("after the matte", "plate mode + matte", "generic mode + matte")):
-            p_all = next(r for r in subsets["all"] if r["model"].startswith(pk))
-            p_ww = next(r for r in subsets["white_on_white"] if r["model"].startswith(pk))
-            g_ww = next(r for r in subsets["white_on_white"] if r["model"].startswith(gk))
+            p_all, p_ww, g_ww = row("all", pk), row("white_on_white", pk), row("white_on_white", gk)
             gain = 100 * (p_ww["iou"] - g_ww["iou"])
             res["targets"][f"plate mode IoU >= 0.97 (all, {label})"] = f"{p_all['iou']:.4f} -> {'met' if p_all['iou'] >= 0.97 else 'NOT met'}"
             res["targets"][f"white on white: plate >= generic + 10 IoU points ({label})"] = f"{gain:+.1f} points -> {'met' if gain >= 10 else 'NOT met'}"
