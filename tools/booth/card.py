@@ -80,11 +80,12 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
                         "(frame - plate)/64, Conv1's extra input weights start at zero; initialised from "
                         f"{state.get('init')}; fine-tuned on booth composites made on the fly from the training split "
                         "(tools/booth/synth.py: sweeps, vignetting, cast shadows, flicker, camera shift, noise, white on "
-                        "white, translucent parts, straps), same loss as the generic student, "
+                        "white, translucent parts, straps; mix plain/white/translucent/straps "
+                        f"{_case_mix(state)}), same loss as the generic student, "
                         f"{state.get('threads', 1)} CPU thread{'s' if state.get('threads', 1) != 1 else ''}"),
             "best_step": state.get("best_step"), "steps_done": state.get("step"),
             "best_val_iou": state.get("best_iou"), "history": state.get("history", [])[-10:],
-            "split": state.get("split"), "seed": state.get("seed"),
+            "split": state.get("split"), "seed": state.get("seed"), "schedule": state.get("schedule"),
             "licences": LICENCES,
             "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
@@ -92,6 +93,14 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     write_md(card, out_dir / f"{NAME}.md")
     return card
+
+
+def _case_mix(state: dict) -> str:
+    """The hard-case mix the run trained on, as fractions (synth's default when it named none)."""
+    from tools.booth.synth import CASE_WEIGHTS
+
+    w = (state.get("schedule") or {}).get("case_weights") or CASE_WEIGHTS
+    return "/".join(f"{v / sum(w):.2f}" for v in w)
 
 
 def _table(rows: list[dict]) -> str:

@@ -30,6 +30,8 @@ FOLDERS = ("clothing", "grocery-iconic")
 VAL_LISTS = (Path.home() / ".cache/cutbox-train/runs/mnv2-1.0-256/val.txt",)
 TRAIN_TOML = Path(__file__).resolve().parents[1] / "model" / "train.toml"
 HARD_CASES = ("plain", "white_on_white", "translucent", "straps")
+# How often composite() makes each hard case when the caller names none (training mix).
+CASE_WEIGHTS = (0.4, 0.3, 0.15, 0.15)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def composite(
 ) -> Composite:
     """Place one product in a booth and photograph it; see the module docstring for the model."""
     if case is None:
-        case = HARD_CASES[rng.choice(4, p=[0.4, 0.3, 0.15, 0.15])]
+        case = HARD_CASES[rng.choice(len(HARD_CASES), p=CASE_WEIGHTS)]
     if case not in HARD_CASES:
         raise ValueError(f"case must be one of {HARD_CASES}, got {case!r}")
     plate = make_plate(rng, h, w)

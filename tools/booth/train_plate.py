@@ -153,8 +153,9 @@ def generic_init(init: Path | None = None) -> tuple[Path | None, dict]:
     return (best if best.exists() else None), m
 
 
-def sample(items, rng, size: int, flicker=0.08, max_shift=2.0):
-    """One on-the-fly pair: (size x size x 6 uint8 frame+plate, size/2 x size/2 alpha)."""
+def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None):
+    """One on-the-fly pair: (size x size x 6 uint8 frame+plate, size/2 x size/2 alpha);
+    `case_weights` (one per synth.HARD_CASES) sets the mix of hard cases, default synth's."""
     from tools.booth import synth
 
     while True:
@@ -168,18 +169,22 @@ def sample(items, rng, size: int, flicker=0.08, max_shift=2.0):
         rgb, a = rgb[:, ::-1].copy(), a[:, ::-1].copy()
     ar = rng.uniform(1.2, 1.8)
     h = int(rng.integers(200, 300))
-    c = synth.composite(rgb, a, rng, h, int(h * ar), flicker=flicker, max_shift=max_shift)
+    case = None
+    if case_weights is not None:
+        w = np.asarray(case_weights, np.float64)
+        case = synth.HARD_CASES[rng.choice(len(synth.HARD_CASES), p=w / w.sum())]
+    c = synth.composite(rgb, a, rng, h, int(h * ar), case=case, flicker=flicker, max_shift=max_shift)
     x = np.concatenate([cv2.resize(c.image, (size, size), interpolation=cv2.INTER_AREA),
                         cv2.resize(c.plate, (size, size), interpolation=cv2.INTER_AREA)], axis=2)
     y = cv2.resize(c.alpha, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
     return x, y
 
 
-def _producer(items, size, batch, seed, out: queue.Queue, stop: threading.Event):
+def _producer(items, size, batch, seed, case_weights, out: queue.Queue, stop: threading.Event):
     cv2.setNumThreads(1)
     rng = np.random.default_rng(seed)
     while not stop.is_set():
-        pairs = [sample(items, rng, size) for _ in range(batch)]
+        pairs = [sample(items, rng, size, case_weights=case_weights) for _ in range(batch)]
         out.put((np.stack([p[0] for p in pairs]).astype(np.float32), np.stack([p[1] for p in pairs])[..., None]))
 
 
@@ -220,7 +225,7 @@ def train(args) -> int:
     model = build_plate_student(size, width, decoder, diff_scale=TRAIN_DIFF_SCALE)
     state = {"step": 0, "best_iou": -1.0, "history": [], "seed": args.seed, "model": m, "diff_scale": TRAIN_DIFF_SCALE,
              "schedule": {"lr": args.lr, "total_steps": args.total_steps, "warmup_steps": args.warmup_steps,
-                          "batch": args.batch}}
+                          "batch": args.batch, "case_weights": args.case_weights}}
     sched = _schedule(keras, args.lr, args.total_steps, args.warmup_steps)
     opt = keras.optimizers.AdamW(sched, weight_decay=1e-4)
     opt.build(model.trainable_variables)
@@ -260,7 +265,9 @@ def train(args) -> int:
 
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
-    threading.Thread(target=_producer, args=(items, size, args.batch, args.seed + state["step"], q, stop), daemon=True).start()
+    case_weights = state.get("schedule", {}).get("case_weights")  # a resumed run keeps its own mix
+    threading.Thread(target=_producer, args=(items, size, args.batch, args.seed + state["step"], case_weights, q, stop),
+                     daemon=True).start()
     deadline = time.time() + args.minutes * 60
     try:
         while state["step"] < args.total_steps and time.time() < deadline:
@@ -326,6 +333,8 @@ def main(argv=None) -> int:
     t.add_argument("--eval-every", type=int, default=50)
     t.add_argument("--val-n", type=int, default=48)
     t.add_argument("--seed", type=int, default=5)
+    t.add_argument("--case-weights", type=float, nargs=4, metavar=("PLAIN", "WHITE", "TRANSLUCENT", "STRAPS"),
+                   help="mix of synth.HARD_CASES in training (default synth.CASE_WEIGHTS)")
     e = sub.add_parser("export", help="quantise to models/cutbox-booth-int8.tflite and write the card")
     e.add_argument("--weights", default="best.weights.h5")
     e.add_argument("--run-dir", default=str(RUN_DIR))
