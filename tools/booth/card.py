@@ -86,6 +86,7 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
             "best_step": state.get("best_step"), "steps_done": state.get("step"),
             "best_val_iou": state.get("best_iou"), "history": state.get("history", [])[-10:],
             "split": state.get("split"), "seed": state.get("seed"), "schedule": state.get("schedule"),
+            "notes": state.get("notes", []),
             "licences": LICENCES,
             "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },

@@ -238,6 +238,11 @@ def train(args) -> int:
             set_diff_scale(model, TRAIN_DIFF_SCALE, old_scale)
             state["diff_scale"] = TRAIN_DIFF_SCALE
             state.setdefault("notes", []).append(f"step {state['step']}: difference scale {old_scale:g} -> {TRAIN_DIFF_SCALE:g} (folded)")
+        sched_state = state.setdefault("schedule", {})
+        if sched_state.get("total_steps", args.total_steps) != args.total_steps:  # the cosine follows --total-steps
+            state.setdefault("notes", []).append(
+                f"step {state['step']}: total steps {sched_state['total_steps']} -> {args.total_steps}")
+        sched_state["total_steps"] = args.total_steps
         print(f"resumed at step {state['step']} (best val IoU {state['best_iou']:.4f})", flush=True)
     else:
         from tools.model.student import build_student
