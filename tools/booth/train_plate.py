@@ -212,6 +212,8 @@ def train(args) -> int:
     from tools.model import checkpoint
     from tools.model.train import distill_loss, iou
 
+    if args.case_weights is not None and (min(args.case_weights) < 0 or sum(args.case_weights) <= 0):
+        raise SystemExit(f"error: --case-weights {args.case_weights}: give four weights >= 0 with a positive sum")
     run = Path(args.run_dir).expanduser()
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
