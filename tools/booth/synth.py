@@ -172,10 +172,13 @@ def composite(
     case: str | None = None,
     flicker: float = 0.04,
     max_shift: float = 1.0,
+    case_weights: tuple[float, ...] | None = None,
 ) -> Composite:
-    """Place one product in a booth and photograph it; see the module docstring for the model."""
+    """Place one product in a booth and photograph it; see the module docstring for the model.
+    With no `case`, one is drawn from `case_weights` (one per HARD_CASES, default CASE_WEIGHTS)."""
     if case is None:
-        case = HARD_CASES[rng.choice(len(HARD_CASES), p=CASE_WEIGHTS)]
+        mix = np.asarray(CASE_WEIGHTS if case_weights is None else case_weights, np.float64)
+        case = HARD_CASES[rng.choice(len(HARD_CASES), p=mix / mix.sum())]
     if case not in HARD_CASES:
         raise ValueError(f"case must be one of {HARD_CASES}, got {case!r}")
     plate = make_plate(rng, h, w)

@@ -169,11 +169,7 @@ def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None
         rgb, a = rgb[:, ::-1].copy(), a[:, ::-1].copy()
     ar = rng.uniform(1.2, 1.8)
     h = int(rng.integers(200, 300))
-    case = None
-    if case_weights is not None:
-        w = np.asarray(case_weights, np.float64)
-        case = synth.HARD_CASES[rng.choice(len(synth.HARD_CASES), p=w / w.sum())]
-    c = synth.composite(rgb, a, rng, h, int(h * ar), case=case, flicker=flicker, max_shift=max_shift)
+    c = synth.composite(rgb, a, rng, h, int(h * ar), flicker=flicker, max_shift=max_shift, case_weights=case_weights)
     x = np.concatenate([cv2.resize(c.image, (size, size), interpolation=cv2.INTER_AREA),
                         cv2.resize(c.plate, (size, size), interpolation=cv2.INTER_AREA)], axis=2)
     y = cv2.resize(c.alpha, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
@@ -272,7 +268,7 @@ def train(args) -> int:
 
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
-    case_weights = state.get("schedule", {}).get("case_weights")  # a resumed run keeps its own mix
+    case_weights = state["schedule"].get("case_weights")  # a resumed run keeps its own mix
     threading.Thread(target=_producer, args=(items, size, args.batch, args.seed + state["step"], case_weights, q, stop),
                      daemon=True).start()
     deadline = time.time() + args.minutes * 60
