@@ -17,7 +17,10 @@ only has to learn how to use the plate. Composites are made on the fly from the 
 split (tools/booth/synth.py). Checkpoints and logs live in ~/.cache/cutbox-train/booth/
 (or --run-dir). A run dir with state.json + last.weights.h5 is resumed; otherwise the run
 starts from --init (a generic student checkpoint; its run's config.json gives the model
-shape) or, without --init, from GENERIC_RUN's best checkpoint if there is one.
+shape) or, without --init, from GENERIC_RUN's best checkpoint if there is one. --init may also
+be a plate model recovered from the shipped one (`python -m tools.model.recover
+models/cutbox-booth-int8.tflite --booth --out DIR`, then `--init DIR/best.weights.h5`): the run
+then goes on from what ships.
 """
 
 from __future__ import annotations
@@ -153,6 +156,16 @@ def generic_init(init: Path | None = None) -> tuple[Path | None, dict]:
     return (best if best.exists() else None), m
 
 
+def plate_checkpoint(init: Path | None) -> float | None:
+    """The difference scale of `init` when it is a plate model's checkpoint (one that
+    tools.model.recover wrote from a shipped booth model: config.json says kind "booth"), else None."""
+    cfg_path = init.parent / "config.json" if init is not None else None
+    if cfg_path is None or not cfg_path.exists():
+        return None
+    cfg = json.loads(cfg_path.read_text())
+    return float(cfg.get("diff_scale", DIFF_SCALE)) if cfg.get("kind") == "booth" else None
+
+
 def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None):
     """One on-the-fly pair: (size x size x 6 uint8 frame+plate, size/2 x size/2 alpha);
     `case_weights` (one per synth.HARD_CASES) sets the mix of hard cases, default synth's."""
@@ -242,6 +255,11 @@ def train(args) -> int:
                 f"step {state['step']}: total steps {sched_state['total_steps']} -> {args.total_steps}")
         sched_state["total_steps"] = args.total_steps
         print(f"resumed at step {state['step']} (best val IoU {state['best_iou']:.4f})", flush=True)
+    elif (plate_scale := plate_checkpoint(best_generic)) is not None:  # a plate model to go on from
+        model.load_weights(best_generic)
+        set_diff_scale(model, TRAIN_DIFF_SCALE, plate_scale)
+        state["init"] = f"{best_generic} (plate model)"
+        print(f"init from {state['init']}", flush=True)
     else:
         from tools.model.student import build_student
 
@@ -326,7 +344,8 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="fine-tune (resumes the run in --run-dir if it has one)")
     t.add_argument("--run-dir", default=str(RUN_DIR), help="checkpoints, state.json (default %(default)s)")
-    t.add_argument("--init", type=Path, help="generic student checkpoint for a new run (default: GENERIC_RUN's best)")
+    t.add_argument("--init", type=Path, help="checkpoint for a new run: a generic student's, or a plate model's that "
+                   "tools.model.recover wrote (default: GENERIC_RUN's best)")
     t.add_argument("--threads", type=int, default=1, help="TensorFlow threads (1 while other training shares the CPU)")
     t.add_argument("--minutes", type=float, default=40, help="stop after this long (resume later)")
     t.add_argument("--total-steps", type=int, default=1500)
