@@ -60,9 +60,14 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
     card_path = out_dir / f"{NAME}.json"
     old = json.loads(card_path.read_text()) if card_path.exists() else {}
     m = state.get("model", {})
+    exported = state.get("exported") or {"weights": "best.weights.h5", "step": state.get("best_step") or 0}
+    if state.get("init_kind") == "plate":
+        start = f"continued from {state.get('init')}"
+    else:
+        start = f"Conv1's extra input weights start at zero; initialised from {state.get('init')}"
     card = {
         "name": NAME,
-        "version": f"{VERSION_MAJOR_MINOR}.{state.get('best_step', 0)}",
+        "version": f"{VERSION_MAJOR_MINOR}.{state.get('steps_before', 0) + exported['step']}",
         "file": tflite.name,
         "sha256": sha256(tflite),
         "input": {"width": inp["shape"][2], "height": inp["shape"][1], "channels": "RGB+plate", "dtype": "uint8",
@@ -77,13 +82,13 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
         "training": {
             "summary": (f"plate-aware student: the generic student's graph (MobileNetV2 width {m.get('width')} + U-Net decoder "
                         f"{m.get('decoder')}, {size} px) with a 6-channel input; a fixed 1x1 conv makes normalised RGB + "
-                        "(frame - plate)/64, Conv1's extra input weights start at zero; initialised from "
-                        f"{state.get('init')}; fine-tuned on booth composites made on the fly from the training split "
+                        f"(frame - plate)/64; {start}; fine-tuned on booth composites made on the fly from the training split "
                         "(tools/booth/synth.py: sweeps, vignetting, cast shadows, flicker, camera shift, noise, white on "
                         "white, translucent parts, straps; mix plain/white/translucent/straps "
                         f"{_case_mix(state)}), same loss as the generic student, "
                         f"{state.get('threads', 1)} CPU thread{'s' if state.get('threads', 1) != 1 else ''}"),
-            "best_step": state.get("best_step"), "steps_done": state.get("step"),
+            "best_step": state.get("best_step"), "steps_done": state.get("step"), "exported": exported,
+            "steps_before": state.get("steps_before", 0),
             "best_val_iou": state.get("best_iou"), "history": state.get("history", [])[-10:],
             "split": state.get("split"), "seed": state.get("seed"), "schedule": state.get("schedule"),
             "notes": state.get("notes", []),
@@ -149,6 +154,9 @@ def write_md(card: dict, path: Path) -> None:
     t = card["training"]
     lines += ["", "## Training", f"- {t['summary']}",
               f"- best step {t.get('best_step')} of {t.get('steps_done')}, validation IoU (float, booth composites of "
-              f"held-out products, at output size) {t.get('best_val_iou')}", f"- split: {t.get('split')}",
+              f"held-out products, at output size) {t.get('best_val_iou')}"
+              + (f"; exported: {t['exported']['weights']} (step {t['exported']['step']})" if t.get("exported") else "")
+              + (f"; the run went on from a model of {t['steps_before']} steps" if t.get("steps_before") else ""),
+              f"- split: {t.get('split')}",
               "", "## Data and licences"] + [f"- {v}" for v in t["licences"].values()]
     path.write_text("\n".join(lines) + "\n")

@@ -258,7 +258,12 @@ def train(args) -> int:
     elif (plate_scale := plate_checkpoint(best_generic)) is not None:  # a plate model to go on from
         model.load_weights(best_generic)
         set_diff_scale(model, TRAIN_DIFF_SCALE, plate_scale)
-        state["init"] = f"{best_generic} (plate model)"
+        src = json.loads((best_generic.parent / "config.json").read_text())
+        state["init"] = (f"the plate model {src.get('source_version')} ({src.get('source')}, sha256 "
+                         f"{str(src.get('source_sha256'))[:12]}), float weights recovered by tools.model.recover")
+        state["init_kind"] = "plate"
+        # its version counts its training steps (0.1.1200); a run that goes on from it counts on
+        state["steps_before"] = int(str(src.get("source_version", "0")).rsplit(".", 1)[-1] or 0)
         print(f"init from {state['init']}", flush=True)
     else:
         from tools.model.student import build_student
@@ -325,7 +330,9 @@ def export(args) -> int:
     state = json.loads((run / "state.json").read_text())
     m = state["model"]
     size = m["size"]
-    trained_scale = state.get("best_diff_scale" if args.weights.startswith("best") else "diff_scale", DIFF_SCALE)
+    best = args.weights.startswith("best")
+    trained_scale = state.get("best_diff_scale" if best else "diff_scale", DIFF_SCALE)
+    state["exported"] = {"weights": args.weights, "step": state.get("best_step") if best else state.get("step")}
     model = build_plate_student(size, m["width"], tuple(m["decoder"]), batch_size=1, diff_scale=trained_scale)
     model.load_weights(run / args.weights)
     if trained_scale != DIFF_SCALE:
@@ -335,7 +342,7 @@ def export(args) -> int:
 
     to_int8(model, rep.astype(np.uint8), out)
     booth_card.write_card(out, state, size)  # the card next to the .tflite (a scratch card for a scratch path)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {run / args.weights} (step {state.get('best_step')})")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {run / args.weights} (step {state['exported']['step']})")
     return 0
 
 
