@@ -81,26 +81,28 @@ def _layers(model) -> dict:
     return found
 
 
-def _bn_inputs(model, bns: list, x: np.ndarray) -> dict[str, np.ndarray]:
+def _bn_inputs(model, bns: list, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-channel mean and variance of each BatchNormalization's input on `x` (inference mode)."""
     import keras
 
     encoder = model.get_layer("encoder")
     top = [b for b in bns if any(b is layer for layer in model.layers)]
     inner = [b for b in bns if b not in top]
-    stats = {}
     # what the model feeds the encoder: the layers before it (the normaliser or the plate prep)
     prefix = model.layers[1:model.layers.index(encoder)]
+    probe_inner = keras.Model(encoder.inputs, [b.input for b in inner]) if inner else None
+    probe_top = keras.Model(model.inputs, [b.input for b in top]) if top else None
+    stats: dict[str, list] = {}
     for lo in range(0, len(x), 8):
         xb = x[lo:lo + 8]
         h = xb
         for layer in prefix:
             h = layer(h)
         probes = []
-        if inner:
-            probes.append((inner, keras.Model(encoder.inputs, [b.input for b in inner])(h, training=False)))
-        if top:
-            probes.append((top, keras.Model(model.inputs, [b.input for b in top])(xb, training=False)))
+        if probe_inner is not None:
+            probes.append((inner, probe_inner(h, training=False)))
+        if probe_top is not None:
+            probes.append((top, probe_top(xb, training=False)))
         for group, outs in probes:
             for b, o in zip(group, outs if isinstance(outs, list) else [outs], strict=True):
                 o = np.asarray(o, np.float64).reshape(-1, o.shape[-1])
