@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def invoke_latency(tflite: Path, runs: int = 100) -> dict:
         ms.append((time.perf_counter() - t0) * 1000)
     return {"ms_p50": round(float(np.percentile(ms, 50)), 2), "ms_p95": round(float(np.percentile(ms, 95)), 2),
             "threads": 1, "runs": runs, "runtime": "ai-edge-litert (XNNPACK), x86-64 dev machine, 1 thread",
-            "note": "invoke only; measured while other training jobs shared the 2 cores"}
+            "note": f"invoke only; 1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when measured"}
 
 
 def booth_int8_check(tflite: Path) -> dict:
