@@ -200,8 +200,13 @@ def score(prob: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict:
     union = (p | g).sum()
     err = np.abs(prob - gt)[valid]
     gerr = ((_grad_mag(prob) - _grad_mag(gt)) ** 2)[valid]
+    true_area = max(int(g.sum()), 1)
     return {
         "iou": float((p & g).sum() / union) if union else 1.0,
+        # which way IoU is lost: foreground called where there is none / foreground missed, as
+        # fractions of the true foreground area
+        "false_fg": float((p & ~g).sum() / true_area),
+        "missed": float((g & ~p).sum() / true_area),
         "mae": float(err.mean()),
         "sad": float(err.sum() / 1000.0),
         "grad": float(gerr.sum() / 1000.0),

@@ -111,10 +111,11 @@ def _case_mix(state: dict) -> str:
 
 
 def _table(rows: list[dict]) -> str:
-    keys = ("iou", "sad", "mae", "boundary_f")
-    out = ["| mode | n | " + " | ".join(keys) + " | ms/img |", "|---|---|" + "---|" * len(keys) + "---|"]
+    keys = ("iou", "sad", "mae", "boundary_f", "false_fg", "missed")
+    out = ["| mode | n | " + " | ".join(k.replace("_", " ") for k in keys) + " | ms/img |", "|---|---|" + "---|" * len(keys) + "---|"]
     for r in rows:
-        out.append(f"| {r['model']} | {r['n']} | " + " | ".join(f"{r[k]:.4f}" if k != "sad" else f"{r[k]:.2f}" for k in keys)
+        out.append(f"| {r['model']} | {r['n']} | "
+                   + " | ".join(f"{r.get(k, float('nan')):.{2 if k == 'sad' else 3 if k in ('false_fg', 'missed') else 4}f}" for k in keys)
                    + f" | {r.get('ms', float('nan')):.1f} |")
     return "\n".join(out)
 

@@ -1,0 +1,27 @@
+"""tools/evaluate.py's per-image metrics on masks whose answer is known by construction."""
+
+import numpy as np
+
+from tools.evaluate import score
+
+
+def test_iou_false_foreground_and_missed_area():
+    gt = np.zeros((100, 100), np.float32)
+    gt[20:60, 20:70] = 1.0                      # 2000 px of product
+    pred = np.zeros_like(gt)
+    pred[20:60, 30:80] = 1.0                    # shifted 10 px: 1600 px right, 400 over the edge
+    s = score(pred, gt, np.ones(gt.shape, bool))
+    assert abs(s["iou"] - 1600 / 2400) < 1e-6
+    assert abs(s["false_fg"] - 400 / 2000) < 1e-6
+    assert abs(s["missed"] - 400 / 2000) < 1e-6
+    assert abs(s["sad"] - 0.8) < 1e-6          # 800 px wrong by 1, in thousands
+
+
+def test_a_see_through_part_below_half_alpha_is_background_for_iou():
+    gt = np.zeros((50, 50), np.float32)
+    gt[10:40, 10:40] = 1.0
+    gt[10:20, 10:40] = 0.4                      # a translucent third: under the 0.5 cut
+    pred = (gt > 0).astype(np.float32)          # calls the whole product solid
+    s = score(pred, gt, np.ones(gt.shape, bool))
+    assert abs(s["false_fg"] - 300 / 600) < 1e-6 and s["missed"] == 0.0
+    assert abs(s["iou"] - 600 / 900) < 1e-6
