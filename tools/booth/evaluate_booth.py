@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -130,6 +131,7 @@ def quality(args) -> int:
     from device.config import MatteConfig
 
     matte_cfg = MatteConfig()
+    load = os.getloadavg()[0]
 
     root = Path(args.set).expanduser()
     manifest = json.loads((root / "manifest.json").read_text())
@@ -211,7 +213,8 @@ def quality(args) -> int:
                   "sensor noise; exact alpha and shadow ground truth. Metrics at set resolution; SAD in thousands; "
                   "false fg / missed: foreground called where there is none / foreground missed, as fractions of "
                   "the true foreground area (at alpha 0.5); "
-                  "ms/img on 1 thread including resize, with other jobs sharing the CPU."),
+                  f"ms/img on 1 thread including resize (1-minute load average {load:.1f} on {os.cpu_count()} cores "
+                  "at the start; U2-Net-p's from the run that filled its cache)."),
         "subsets": subsets,
     }
     if shadow_err["gt"]:
