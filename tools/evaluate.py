@@ -1,5 +1,5 @@
 """Score a segmentation model on a labelled folder: IoU, MAE, SAD, gradient error,
-boundary F-measure and ms per image at one thread.
+boundary F-measure, false-foreground and missed area, and ms per image at one thread.
 
     python -m tools.evaluate --data DIR --model models/cutbox-student-int8.tflite [--json]
 
@@ -257,7 +257,7 @@ def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int
         rows.append({"name": name, **score(prob, gt, valid)})
         if progress and (i + 1) % 25 == 0:
             print(f"  {model.name}: {i + 1}/{len(samples)}", file=sys.stderr, flush=True)
-    keys = ("iou", "mae", "sad", "grad", "boundary_f")
+    keys = ("iou", "mae", "sad", "grad", "boundary_f", "false_fg", "missed")
     return {
         "model": model.name,
         "data": str(data),
@@ -272,11 +272,12 @@ def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| model | images | IoU | MAE | SAD | grad | boundary F | ms p50 | ms p95 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | images | IoU | MAE | SAD | grad | boundary F | false fg | missed | ms p50 | ms p95 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['model']} | {r['images']} | {r['iou']:.4f} | {r['mae']:.4f} | {r['sad']:.2f} | "
-                     f"{r['grad']:.2f} | {r['boundary_f']:.4f} | {r['ms_p50']:.1f} | {r['ms_p95']:.1f} |")
+                     f"{r['grad']:.2f} | {r['boundary_f']:.4f} | {r['false_fg']:.3f} | {r['missed']:.3f} | "
+                     f"{r['ms_p50']:.1f} | {r['ms_p95']:.1f} |")
     return "\n".join(lines)
 
 
