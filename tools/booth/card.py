@@ -110,12 +110,14 @@ def _case_mix(state: dict) -> str:
     return "/".join(f"{v / sum(w):.2f}" for v in w)
 
 
+_DECIMALS = {"iou": 4, "sad": 2, "mae": 4, "boundary_f": 4, "false_fg": 3, "missed": 3}  # the table's columns
+
+
 def _table(rows: list[dict]) -> str:
-    keys = ("iou", "sad", "mae", "boundary_f", "false_fg", "missed")
-    out = ["| mode | n | " + " | ".join(k.replace("_", " ") for k in keys) + " | ms/img |", "|---|---|" + "---|" * len(keys) + "---|"]
+    out = ["| mode | n | " + " | ".join(k.replace("_", " ") for k in _DECIMALS) + " | ms/img |",
+           "|---|---|" + "---|" * len(_DECIMALS) + "---|"]
     for r in rows:
-        out.append(f"| {r['model']} | {r['n']} | "
-                   + " | ".join(f"{r.get(k, float('nan')):.{2 if k == 'sad' else 3 if k in ('false_fg', 'missed') else 4}f}" for k in keys)
+        out.append(f"| {r['model']} | {r['n']} | " + " | ".join(f"{r.get(k, float('nan')):.{d}f}" for k, d in _DECIMALS.items())
                    + f" | {r.get('ms', float('nan')):.1f} |")
     return "\n".join(out)
 

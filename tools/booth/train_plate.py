@@ -156,14 +156,14 @@ def generic_init(init: Path | None = None) -> tuple[Path | None, dict]:
     return (best if best.exists() else None), m
 
 
-def plate_checkpoint(init: Path | None) -> float | None:
-    """The difference scale of `init` when it is a plate model's checkpoint (one that
-    tools.model.recover wrote from a shipped booth model: config.json says kind "booth"), else None."""
+def plate_source(init: Path | None) -> dict | None:
+    """The config.json that tools.model.recover wrote beside `init` when `init` is a plate
+    model recovered from a shipped booth model (kind "booth"), else None."""
     cfg_path = init.parent / "config.json" if init is not None else None
     if cfg_path is None or not cfg_path.exists():
         return None
     cfg = json.loads(cfg_path.read_text())
-    return float(cfg.get("diff_scale", DIFF_SCALE)) if cfg.get("kind") == "booth" else None
+    return cfg if cfg.get("kind") == "booth" else None
 
 
 def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None):
@@ -255,10 +255,9 @@ def train(args) -> int:
                 f"step {state['step']}: total steps {sched_state['total_steps']} -> {args.total_steps}")
         sched_state["total_steps"] = args.total_steps
         print(f"resumed at step {state['step']} (best val IoU {state['best_iou']:.4f})", flush=True)
-    elif (plate_scale := plate_checkpoint(best_generic)) is not None:  # a plate model to go on from
+    elif (src := plate_source(best_generic)) is not None:  # a plate model to go on from
         model.load_weights(best_generic)
-        set_diff_scale(model, TRAIN_DIFF_SCALE, plate_scale)
-        src = json.loads((best_generic.parent / "config.json").read_text())
+        set_diff_scale(model, TRAIN_DIFF_SCALE, float(src.get("diff_scale", DIFF_SCALE)))
         state["init"] = (f"the plate model {src.get('source_version')} ({src.get('source')}, sha256 "
                          f"{str(src.get('source_sha256'))[:12]}), float weights recovered by tools.model.recover")
         state["init_kind"] = "plate"

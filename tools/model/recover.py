@@ -19,7 +19,6 @@ the int8 one on the calibration inputs).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -46,9 +45,9 @@ def _dequantised(detail: dict, tensor: np.ndarray) -> np.ndarray:
 def read_convolutions(tflite: Path) -> list[dict]:
     """Every CONV_2D / DEPTHWISE_CONV_2D of the file: the Keras layer it came from, the
     BatchNormalization folded into it (if any), its float kernel in Keras layout and its bias."""
-    from device.segment.litert import _interpreter_api
+    from tools.model.int8_check import Interpreter
 
-    it = _interpreter_api()[0](model_path=str(tflite))
+    it = Interpreter(model_path=str(tflite))
     it.allocate_tensors()
     details = {d["index"]: d for d in it.get_tensor_details()}
     out = []
@@ -162,9 +161,9 @@ def load_into(model, convs: list[dict], calibration: np.ndarray) -> int:
 def _agreement(model, tflite: Path, x: np.ndarray) -> dict:
     """IoU (at 0.5) and mean absolute difference between the recovered float model and the
     int8 file on the calibration inputs."""
-    from device.segment.litert import _interpreter_api
+    from tools.model.int8_check import Interpreter
 
-    it = _interpreter_api()[0](model_path=str(tflite), num_threads=2)
+    it = Interpreter(model_path=str(tflite), num_threads=2)
     it.allocate_tensors()
     inp, outp = it.get_input_details()[0], it.get_output_details()[0]
     f = model.predict(x, batch_size=8, verbose=0)[..., 0]
@@ -182,6 +181,8 @@ def _agreement(model, tflite: Path, x: np.ndarray) -> dict:
 
 def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
     import tensorflow as tf  # noqa: F401  (keras backend)
+
+    from tools.model.card import sha256
 
     tflite = Path(tflite)
     card = json.loads(tflite.with_suffix(".json").read_text())
@@ -207,7 +208,7 @@ def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model.save_weights(out / "best.weights.h5")
     info = {"model": m, "kind": "booth" if booth else "student", "source": str(tflite),
-            "source_version": card.get("version"), "source_sha256": hashlib.sha256(tflite.read_bytes()).hexdigest(),
+            "source_version": card.get("version"), "source_sha256": sha256(tflite),
             "convolutions": count, **({"diff_scale": DIFF_SCALE} if booth else {}), **_agreement(model, tflite, x)}
     (out / "config.json").write_text(json.dumps(info, indent=1))
     return info
