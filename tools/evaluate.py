@@ -7,7 +7,10 @@ DIR holds `img/NAME.*` + `gt/NAME.png`, or the distill layout `NAME.jpg` + `NAME
 (with `--split LIST` naming the photos to use, e.g. the training run's val.txt).
 --model: a .tflite, a float student checkpoint (`*.weights.h5`, config.json beside it),
 `u2netp` or `isnet` (teachers run by onnxruntime from ~/.cache/cutbox-teachers; their
-predictions are cached on disk since IS-Net costs seconds per image).
+predictions are cached on disk since IS-Net costs seconds per image). Append `+matte` to a
+spec (`models/cutbox-student-int8.tflite+matte`) to score the alpha a capture gets: the
+model's mask refined by the device's matte stage, guided by the photo at full size (the
+time then includes the matte).
 Ground truth: 0 background, >0 foreground, or 8-bit soft alpha; `--ignore 128` leaves
 pixels equal to 128 out of every metric.
 """
@@ -152,7 +155,33 @@ class OnnxTeacher:
         return y.astype(np.float32)
 
 
+def through_matte(rgb: np.ndarray, prob: np.ndarray, cfg=None) -> np.ndarray:
+    """The alpha a capture gets: `prob` refined by the device's matte stage (guided by the
+    photo at full resolution), float 0..1 at the photo's size."""
+    from device.config import MatteConfig
+    from device.matte import refine
+    from device.types import Frame, Mask
+
+    frame = Frame(id="eval", image=rgb, timestamp=0.0, source="evaluate")
+    return refine(Mask(frame=frame, prob=prob, model="eval", backend="cpu"), cfg or MatteConfig()).full_alpha()
+
+
+class WithMatte:
+    """A model followed by the device's matte stage (spec suffix `+matte`)."""
+
+    def __init__(self, model):
+        from device.config import MatteConfig
+
+        self.model, self.cfg = model, MatteConfig()
+        self.name = f"{model.name} + matte"
+
+    def __call__(self, rgb):
+        return through_matte(rgb, self.model(rgb), self.cfg)
+
+
 def load_model(spec: str, threads: int = 1):
+    if spec.endswith("+matte"):
+        return WithMatte(load_model(spec[: -len("+matte")], threads))
     if spec in ("u2netp", "isnet"):
         return OnnxTeacher(spec, threads)
     p = Path(spec)
@@ -211,7 +240,18 @@ def score(prob: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict:
         "sad": float(err.sum() / 1000.0),
         "grad": float(gerr.sum() / 1000.0),
         "boundary_f": boundary_f(prob >= 0.5, gt >= 0.5, valid),
+        "true_px": int(g.sum()),
     }
+
+
+def mean_scores(rows: list[dict], keys: tuple[str, ...]) -> dict:
+    """Means over images; false fg and missed pooled over the true area of all of them, so
+    an image whose reference is (nearly) empty does not swamp the figure."""
+    true = sum(max(r["true_px"], 1) for r in rows)
+    pooled = {"false_fg", "missed"}
+    out = {k: float(np.mean([r[k] for r in rows])) for k in keys if k not in pooled}
+    out.update({k: float(sum(r[k] * max(r["true_px"], 1) for r in rows) / true) for k in keys if k in pooled})
+    return {k: out[k] for k in keys}
 
 
 # ---------------------------------------------------------------- run
@@ -263,7 +303,7 @@ def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int
         "data": str(data),
         "split": str(split) if split else None,
         "images": len(rows),
-        **{k: float(np.mean([r[k] for r in rows])) for k in keys},
+        **mean_scores(rows, keys),
         "ms_p50": float(np.percentile(ms, 50)),
         "ms_p95": float(np.percentile(ms, 95)),
         "threads": threads,

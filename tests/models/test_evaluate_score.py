@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tools.evaluate import score
+from tools.evaluate import mean_scores, score
 
 
 def test_iou_false_foreground_and_missed_area():
@@ -25,3 +25,20 @@ def test_a_see_through_part_below_half_alpha_is_background_for_iou():
     s = score(pred, gt, np.ones(gt.shape, bool))
     assert abs(s["false_fg"] - 300 / 600) < 1e-6 and s["missed"] == 0.0
     assert abs(s["iou"] - 600 / 900) < 1e-6
+
+
+def test_false_foreground_is_pooled_over_the_set_so_an_empty_reference_cannot_swamp_it():
+    valid = np.ones((100, 100), bool)
+    gt = np.zeros((100, 100), np.float32)
+    gt[20:60, 20:70] = 1.0                      # 2000 px of product
+    pred = np.zeros_like(gt)
+    pred[20:60, 30:80] = 1.0                    # 400 px false, 400 missed
+    empty_gt = np.zeros_like(gt)                # a photo whose reference holds no product
+    speck = np.zeros_like(gt)
+    speck[:10, :10] = 1.0                       # 100 px called on it
+    rows = [score(pred, gt, valid), score(speck, empty_gt, valid)]
+    m = mean_scores(rows, ("iou", "false_fg", "missed"))
+    assert abs(m["false_fg"] - 500 / 2001) < 1e-6    # 400 + 100 false px over 2000 (+1) true
+    assert abs(m["missed"] - 400 / 2001) < 1e-6
+    assert abs(m["iou"] - (1600 / 2400 + 0.0) / 2) < 1e-6  # IoU stays a per-image mean
+    assert list(m) == ["iou", "false_fg", "missed"]

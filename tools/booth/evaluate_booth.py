@@ -115,16 +115,6 @@ def matte_key(runner_key: str) -> str | None:
     return f"{mode} + matte" if mode in ("plate mode", "generic mode") else None
 
 
-def through_matte(rgb: np.ndarray, prob: np.ndarray, cfg) -> np.ndarray:
-    """The alpha the booth delivers: the model's mask refined by the device's matte stage
-    (guided by the frame at full resolution), as float 0..1 at frame size."""
-    from device.matte import refine
-    from device.types import Frame, Mask
-
-    frame = Frame(id="booth-eval", image=rgb, timestamp=0.0, source="booth-set")
-    return refine(Mask(frame=frame, prob=prob, model="eval", backend="cpu"), cfg).full_alpha()
-
-
 def quality(args) -> int:
     from tools import evaluate as ev
     from device.booth.shadow import estimate_shadow
@@ -181,7 +171,7 @@ def quality(args) -> int:
             per[key].append(s)
             if matte_key(key):
                 t0 = time.perf_counter()
-                s = ev.score(through_matte(rgb, prob, matte_cfg), gt, valid)
+                s = ev.score(ev.through_matte(rgb, prob, matte_cfg), gt, valid)
                 s.update(case=im["case"], ms=ms + (time.perf_counter() - t0) * 1000)
                 per[matte_key(key)].append(s)
             if key == plate_key:
@@ -203,7 +193,7 @@ def quality(args) -> int:
             if not chosen:
                 continue
             rows.append({"model": key, "n": len(chosen),
-                         **{k: float(np.mean([s[k] for s in chosen])) for k in ("iou", "sad", "mae", "boundary_f", "false_fg", "missed", "ms")}})
+                         **ev.mean_scores(chosen, ("iou", "sad", "mae", "boundary_f", "false_fg", "missed", "ms"))})
         subsets[sub] = rows
     res = {
         "about": (f"{len(images)} booth composites ({manifest['size'][0]}x{manifest['size'][1]}) of held-out products "
@@ -212,7 +202,7 @@ def quality(args) -> int:
                   "synthetic sweeps with vignetting, cast shadows, exposure flicker +-4 %, camera shift <= 1 px, "
                   "sensor noise; exact alpha and shadow ground truth. Metrics at set resolution; SAD in thousands; "
                   "false fg / missed: foreground called where there is none / foreground missed, as fractions of "
-                  "the true foreground area (at alpha 0.5); "
+                  "the true foreground area (at alpha 0.5) of the subset's images together; "
                   f"ms/img on 1 thread including resize (1-minute load average {load:.1f} on {os.cpu_count()} cores "
                   "at the start; U2-Net-p's from the run that filled its cache)."),
         "subsets": subsets,
