@@ -382,6 +382,16 @@ class BoothConfig(Section):
     max_settings_drift: float = Field(0.02, ge=0, le=1, description="Largest relative change of exposure, gain or white-balance gains before the plate is stale")
     shadow: bool = Field(True, description="Separate the product's real cast shadow into Matte.shadow using the plate")
     shadow_min_darkening: float = Field(0.04, ge=0, lt=1, description="Darkening (1 - frame/plate) below this is not shadow")
+    see_through: bool = Field(False, description="Glass and sheer parts: inside the product, keep the plate model's partial alpha where it lies within see_through_range (off: the interior is solid)")
+    see_through_range: tuple[float, float] = Field((0.35, 0.8), description="Plate-model values strictly between these two are kept as alpha when see_through is on")
+
+    @field_validator("see_through_range")
+    @classmethod
+    def _ordered_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = v
+        if not 0 < lo < hi < 1:
+            raise ValueError(f"give [lo, hi] with 0 < lo < hi < 1")
+        return v
 
     @field_validator("model")
     @classmethod

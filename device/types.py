@@ -66,12 +66,18 @@ class Frame:
 
 @dataclass(frozen=True)
 class Mask:
-    """The model's low-resolution foreground probability for a frame (float32 0..1, hxw)."""
+    """The model's low-resolution foreground probability for a frame (float32 0..1, hxw).
+
+    `see_through` (lo, hi) says the map is also an alpha estimate inside the product: where it
+    lies strictly between lo and hi the matte keeps it as alpha (glass, sheer fabric seen
+    against a clean plate) instead of rounding the interior to solid or empty. None: a
+    probability only (the generic model, whose 0.6 means unsure, not 60 % opaque)."""
 
     frame: Frame
     prob: np.ndarray
     model: str  # model name and version from the model card
     backend: str  # "cpu" or "edgetpu"
+    see_through: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

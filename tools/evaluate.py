@@ -155,15 +155,16 @@ class OnnxTeacher:
         return y.astype(np.float32)
 
 
-def through_matte(rgb: np.ndarray, prob: np.ndarray, cfg=None) -> np.ndarray:
+def through_matte(rgb: np.ndarray, prob: np.ndarray, cfg=None, see_through: tuple[float, float] | None = None) -> np.ndarray:
     """The alpha a capture gets: `prob` refined by the device's matte stage (guided by the
-    photo at full resolution), float 0..1 at the photo's size."""
+    photo at full resolution), float 0..1 at the photo's size; `see_through` as in Mask."""
     from device.config import MatteConfig
     from device.matte import refine
     from device.types import Frame, Mask
 
     frame = Frame(id="eval", image=rgb, timestamp=0.0, source="evaluate")
-    return refine(Mask(frame=frame, prob=prob, model="eval", backend="cpu"), cfg or MatteConfig()).full_alpha()
+    mask = Mask(frame=frame, prob=prob, model="eval", backend="cpu", see_through=see_through)
+    return refine(mask, cfg or MatteConfig()).full_alpha()
 
 
 class WithMatte:

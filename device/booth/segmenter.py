@@ -115,7 +115,9 @@ class BoothSegmenter:
         frame.info["plate_fit"] = fit.reason
         self._last_input = (frame.id, x, plate_small)
         prob = self.plate_model.predict(x, plate_small)
-        return Mask(frame=frame, prob=prob, model=self.plate_model.card.label, backend=self.plate_model.backend)
+        see_through = tuple(self.cfg.see_through_range) if self.cfg.see_through else None
+        return Mask(frame=frame, prob=prob, model=self.plate_model.card.label, backend=self.plate_model.backend,
+                    see_through=see_through)
 
     def add_shadow(self, matte):
         """The matte with its real cast-shadow layer when this frame ran in plate mode (and

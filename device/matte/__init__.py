@@ -113,6 +113,36 @@ def _block_means(src: np.ndarray, k: int) -> np.ndarray:
     return cv2.resize(src, (src.shape[1] // k, src.shape[0] // k), interpolation=cv2.INTER_AREA)
 
 
+def _cell_pixels(cy: np.ndarray, cx: np.ndarray, k: int, rw: int, rh: int):
+    """The frame pixels of work cells (cy, cx), cell-major: their flat index into the ROI
+    arrays, their position on the work grid (for bilinear samples) and, when the ROI is not
+    whole cells, which of the cells' pixels fell inside it (else None)."""
+    off = np.arange(k, dtype=np.int32)
+    ys = ((cy.astype(np.int32) * k)[:, None, None] + off[None, :, None]).repeat(k, axis=2).ravel()
+    xs = ((cx.astype(np.int32) * k)[:, None, None] + off[None, None, :]).repeat(k, axis=1).ravel()
+    inside = None
+    if rw % k or rh % k:  # the ROI is not whole cells: the last row / column of cells overhangs
+        inside = (xs < rw) & (ys < rh)
+        xs, ys = xs[inside], ys[inside]
+    mx = (xs.astype(np.float32) + 0.5) * (1 / k) - 0.5
+    my = (ys.astype(np.float32) + 0.5) * (1 / k) - 0.5
+    return ys * rw + xs, mx, my, inside
+
+
+def _keep_see_through(a_roi: np.ndarray, p_w: np.ndarray, band_cells: np.ndarray, see_through: tuple[float, float],
+                      k: int, rw: int, rh: int) -> None:
+    """Cells off the edge band whose mask value lies strictly inside `see_through` take that
+    value as alpha (bilinear at frame pixels), not the 0/1 a probability would round to."""
+    lo, hi = see_through
+    cells = (p_w > lo) & (p_w < hi) & (band_cells == 0)
+    cy, cx = np.nonzero(cells)
+    if not cx.size:
+        return
+    idx, mx, my, _ = _cell_pixels(cy, cx, k, rw, rh)
+    a = _sample([p_w], mx, my)[0]
+    a_roi.reshape(-1)[idx] = cv2.convertScaleAbs(a, alpha=255.0).reshape(-1)
+
+
 def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matte:
     """Soft alpha (uint8 round(255 a), see Matte) and decontaminated foreground (uint8 RGB) at frame resolution, stored
     for the subject's box only (`Matte.roi`, which is also the arrays' extent): alpha is 0 and
@@ -186,18 +216,10 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     else:
         a_roi[:] = cv2.resize(sure_w, (ww * k, wh * k), interpolation=cv2.INTER_NEAREST_EXACT)[:rh, :rw]
     fg_roi = img_roi.copy()  # outside the band the foreground is the frame itself
-    cy, cx = np.nonzero(cv2.bitwise_and(maybe_w, cv2.bitwise_not(sure_w)))
+    band_cells = cv2.bitwise_and(maybe_w, cv2.bitwise_not(sure_w))
+    cy, cx = np.nonzero(band_cells)
     if cx.size:
-        off = np.arange(k, dtype=np.int32)
-        ys = ((cy.astype(np.int32) * k)[:, None, None] + off[None, :, None]).repeat(k, axis=2).ravel()
-        xs = ((cx.astype(np.int32) * k)[:, None, None] + off[None, None, :]).repeat(k, axis=1).ravel()
-        inside = None
-        if ww * k != rw or wh * k != rh:
-            inside = (xs < rw) & (ys < rh)
-            xs, ys = xs[inside], ys[inside]
-        idx = ys * rw + xs  # flat index into the ROI arrays
-        mx = (xs.astype(np.float32) + 0.5) * (1 / k) - 0.5
-        my = (ys.astype(np.float32) + 0.5) * (1 / k) - 0.5
+        idx, mx, my, inside = _cell_pixels(cy, cx, k, rw, rh)
         # channel planes (contiguous N-vectors): numpy on strided N x 3 columns is several times slower
         px3 = np.take(fg_roi.reshape(-1, 3).view(_RGB).reshape(-1), idx).view(np.uint8).reshape(-1, 3)
         pix = px3.T.astype(np.float32)
@@ -245,6 +267,8 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
             f_band *= 255
             f_band += 0.5
             fg_roi.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)
+    if mask.see_through is not None and not cfg.hard:
+        _keep_see_through(a_roi, p_w, band_cells, mask.see_through, k, rw, rh)
     if keep_roi is not None:
         a_roi[keep_roi] = 255
         a_roi[remove_roi] = 0

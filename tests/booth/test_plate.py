@@ -168,6 +168,15 @@ def test_plate_mode_when_it_fits_and_generic_with_reason_when_stale(empty, plate
     assert f.info["segment_mode"] == "generic" and "cutbox calibrate" in f.info["plate_fit"]
 
 
+def test_see_through_goes_with_plate_mode_masks_only_when_switched_on(empty, plate):
+    frame_img, _, _ = with_product(empty)
+    assert BoothSegmenter(FakeGeneric(), FakePlateModel(), plate, BoothConfig()).segment(_frame(frame_img)).see_through is None
+    seg = BoothSegmenter(FakeGeneric(), FakePlateModel(), plate, BoothConfig(see_through=True, see_through_range=(0.3, 0.9)))
+    assert seg.segment(_frame(frame_img)).see_through == (0.3, 0.9)
+    stale = _frame(shifted(frame_img, 10, 0))
+    assert seg.segment(stale).see_through is None and stale.info["segment_mode"] == "generic"
+
+
 def test_generic_mode_when_booth_off_or_model_missing(empty, plate):
     frame_img, _, _ = with_product(empty)
     off = BoothSegmenter(FakeGeneric(), FakePlateModel(), plate, BoothConfig(enabled=False))
@@ -198,6 +207,8 @@ def test_booth_config_rejects_typos_and_bad_values():
         validate({"booth": {"plate_frame": 4}})
     with pytest.raises(ConfigError, match="booth.plate_average"):
         validate({"booth": {"plate_average": "mode"}})
+    with pytest.raises(ConfigError, match="booth.see_through_range.*0 < lo < hi < 1"):
+        validate({"booth": {"see_through_range": [0.8, 0.3]}})
 
 
 def test_booth_segmenter_adds_shadow_only_in_plate_mode(empty, plate):

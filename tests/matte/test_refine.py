@@ -258,3 +258,23 @@ def test_guide_from_the_frames_shared_half_is_the_same_as_from_the_frame():
     prob[16:48, 16:48] = 1.0
     matte = refine(Mask(frame=lores, prob=prob, model="test", backend="cpu"), MatteConfig())
     assert matte.alpha.size and lores.half(make=False) is None
+
+
+def test_see_through_keeps_a_glass_parts_partial_alpha_and_only_when_asked():
+    h, w = 480, 640
+    image = np.full((h, w, 3), 235, np.uint8)
+    image[120:400, 200:440] = (80, 120, 160)
+    prob = np.zeros((120, 160), np.float32)
+    prob[30:100, 50:110] = 1.0                 # a solid product (frame rows 120-400, cols 200-440)
+    prob[40:60, 60:100] = 0.6                  # whose upper part lets 40 % of the booth through
+    glass = (slice(180, 220), slice(260, 380))  # frame pixels well inside that part
+    solid = (slice(280, 360), slice(260, 380))
+    plain = refine(_mask(image, prob), MatteConfig()).full_alpha()
+    assert plain[glass].min() == 1.0           # a probability: 0.6 rounds the interior to solid
+    m = _mask(image, prob)
+    seen = refine(Mask(frame=m.frame, prob=m.prob, model="test", backend="cpu", see_through=(0.35, 0.8)), MatteConfig()).full_alpha()
+    assert abs(float(seen[glass].mean()) - 0.6) < 0.02
+    assert seen[solid].min() == 1.0            # the solid part stays solid
+    assert seen[:100].max() == 0.0             # and the backdrop empty
+    hard = refine(Mask(frame=m.frame, prob=m.prob, model="test", backend="cpu", see_through=(0.35, 0.8)), MatteConfig(hard=True)).full_alpha()
+    assert set(np.unique(hard)) <= {0.0, 1.0}  # hard alpha stays hard

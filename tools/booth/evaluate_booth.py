@@ -108,11 +108,19 @@ class CachedU2Netp:
         return y
 
 
-def matte_key(runner_key: str) -> str | None:
-    """The row name of a model's after-the-matte scores ("plate mode + matte"), or None for
-    runners that do not go through the matte (U2-Net-p, difference keying)."""
+def matte_rows(runner_key: str) -> dict[str, tuple[float, float] | None]:
+    """The rows of a model's after-the-matte scores, each with the Mask.see_through it runs
+    with: "generic mode + matte"; "plate mode + matte" and, with booth.see_through's default
+    range, "plate mode + matte, see-through". None of them for runners that skip the
+    matte (U2-Net-p, difference keying)."""
+    from device.config import BoothConfig
+
     mode = runner_key.split(" (")[0]
-    return f"{mode} + matte" if mode in ("plate mode", "generic mode") else None
+    if mode == "generic mode":
+        return {"generic mode + matte": None}
+    if mode == "plate mode":
+        return {"plate mode + matte": None, "plate mode + matte, see-through": tuple(BoothConfig().see_through_range)}
+    return {}
 
 
 def quality(args) -> int:
@@ -153,8 +161,7 @@ def quality(args) -> int:
     per: dict[str, list[dict]] = {}
     for k in runners:
         per[k] = []
-        if matte_key(k):
-            per[matte_key(k)] = []
+        per.update({row: [] for row in matte_rows(k)})
     shadow_err = {"gt": [], "plate": [], "gt_mean": [], "est_mean": []}
     plate_key = next((k for k in runners if k.startswith("plate mode")), None)
     for im in images:
@@ -169,11 +176,11 @@ def quality(args) -> int:
             s = ev.score(prob, gt, valid)
             s.update(case=im["case"], ms=ms)
             per[key].append(s)
-            if matte_key(key):
+            for row, see_through in matte_rows(key).items():
                 t0 = time.perf_counter()
-                s = ev.score(ev.through_matte(rgb, prob, matte_cfg), gt, valid)
+                s = ev.score(ev.through_matte(rgb, prob, matte_cfg, see_through), gt, valid)
                 s.update(case=im["case"], ms=ms + (time.perf_counter() - t0) * 1000)
-                per[matte_key(key)].append(s)
+                per[row].append(s)
             if key == plate_key:
                 a_pred = cv2.resize(np.clip(prob, 0, 1), (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
                 sh_gt = read_gray(root / "shadow" / f"{name}.png")
