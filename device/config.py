@@ -390,7 +390,7 @@ class BoothConfig(Section):
     def _ordered_range(cls, v: tuple[float, float]) -> tuple[float, float]:
         lo, hi = v
         if not 0 < lo < hi < 1:
-            raise ValueError(f"give [lo, hi] with 0 < lo < hi < 1")
+            raise ValueError("give [lo, hi] with 0 < lo < hi < 1")
         return v
 
     @field_validator("model")

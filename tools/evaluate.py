@@ -248,11 +248,10 @@ def score(prob: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict:
 def mean_scores(rows: list[dict], keys: tuple[str, ...]) -> dict:
     """Means over images; false fg and missed pooled over the true area of all of them, so
     an image whose reference is (nearly) empty does not swamp the figure."""
-    true = sum(max(r["true_px"], 1) for r in rows)
-    pooled = {"false_fg", "missed"}
-    out = {k: float(np.mean([r[k] for r in rows])) for k in keys if k not in pooled}
-    out.update({k: float(sum(r[k] * max(r["true_px"], 1) for r in rows) / true) for k in keys if k in pooled})
-    return {k: out[k] for k in keys}
+    # score() divides by max(true_px, 1): weighting by the same gives sum(false px) / sum(true px)
+    true = [max(r["true_px"], 1) for r in rows]
+    return {k: float(np.average([r[k] for r in rows], weights=true if k in ("false_fg", "missed") else None))
+            for k in keys}
 
 
 # ---------------------------------------------------------------- run

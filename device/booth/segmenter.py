@@ -115,7 +115,7 @@ class BoothSegmenter:
         frame.info["plate_fit"] = fit.reason
         self._last_input = (frame.id, x, plate_small)
         prob = self.plate_model.predict(x, plate_small)
-        see_through = tuple(self.cfg.see_through_range) if self.cfg.see_through else None
+        see_through = self.cfg.see_through_range if self.cfg.see_through else None
         return Mask(frame=frame, prob=prob, model=self.plate_model.card.label, backend=self.plate_model.backend,
                     see_through=see_through)
 

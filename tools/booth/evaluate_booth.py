@@ -119,7 +119,7 @@ def matte_rows(runner_key: str) -> dict[str, tuple[float, float] | None]:
     if mode == "generic mode":
         return {"generic mode + matte": None}
     if mode == "plate mode":
-        return {"plate mode + matte": None, "plate mode + matte, see-through": tuple(BoothConfig().see_through_range)}
+        return {"plate mode + matte": None, "plate mode + matte, see-through": BoothConfig().see_through_range}
     return {}
 
 
@@ -159,9 +159,10 @@ def quality(args) -> int:
         runners["U2-Net-p (rembg teacher, frame only)"] = u2
     runners["difference keying (no model)"] = difference_key
     per: dict[str, list[dict]] = {}
+    matted = {k: matte_rows(k) for k in runners}  # once: the rows do not change per image
     for k in runners:
         per[k] = []
-        per.update({row: [] for row in matte_rows(k)})
+        per.update({row: [] for row in matted[k]})
     shadow_err = {"gt": [], "plate": [], "gt_mean": [], "est_mean": []}
     plate_key = next((k for k in runners if k.startswith("plate mode")), None)
     for im in images:
@@ -176,7 +177,7 @@ def quality(args) -> int:
             s = ev.score(prob, gt, valid)
             s.update(case=im["case"], ms=ms)
             per[key].append(s)
-            for row, see_through in matte_rows(key).items():
+            for row, see_through in matted[key].items():
                 t0 = time.perf_counter()
                 s = ev.score(ev.through_matte(rgb, prob, matte_cfg, see_through), gt, valid)
                 s.update(case=im["case"], ms=ms + (time.perf_counter() - t0) * 1000)
