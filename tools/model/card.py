@@ -27,7 +27,8 @@ from tools.model.int8_check import int8_check
 
 NAME = "cutbox-student-int8"
 # The card's version is SERIES.<best epoch>; SERIES goes up when the recipe changes (0.2: the
-# run that skips unsure teacher labels), so two runs never share a version.
+# run that skips unsure teacher labels), so two runs never share a version. A run continued
+# from a shipped student (float weights from tools.model.recover) counts on from its epochs.
 SERIES = "0.2"
 COCO = SHARED / "data" / "eval-dev" / "coco-mval-large"
 LICENCES = {
@@ -58,6 +59,29 @@ def latency(tflite: Path, runs: int = 200) -> dict:
     return {"ms_p50": round(float(np.percentile(ms, 50)), 2), "ms_p95": round(float(np.percentile(ms, 95)), 2),
             "threads": 1, "runs": runs, "runtime": "ai-edge-litert (XNNPACK), x86-64 dev machine, 1 thread",
             "note": "invoke only; pre-processing (stretch to input size) not included"}
+
+
+def lineage(cfg: dict, state: dict) -> tuple[str, str]:
+    """(version, how the run started) of a run's best weights.
+
+    A run whose `init` is a student recovered by tools.model.recover (config.json beside the
+    weights names the shipped version it came from) counts its epochs on from that version's,
+    so 10 more epochs from 0.2.22 give 0.2.32; any other run is SERIES.<best epoch>."""
+    best = int(state.get("best_epoch") or 0)
+    init = cfg.get("init")
+    src_cfg = Path(init).parent / "config.json" if init else None
+    if src_cfg is not None and src_cfg.exists():
+        src = json.loads(src_cfg.read_text())
+        version = str(src.get("source_version", ""))
+        if src.get("kind") == "student" and version.startswith(SERIES + "."):
+            before = int(version.rsplit(".", 1)[1])
+            start = (f"continued from the shipped student {version} (sha256 {str(src.get('source_sha256'))[:12]}, "
+                     f"float weights recovered by tools.model.recover) at lr {cfg['train']['lr']:g} for "
+                     f"{cfg['train']['epochs']} epochs of {cfg['train']['steps_per_epoch']} steps")
+            return f"{SERIES}.{before + best}", start
+    if init:
+        return f"{SERIES}.{best}", f"initialised from {init}"
+    return f"{SERIES}.{best}", "encoder from the ImageNet backbone"
 
 
 def _summary(r: dict) -> dict:
@@ -156,9 +180,10 @@ def main(argv=None) -> int:
                 "about": f"The same {subset[0]['images']} evenly spaced images for every model, so the teacher compares like for like.",
                 "models": subset}
     inp, out = check["input"], check["output"]
+    version, start = lineage(cfg, state)
     card = {
         "name": NAME,
-        "version": f"{SERIES}.{state.get('best_epoch', 0)}",
+        "version": version,
         "file": tflite.name,
         "sha256": sha256(tflite),
         "input": {"width": inp["shape"][2], "height": inp["shape"][1], "channels": "RGB", "dtype": "uint8",
@@ -173,7 +198,8 @@ def main(argv=None) -> int:
             "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, cut at block_13_expand_relu) + "
                         f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
                         f"{cfg['model']['size']} px, distilled from IS-Net soft alpha (BCE + edge-weighted L1 + "
-                        "Sobel-gradient L1 + soft IoU), booth compositing augmentation, CPU training"),
+                        "Sobel-gradient L1 + soft IoU), booth compositing augmentation, CPU training; "
+                        f"{start}"),
             "config": cfg, "best_epoch": state.get("best_epoch"), "epochs_done": state.get("epoch"),
             "best_val_iou": state.get("best_iou"), "licences": LICENCES,
             "quick_card": bool(args.quick),
