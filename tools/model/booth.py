@@ -75,10 +75,36 @@ def contact_shadow(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return 1.0 - rng.uniform(0.15, 0.55) * np.clip(blob, 0, 1)
 
 
+def clutter(h: int, w: int, rng: np.random.Generator, pool: list[np.ndarray]) -> np.ndarray:
+    """A busy scene behind the product (a cluttered floor, a shelf, a desk): a zoomed-in crop of
+    another photo with patches of others laid over it, often out of focus. Float32 HxWx3 0..255.
+
+    Its objects are unlabelled on purpose: the student learns that the one product in front is
+    the subject, not everything in the frame (on COCO it called half the scene foreground)."""
+
+    def crop(img: np.ndarray, ch: int, cw: int) -> np.ndarray:
+        ih, iw = img.shape[:2]
+        zoom = rng.uniform(0.3, 0.8)
+        sh, sw = max(int(ih * zoom), 8), max(int(iw * zoom), 8)
+        y0, x0 = rng.integers(0, ih - sh + 1), rng.integers(0, iw - sw + 1)
+        return cv2.resize(img[y0 : y0 + sh, x0 : x0 + sw], (cw, ch), interpolation=cv2.INTER_LINEAR)
+
+    bg = crop(pool[rng.integers(len(pool))], h, w).astype(np.float32)
+    for _ in range(int(rng.integers(0, 4))):
+        ph, pw = int(h * rng.uniform(0.2, 0.6)), int(w * rng.uniform(0.2, 0.6))
+        y0, x0 = rng.integers(0, h - ph + 1), rng.integers(0, w - pw + 1)
+        bg[y0 : y0 + ph, x0 : x0 + pw] = crop(pool[rng.integers(len(pool))], ph, pw)
+    if rng.random() < 0.6:  # depth of field
+        bg = cv2.GaussianBlur(bg, (0, 0), rng.uniform(0.8, 4.0))
+    return np.clip(bg * rng.uniform(0.6, 1.1), 0, 255)
+
+
 def composite(
-    rgb: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, out_hw: tuple[int, int] | None = None
+    rgb: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, out_hw: tuple[int, int] | None = None,
+    pool: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Put a labelled product onto a random booth background.
+    """Put a labelled product onto a random booth background, or with `pool` (other photos)
+    onto a `clutter` scene made from them.
 
     rgb: HxWx3 uint8, alpha: HxW float 0..1. The product is cropped to its box, rescaled and
     placed at random (mostly near the centre, resting low); returns (uint8 RGB, float32 alpha).
@@ -100,7 +126,7 @@ def composite(
     F = np.zeros((h, w, 3), np.float32)
     A[py : py + nh, px : px + nw] = np.clip(a, 0, 1)
     F[py : py + nh, px : px + nw] = fg
-    bg = background(h, w, rng)
+    bg = background(h, w, rng) if pool is None else clutter(h, w, rng, pool)
     if rng.random() < 0.85:
         bg = bg * contact_shadow(A, rng)[..., None]
     out = A[..., None] * F + (1 - A[..., None]) * bg

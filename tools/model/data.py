@@ -111,15 +111,20 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(
-    rgb: np.ndarray, alpha: np.ndarray, size: int, rng: np.random.Generator, p_composite: float
+    rgb: np.ndarray, alpha: np.ndarray, size: int, rng: np.random.Generator, p_composite: float,
+    pool: list[np.ndarray] | None = None, p_clutter: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One training pair: (size x size x 3 uint8, size/2 x size/2 float32 alpha)."""
+    """One training pair: (size x size x 3 uint8, size/2 x size/2 float32 alpha). With chance
+    `p_clutter` the product goes onto a busy scene made from `pool` (other training photos),
+    else with chance `p_composite` onto a booth background, else it stays in its own photo."""
     a = alpha.astype(np.float32) / 255.0
     img = rgb
-    if rng.random() < p_composite and (a > 0.5).sum() > 64:
+    r = rng.random()
+    if r < p_clutter + p_composite and (a > 0.5).sum() > 64:
         h, w = a.shape
         ar = rng.uniform(0.75, 1.33)
-        img, a = composite(img, a, rng, (int(h * min(ar, 1)), int(w * min(1 / ar, 1))))
+        scene = pool if (pool and r < p_clutter) else None
+        img, a = composite(img, a, rng, (int(h * min(ar, 1)), int(w * min(1 / ar, 1))), pool=scene)
     h, w = a.shape
     # random crop that keeps most of the frame (the runtime sees whole frames), aspect stretch
     if rng.random() < 0.7:

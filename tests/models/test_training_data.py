@@ -1,0 +1,51 @@
+"""Training pairs: a product keeps its own label wherever augmentation puts it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tools.model import booth, data
+
+
+def _product() -> tuple[np.ndarray, np.ndarray]:
+    """A blue box on grey, labelled solid (teacher alpha 0..255)."""
+    rgb = np.full((200, 240, 3), 128, np.uint8)
+    alpha = np.zeros((200, 240), np.uint8)
+    rgb[50:150, 70:170] = (20, 40, 230)
+    alpha[50:150, 70:170] = 255
+    return rgb, alpha
+
+
+def _red_green_scene() -> np.ndarray:
+    """Another photo for the pool, in colours the product does not have: red and green halves."""
+    scene = np.zeros((300, 300, 3), np.uint8)
+    scene[:, :150] = (230, 30, 30)
+    scene[:, 150:] = (30, 200, 40)
+    return scene
+
+
+def test_a_cluttered_scene_is_background_and_only_the_product_is_labelled():
+    rgb, alpha = _product()
+    for seed in range(10):
+        img, a = booth.composite(rgb, alpha / 255.0, np.random.default_rng(seed), (200, 240), pool=[_red_green_scene()])
+        assert img.shape == (200, 240, 3) and a.shape == (200, 240)
+        # the label is the product's square alone, rescaled: nothing of the scene is labelled
+        ys, xs = np.nonzero(a > 0.5)
+        h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        assert abs(h - w) <= 2 and (a > 0.5).sum() == h * w
+        px = img.astype(np.float32)
+        fg, bg = px[a > 0.99], px[a == 0]
+        assert (fg[:, 2] > 2 * fg[:, 0]).all()  # blue product
+        assert (np.maximum(bg[:, 0], bg[:, 1]) > 2 * bg[:, 2] + 5).mean() > 0.95  # red/green scene
+
+
+def test_augment_puts_the_product_on_clutter_at_model_size():
+    rgb, alpha = _product()
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        x, a = data.augment(rgb, alpha, 128, rng, p_composite=0.0, pool=[_red_green_scene()], p_clutter=1.0)
+        assert x.shape == (128, 128, 3) and x.dtype == np.uint8 and a.shape == (64, 64)
+        fg = np.repeat(np.repeat(a > 0.95, 2, axis=0), 2, axis=1)
+        assert fg.sum() > 200 and (a < 0.01).mean() > 0.1
+        px = x.astype(np.float32)
+        assert (px[fg][:, 2] > px[fg][:, 0]).mean() > 0.9
