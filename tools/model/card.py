@@ -181,6 +181,8 @@ def main(argv=None) -> int:
                 "models": subset}
     inp, out = check["input"], check["output"]
     version, start = lineage(cfg, state)
+    p_clutter = cfg["data"].get("p_clutter", 0.0)
+    scenes = "booth compositing" + (f" and clutter-scene (p {p_clutter}) " if p_clutter else " ")
     card = {
         "name": NAME,
         "version": version,
@@ -198,7 +200,7 @@ def main(argv=None) -> int:
             "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, cut at block_13_expand_relu) + "
                         f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
                         f"{cfg['model']['size']} px, distilled from IS-Net soft alpha (BCE + edge-weighted L1 + "
-                        "Sobel-gradient L1 + soft IoU), booth compositing augmentation, CPU training; "
+                        f"Sobel-gradient L1 + soft IoU), {scenes}augmentation, CPU training; "
                         f"{start}"),
             "config": cfg, "best_epoch": state.get("best_epoch"), "epochs_done": state.get("epoch"),
             "best_val_iou": state.get("best_iou"), "licences": LICENCES,
