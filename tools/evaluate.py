@@ -245,6 +245,9 @@ def score(prob: np.ndarray, gt: np.ndarray, valid: np.ndarray) -> dict:
     }
 
 
+SCORE_KEYS = ("iou", "mae", "sad", "grad", "boundary_f", "false_fg", "missed")  # the table's columns
+
+
 def mean_scores(rows: list[dict], keys: tuple[str, ...]) -> dict:
     """Means over images; false fg and missed pooled over the true area of all of them, so
     an image whose reference is (nearly) empty does not swamp the figure."""
@@ -297,13 +300,12 @@ def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int
         rows.append({"name": name, **score(prob, gt, valid)})
         if progress and (i + 1) % 25 == 0:
             print(f"  {model.name}: {i + 1}/{len(samples)}", file=sys.stderr, flush=True)
-    keys = ("iou", "mae", "sad", "grad", "boundary_f", "false_fg", "missed")
     return {
         "model": model.name,
         "data": str(data),
         "split": str(split) if split else None,
         "images": len(rows),
-        **mean_scores(rows, keys),
+        **mean_scores(rows, SCORE_KEYS),
         "ms_p50": float(np.percentile(ms, 50)),
         "ms_p95": float(np.percentile(ms, 95)),
         "threads": threads,

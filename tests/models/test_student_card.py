@@ -2,7 +2,8 @@
 
 import json
 
-from tools.model.card import SERIES, lineage
+from tools import evaluate as ev
+from tools.model.card import SERIES, lineage, same_images
 
 
 def _cfg(init=None) -> dict:
@@ -31,3 +32,19 @@ def test_a_recovered_model_of_another_series_or_kind_does_not_count(tmp_path):
         version, start = lineage(_cfg(tmp_path / "best.weights.h5"), {"best_epoch": 4})
         assert version == f"{SERIES}.4"
         assert start == f"initialised from {tmp_path / 'best.weights.h5'}"
+
+
+def _result(model: str, names: list[str], iou: float, false_px: int) -> dict:
+    rows = [{"name": n, "iou": iou, "mae": 0.1, "sad": 1.0, "grad": 0.5, "boundary_f": 0.8,
+             "false_fg": false_px / 100, "missed": 0.0, "true_px": 100} for n in names]
+    return {"model": model, "images": len(rows), "ms_p50": 1.0, "ms_p95": 2.0, "per_image": rows}
+
+
+def test_the_teachers_like_for_like_table_scores_only_the_images_the_teacher_ran_on():
+    student = _result("student int8", ["a", "b", "c", "d"], 0.9, 10)
+    student["per_image"][3].update(iou=0.1, false_fg=5.0)  # an image the teacher never saw
+    teacher = _result("isnet", ["a", "b"], 0.99, 0)
+    rows = same_images([student, teacher])
+    assert [(r["model"], r["images"]) for r in rows] == [("student int8", 2), ("isnet", 2)]
+    assert rows[0]["iou"] == 0.9 and rows[0]["false_fg"] == 0.1 and rows[1]["false_fg"] == 0.0
+    assert "| student int8 | 2 | 0.9000 |" in ev.table(rows)  # every column the card's table prints

@@ -97,8 +97,7 @@ def same_images(results: list[dict]) -> list[dict]:
     for r in results:
         rows = [row for row in r["per_image"] if row["name"] in names]
         out.append({"model": r["model"], "images": len(rows), "ms_p50": r["ms_p50"], "ms_p95": r["ms_p95"],
-                    **{k: round(float(np.mean([row[k] for row in rows])), 4)
-                       for k in ("iou", "mae", "sad", "grad", "boundary_f")}})
+                    **{k: round(v, 4) for k, v in ev.mean_scores(rows, ev.SCORE_KEYS).items()}})
     return out
 
 
