@@ -144,6 +144,14 @@ def augment(
     return _photometric(img, rng), a.astype(np.float32)
 
 
+def run_augment(data_cfg: dict, items):
+    """`augment` as a run's [data] table sets it: its composite and clutter shares, with the
+    run's own photos (`items`) as the clutter pool. Training and int8 calibration both use it."""
+    pool = [rgb for rgb, _ in items]
+    p_composite, p_clutter = data_cfg["p_composite"], data_cfg.get("p_clutter", 0.0)
+    return lambda rgb, alpha, size, rng: augment(rgb, alpha, size, rng, p_composite, pool, p_clutter)
+
+
 def validation_arrays(items, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Un-augmented validation inputs and labels at the output resolution."""
     xs = np.stack([model_input(rgb, size) for rgb, _ in items])

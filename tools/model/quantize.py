@@ -31,9 +31,8 @@ def representative(cfg: dict, count: int, seed: int) -> list[np.ndarray]:
     chosen = [train[i] for i in rng.choice(len(train), count, replace=False)]
     items = data.load_all(chosen, cfg["data"]["max_side"])
     size = cfg["model"]["size"]
-    pool = [rgb for rgb, _ in items]
-    p_clutter = cfg["data"].get("p_clutter", 0.0)
-    return [data.augment(rgb, a, size, rng, cfg["data"]["p_composite"], pool, p_clutter)[0] for rgb, a in items]
+    pair = data.run_augment(cfg["data"], items)
+    return [pair(rgb, a, size, rng)[0] for rgb, a in items]
 
 
 def to_int8(model, samples, out: Path) -> dict:

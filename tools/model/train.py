@@ -61,11 +61,10 @@ def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event):
     """Producer thread: augmented batches (OpenCV releases the GIL while TF trains)."""
     rng = np.random.default_rng(seed)
     size, b = cfg["model"]["size"], cfg["train"]["batch"]
-    pool = [rgb for rgb, _ in items]
-    p_clutter = cfg["data"].get("p_clutter", 0.0)
+    pair = data.run_augment(cfg["data"], items)
     while not stop.is_set():
         idx = rng.integers(0, len(items), b)
-        pairs = [data.augment(*items[i], size, rng, cfg["data"]["p_composite"], pool, p_clutter) for i in idx]
+        pairs = [pair(*items[i], size, rng) for i in idx]
         x = np.stack([p[0] for p in pairs]).astype(np.float32)
         y = np.stack([p[1] for p in pairs])[..., None]
         out.put((x, y))
