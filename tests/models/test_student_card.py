@@ -1,9 +1,14 @@
 """The student card says which run its weights came from (tools/model/card.py)."""
 
 import json
+import shutil
 
+import pytest
+
+from device.bench import machine
+from tools import REPO
 from tools import evaluate as ev
-from tools.model.card import SERIES, lineage, same_images
+from tools.model.card import NAME, SERIES, lineage, retime, same_images
 
 
 def _cfg(init=None) -> dict:
@@ -48,3 +53,33 @@ def test_the_teachers_like_for_like_table_scores_only_the_images_the_teacher_ran
     assert [(r["model"], r["images"]) for r in rows] == [("student int8", 2), ("isnet", 2)]
     assert rows[0]["iou"] == 0.9 and rows[0]["false_fg"] == 0.1 and rows[1]["false_fg"] == 0.0
     assert "| student int8 | 2 | 0.9000 |" in ev.table(rows)  # every column the card's table prints
+
+
+def _card_copy(tmp_path):
+    for ext in (".tflite", ".json", ".md"):
+        shutil.copy(REPO / "models" / f"{NAME}{ext}", tmp_path / f"{NAME}{ext}")
+    return tmp_path / f"{NAME}.json"
+
+
+def test_retime_rewrites_only_the_latency_and_says_which_machine_timed_it(tmp_path):
+    card_path = _card_copy(tmp_path)
+    before = json.loads(card_path.read_text())
+    before["latency"] = {"ms_p50": -1.0, "ms_p95": -1.0, "runtime": "elsewhere", "note": "stale"}
+    card_path.write_text(json.dumps(before))
+    got = retime(tmp_path)
+    after = json.loads(card_path.read_text())
+    assert after["latency"] == got
+    assert 0 < got["ms_p50"] <= got["ms_p95"] and got["runs"] == 200
+    assert machine()["cpu"] in got["runtime"] and got["measured"]
+    assert {k: v for k, v in after.items() if k != "latency"} == {k: v for k, v in before.items() if k != "latency"}
+    assert f"- p50 {got['ms_p50']} ms, p95 {got['ms_p95']} ms" in card_path.with_suffix(".md").read_text()
+
+
+def test_retime_refuses_a_card_that_describes_another_file(tmp_path):
+    card_path = _card_copy(tmp_path)
+    card = json.loads(card_path.read_text())
+    card["sha256"] = "0" * 64
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(SystemExit, match="sha256 differs"):
+        retime(tmp_path)
+    assert json.loads(card_path.read_text())["latency"] == card["latency"]

@@ -1,6 +1,7 @@
 """Convert a checkpoint, measure it, and write the model card (models/NAME.json + .md).
 
     python -m tools.model.card --weights RUN/best.weights.h5
+    python -m tools.model.card --retime      # the shipped card's latency, re-timed here
 
 converts the checkpoint to int8 (tools/model/quantize.py), checks it op by op, evaluates
 student int8 / student float / U2-Net-p / IS-Net on COCO-MVal-large and on the run's
@@ -21,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from device.bench import machine
 from tools import evaluate as ev
 from tools import REPO, SHARED
 from tools.model.int8_check import int8_check
@@ -56,9 +58,27 @@ def latency(tflite: Path, runs: int = 200) -> dict:
         t0 = time.perf_counter()
         m.it.invoke()
         ms.append((time.perf_counter() - t0) * 1000)
+    cpu = machine()
     return {"ms_p50": round(float(np.percentile(ms, 50)), 2), "ms_p95": round(float(np.percentile(ms, 95)), 2),
-            "threads": 1, "runs": runs, "runtime": "ai-edge-litert (XNNPACK), x86-64 dev machine, 1 thread",
+            "threads": 1, "runs": runs, "runtime": f"ai-edge-litert (XNNPACK), {cpu['cpu']} ({cpu['machine']}), 1 thread",
+            "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "note": "invoke only; pre-processing (stretch to input size) not included"}
+
+
+def retime(models_dir: Path) -> dict:
+    """Re-measure the latency of the model a card describes, on this machine, and rewrite the
+    card's latency only: the same graph runs up to 2x apart on different development machines,
+    so a card carries the latency of where it was last timed (and says where). Refuses a card
+    whose sha256 is not the model's (the card would then describe another file)."""
+    card_path = models_dir / f"{NAME}.json"
+    card = json.loads(card_path.read_text())
+    tflite = models_dir / card["file"]
+    if sha256(tflite) != card["sha256"]:
+        raise SystemExit(f"{tflite}: sha256 differs from {card_path.name}; write the whole card (--weights) instead")
+    card["latency"] = latency(tflite)
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    write_md(card, models_dir / f"{NAME}.md")
+    return card["latency"]
 
 
 def lineage(cfg: dict, state: dict) -> tuple[str, str]:
@@ -127,8 +147,9 @@ def write_md(card: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", type=Path, required=True, help="RUN/best.weights.h5 (config.json, state.json, val.txt beside)")
+    ap.add_argument("--weights", type=Path, help="RUN/best.weights.h5 (config.json, state.json, val.txt beside)")
     ap.add_argument("--models-dir", type=Path, default=Path("models"))
+    ap.add_argument("--retime", action="store_true", help="only re-measure the card's latency on this machine")
     ap.add_argument("--no-convert", action="store_true", help="card for the .tflite already in models/")
     ap.add_argument("--quick", action="store_true", help="no teachers, 40 images a set")
     ap.add_argument("--timing-images", type=int, default=12, help="images timed per model and set (uncached)")
@@ -136,6 +157,11 @@ def main(argv=None) -> int:
                     help="IS-Net images on the validation split (it made those labels; ~4 s each)")
     ap.add_argument("--isnet-coco-limit", type=int, default=48, help="IS-Net images on COCO-MVal-large")
     args = ap.parse_args(argv)
+    if args.retime:
+        print(json.dumps(retime(args.models_dir)))
+        return 0
+    if args.weights is None:
+        ap.error("--weights is required (or --retime)")
     run = args.weights.parent
     tflite = args.models_dir / f"{NAME}.tflite"
     if not args.no_convert:
