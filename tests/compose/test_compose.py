@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from device.compose import compose, subject_box
+from device.compose import _boxes, _real_shadow, _real_shadow_weights, compose, layout, shadow, subject_box
 from device.config import CutboxConfig, MarginConfig, PresetConfig, ShadowConfig, validate, ConfigError
 from device.types import Frame, Matte
 
@@ -129,6 +129,17 @@ def test_real_cast_shadow_is_kept_when_the_booth_provides_one():
     assert from_small.rgb[1435:1480, 700:1300].mean() == pytest.approx(128, abs=6)
     assert np.abs(from_small.rgb.astype(int) - cut.rgb).mean() < 1.0
     assert from_small.rgb[:1300].min() >= cut.rgb[:1300].min() - 2 and from_small.rgb[1600:].min() == 255
+
+
+def test_the_catalog_path_scales_the_real_shadow_as_uint8_weights_within_one_grey_level_of_the_float_map():
+    small = np.zeros((FRAME_H // 6, FRAME_W // 6), np.float32)
+    small[75:80, 50:117] = np.linspace(0.05, 0.9, 67)  # a graded shadow, to the layer's edge values
+    m, preset = _matte(shadow=small), PresetConfig(shadow=ShadowConfig(kind="contact", real=True))
+    pl = layout.place(_boxes(m, (preset.alpha_cutoff,))[0], preset)
+    left, top, darkness = _real_shadow(m, pl)
+    got = _real_shadow_weights(m, pl)
+    assert got[:2] == (left, top) and got[2].shape == darkness.shape
+    assert np.abs(got[2].astype(int) - shadow.weights(1.0, darkness)).max() <= 1 and got[2].max() >= 225
 
 
 def test_presets_by_name_and_validation():
