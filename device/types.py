@@ -10,6 +10,7 @@ whose RGB view is `Cutout.rgb`, for the JPEG encoder).
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
 from concurrent.futures import Future
@@ -19,11 +20,23 @@ import cv2
 import numpy as np
 
 
+_id_lock = threading.Lock()
+_last_id_ms = 0
+
+
 def new_capture_id() -> str:
-    """Sortable, unique capture id: UTC time to the millisecond plus a random tail."""
-    t = time.gmtime()
-    ms = int((time.time() % 1) * 1000)
-    return time.strftime("%Y%m%dT%H%M%S", t) + f"{ms:03d}Z-" + uuid.uuid4().hex[:8]
+    """Sortable, unique capture id: UTC time to the millisecond plus a random tail.
+
+    One clock reading gives both the seconds and the milliseconds (two readings can straddle
+    a second and sort a capture before an earlier one), and within a process the millisecond
+    only goes forward: two captures in the same millisecond get consecutive ones, so ids sort
+    in the order they were made (a spin's views, a batch) and the random tail only has to
+    keep boxes apart."""
+    global _last_id_ms
+    with _id_lock:
+        ms = max(int(time.time() * 1000), _last_id_ms + 1)
+        _last_id_ms = ms
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(ms // 1000)) + f"{ms % 1000:03d}Z-" + uuid.uuid4().hex[:8]
 
 
 @dataclass(frozen=True)
