@@ -49,3 +49,46 @@ def test_augment_puts_the_product_on_clutter_at_model_size():
         assert fg.sum() > 200 and (a < 0.01).mean() > 0.1
         px = x.astype(np.float32)
         assert (px[fg][:, 2] > px[fg][:, 0]).mean() > 0.9
+
+
+def _write_pair(folder, name: str, rgb: np.ndarray, alpha: np.ndarray) -> None:
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / f"{name}.jpg"), rgb[..., ::-1])
+    cv2.imwrite(str(folder / f"{name}.png"), alpha)
+
+
+def test_training_labels_blend_a_second_teacher_and_skip_the_unsure(tmp_path):
+    import cv2
+    import pytest
+
+    rgb, alpha = _product()
+    unsure = np.where(alpha > 0, 90, 0).astype(np.uint8)  # an opaque box left at alpha 0.35
+    photos = tmp_path / "distill" / "boxes"
+    _write_pair(photos, "sure", rgb, alpha)
+    _write_pair(photos, "unsure", rgb, unsure)
+    pairs = data.list_pairs([photos])
+    extra = tmp_path / "labels"
+    second = np.zeros_like(alpha)
+    second[50:150, 70:120] = 255  # the second teacher keeps only the left half of the box
+    (extra / "boxes").mkdir(parents=True)
+    cv2.imwrite(str(data.extra_label_path(extra, pairs[0][0])), second)
+
+    cfg = {"max_side": 400, "min_solid": 0.6}
+    items, skipped = data.training_items(pairs, cfg)
+    assert skipped == 1 and len(items) == 1 and np.array_equal(items[0][1], alpha)
+
+    # the unsure photo is judged on IS-Net's own label, before any blending, so it needs no second label
+    items, skipped = data.training_items(pairs, {**cfg, "extra_labels": str(extra), "extra_weight": 0.25})
+    a = items[0][1]
+    assert skipped == 1 and a.dtype == np.uint8 and a.shape == alpha.shape
+    assert (a[60:140, 80:110] == 255).all()  # both teachers: solid
+    assert (np.abs(a[60:140, 130:160].astype(int) - 191) <= 1).all()  # IS-Net only: 0.75 of 255
+    assert (a[:40] == 0).all()
+
+    # a missing second label names the file and the command that makes it
+    (photos / "more.jpg").write_bytes((photos / "sure.jpg").read_bytes())
+    (photos / "more.png").write_bytes((photos / "sure.png").read_bytes())
+    with pytest.raises(FileNotFoundError, match=r"more\.png.*tools\.model\.label"):
+        data.training_items(data.list_pairs([photos]), {**cfg, "extra_labels": str(extra)})

@@ -79,10 +79,37 @@ def solid_fraction(alpha: np.ndarray) -> float:
     return float((fg > 229).mean()) if fg.size else 0.0
 
 
-def drop_unsure(items, min_solid: float = MIN_SOLID):
-    """The (rgb, alpha) items whose teacher label is sure; returns (kept, dropped count)."""
-    kept = [it for it in items if solid_fraction(it[1]) >= min_solid]
-    return kept, len(items) - len(kept)
+def extra_label_path(extra: Path, jpg: Path) -> Path:
+    """Where `tools/model/label.py` puts a second teacher's label for a distill photo."""
+    return Path(extra).expanduser() / jpg.parent.name / f"{jpg.stem}.png"
+
+
+def blend_labels(items, pairs, extra: Path, weight: float):
+    """Each label as (1 - weight) x IS-Net's + weight x a second teacher's: where two teachers
+    that err in different places disagree, the student learns their average, not one's mistake."""
+    out = []
+    for (rgb, a), (jpg, _) in zip(items, pairs):
+        path = extra_label_path(extra, jpg)
+        b = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if b is None:
+            raise FileNotFoundError(
+                f"[data] extra_labels: no label {path}; run `python -m tools.model.label` for {extra} first")
+        b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+        mixed = (1 - weight) * a.astype(np.float32) + weight * b.astype(np.float32)
+        out.append((rgb, np.round(mixed).astype(np.uint8)))
+    return out
+
+
+def training_items(pairs, data_cfg: dict):
+    """The training photos and labels a run's [data] table asks for: loaded, the ones IS-Net is
+    unsure of skipped, then blended with `extra_labels` when set. Returns (items, skipped)."""
+    items = load_all(pairs, data_cfg["max_side"])
+    min_solid = data_cfg.get("min_solid", 0.0)
+    keep = [i for i, (_, a) in enumerate(items) if solid_fraction(a) >= min_solid]
+    items, pairs_kept = [items[i] for i in keep], [pairs[i] for i in keep]
+    if data_cfg.get("extra_labels"):
+        items = blend_labels(items, pairs_kept, data_cfg["extra_labels"], data_cfg.get("extra_weight", 0.5))
+    return items, len(pairs) - len(keep)
 
 
 def model_input(rgb: np.ndarray, size: int) -> np.ndarray:

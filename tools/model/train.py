@@ -98,9 +98,11 @@ def main(argv=None) -> int:
     data.write_split(val_pairs, run / "val.txt")
     data.write_split(train_pairs, run / "train.txt")
     t0 = time.time()
-    train_items = data.load_all(train_pairs, cfg["data"]["max_side"])
-    train_items, unsure = data.drop_unsure(train_items, cfg["data"].get("min_solid", 0.0))
+    train_items, unsure = data.training_items(train_pairs, cfg["data"])
     print(f"data: {unsure} training photos skipped (unsure teacher label)", flush=True)
+    if cfg["data"].get("extra_labels"):
+        print(f"data: labels blended with {cfg['data']['extra_labels']} "
+              f"(weight {cfg['data'].get('extra_weight', 0.5)})", flush=True)
     val_x, val_y = data.validation_arrays(data.load_all(val_pairs, cfg["data"]["max_side"]), cfg["model"]["size"])
     print(f"data: {len(train_items)} train, {len(val_x)} val, loaded in {time.time() - t0:.0f}s", flush=True)
 
