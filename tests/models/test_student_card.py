@@ -8,7 +8,7 @@ import pytest
 from device.bench import machine
 from tools import REPO
 from tools import evaluate as ev
-from tools.model.card import NAME, SERIES, lineage, retime, same_images
+from tools.model.card import LICENCES, NAME, SERIES, lineage, retime, same_images, teachers
 
 
 def _cfg(init=None) -> dict:
@@ -83,3 +83,10 @@ def test_retime_refuses_a_card_that_describes_another_file(tmp_path):
     with pytest.raises(SystemExit, match="sha256 differs"):
         retime(tmp_path)
     assert json.loads(card_path.read_text())["latency"] == card["latency"]
+
+
+def test_the_card_names_a_second_teacher_and_its_licence_when_labels_were_blended():
+    assert teachers({"extra_labels": ""}) == ("IS-Net soft alpha", LICENCES)
+    labels, licences = teachers({"extra_labels": "~/.cache/cutbox-train/labels/u2netp", "extra_weight": 0.3})
+    assert labels.startswith("IS-Net soft alpha blended 0.7 / 0.3 with U2-Net-p's")
+    assert "Apache-2.0" in licences["second_teacher"] and licences["teacher"] == LICENCES["teacher"]

