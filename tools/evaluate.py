@@ -112,11 +112,11 @@ class KerasModel:
         except RuntimeError:  # TF already started in this process (e.g. after conversion)
             print(f"warning: TensorFlow already initialised; float timing not limited to {threads} thread(s)",
                   file=sys.stderr)
-        from tools.model.student import build_student
+        from tools.model.student import from_config
 
         cfg = json.loads(Path(weights).with_name("config.json").read_text())["model"]
         self.size = cfg["size"]
-        self.model = build_student(cfg["size"], cfg["width"], tuple(cfg["decoder"]), batch_size=1, pretrained=False)
+        self.model = from_config(cfg, batch_size=1, pretrained=False)
         self.model.load_weights(weights)
         self.fn = tf.function(lambda x: self.model(x, training=False))
         self.name = "student-float"

@@ -8,7 +8,7 @@ import pytest
 from device.bench import machine
 from tools import REPO
 from tools import evaluate as ev
-from tools.model.card import LICENCES, NAME, SERIES, lineage, retime, same_images, teachers
+from tools.model.card import LICENCES, NAME, SERIES, lineage, retime, same_images, teachers, write_md
 
 
 def _cfg(init=None) -> dict:
@@ -90,3 +90,13 @@ def test_the_card_names_a_second_teacher_and_its_licence_when_labels_were_blende
     labels, licences = teachers({"extra_labels": "~/.cache/cutbox-train/labels/u2netp", "extra_weight": 0.3})
     assert labels.startswith("IS-Net soft alpha blended 0.7 / 0.3 with U2-Net-p's")
     assert "Apache-2.0" in licences["second_teacher"] and licences["teacher"] == LICENCES["teacher"]
+
+
+def test_the_card_shows_the_students_compute_against_the_issues_caps_when_it_records_it(tmp_path):
+    card = json.loads((REPO / "models" / f"{NAME}.json").read_text())
+    card.pop("compute", None)
+    write_md(card, tmp_path / "old.md")
+    assert "## Compute" not in (tmp_path / "old.md").read_text()  # a card from before it was recorded
+    card["compute"] = {"gmac": 0.491, "params_m": 1.153, "limits": {"gmac": 0.5, "params_m": 3.0}}
+    write_md(card, tmp_path / "new.md")
+    assert "## Compute\n- 0.491 GMAC, 1.153 M parameters (limits 0.5 GMAC, 3.0 M)" in (tmp_path / "new.md").read_text()

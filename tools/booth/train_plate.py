@@ -150,6 +150,9 @@ def generic_init(init: Path | None = None) -> tuple[Path | None, dict]:
     m = {"size": 256, "width": 1.0, "decoder": [96, 64, 48, 32]}
     if cfg_path.exists():
         m = json.loads(cfg_path.read_text())["model"]
+    if m.get("context"):
+        raise SystemExit(f"error: {run} is a student with [model] context = {m['context']}; the plate model has no "
+                         "context branch: start it from a student without one (or the recovered shipped booth model)")
     if init is not None:
         return init, m
     best = GENERIC_RUN / "best.weights.h5"

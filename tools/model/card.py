@@ -121,6 +121,23 @@ def lineage(cfg: dict, state: dict) -> tuple[str, str]:
     return f"{SERIES}.{best}", "encoder from the ImageNet backbone"
 
 
+def context_note(m: dict) -> str:
+    """The summary's words for `[model] context` (stride-32 blocks added back), '' without it."""
+    from tools.model.student import CONTEXT_TAPS
+
+    c = m.get("context", 0)
+    return f"; its stride-32 blocks up to {CONTEXT_TAPS[c]} added back to the bottom as context" if c else ""
+
+
+def compute(m: dict) -> dict:
+    """Multiply-accumulates and parameters of the student, against the issue's 0.5 GMAC / 3 M caps."""
+    from tools.model.student import count_macs, from_config
+
+    model = from_config(m, batch_size=1, pretrained=False)
+    return {"gmac": round(count_macs(model) / 1e9, 3), "params_m": round(model.count_params() / 1e6, 3),
+            "limits": {"gmac": 0.5, "params_m": 3.0}}
+
+
 def _summary(r: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k != "per_image"}
 
@@ -149,10 +166,13 @@ def write_md(card: dict, path: Path) -> None:
              f"- file `{card['file']}`, sha256 `{card['sha256']}`", "",
              "## Int8 check",
              f"- fully int8: **{card['int8_check']['fully_int8']}** ({card['int8_check']['ops']} ops: "
-             + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items()) + ")", "",
-             "## Latency",
-             f"- p50 {card['latency']['ms_p50']} ms, p95 {card['latency']['ms_p95']} ms ({card['latency']['runtime']}; {card['latency']['note']})", "",
-             "## Quality"]
+             + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items()) + ")", ""]
+    if c := card.get("compute"):  # older cards did not record it
+        lines += ["## Compute", f"- {c['gmac']} GMAC, {c['params_m']} M parameters "
+                  f"(limits {c['limits']['gmac']} GMAC, {c['limits']['params_m']} M)", ""]
+    lines += ["## Latency",
+              f"- p50 {card['latency']['ms_p50']} ms, p95 {card['latency']['ms_p95']} ms ({card['latency']['runtime']}; {card['latency']['note']})", "",
+              "## Quality"]
     for set_name, results in card["metrics"].items():
         lines += ["", f"### {set_name}", results.get("about", ""), "", ev.table(results["models"])]
     t = card["training"]
@@ -237,10 +257,12 @@ def main(argv=None) -> int:
         "output": {"meaning": "foreground probability", "width": out["shape"][2], "height": out["shape"][1],
                    "dtype": "uint8", "threshold": 0.5, "quantization": out["quantization"]},
         "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
+        "compute": compute(cfg["model"]),
         "metrics": metrics,
         "latency": latency(tflite),
         "training": {
-            "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, cut at block_13_expand_relu) + "
+            "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, cut at block_13_expand_relu"
+                        f"{context_note(cfg['model'])}) + "
                         f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
                         f"{cfg['model']['size']} px, distilled from {labels} (BCE + edge-weighted L1 + "
                         f"Sobel-gradient L1 + soft IoU), {scenes}augmentation, CPU training; "

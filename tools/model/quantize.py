@@ -19,7 +19,7 @@ import tensorflow as tf
 from tools import REPO
 from tools.model import data
 from tools.model.int8_check import int8_check
-from tools.model.student import build_student
+from tools.model.student import from_config
 from tools.model.train import load_config
 
 
@@ -59,7 +59,7 @@ def convert(weights: Path, out: Path, config: Path | None = None, count: int = 2
     config = config or Path(weights).with_name("config.json")
     cfg = json.loads(Path(config).read_text()) if config.suffix == ".json" else load_config(config)
     m = cfg["model"]
-    model = build_student(m["size"], m["width"], tuple(m["decoder"]), batch_size=1, pretrained=False)
+    model = from_config(m, batch_size=1, pretrained=False)
     model.load_weights(weights)
     return to_int8(model, representative(cfg, count, int(cfg["seed"])), out)
 

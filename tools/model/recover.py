@@ -194,11 +194,11 @@ def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
         x, _ = val_set(m["size"], n)
     else:
         from tools.model import data
-        from tools.model.student import build_student
+        from tools.model.student import from_config
         from tools.model.train import load_config
 
         cfg = load_config(Path(__file__).with_name("train.toml"))
-        model = build_student(m["size"], m["width"], tuple(m["decoder"]), pretrained=False)
+        model = from_config(m, pretrained=False)
         pairs = data.list_pairs([REPO / d for d in cfg["data"]["dirs"]])
         _, val = data.split_pairs(pairs, cfg["data"]["val_fraction"])
         x, _ = data.validation_arrays(data.load_all(val[:n], cfg["data"]["max_side"]), m["size"])

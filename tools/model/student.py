@@ -23,6 +23,9 @@ BACKBONE_FILES = {
 # Skip taps (stride 2, 4, 8) and the bottom of the encoder (stride 16).
 SKIPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu")
 BOTTOM = "block_13_expand_relu"
+# `[model] context`: how many of the encoder's stride-32 blocks (ImageNet's most semantic ones,
+# cut off at BOTTOM) feed back into the bottom; 0 = none. Each tap is where that block ends.
+CONTEXT_TAPS = {1: "block_13_project_BN", 2: "block_14_add", 3: "block_15_add", 4: "block_16_project_BN"}
 BN_MOMENTUM = 0.9  # Keras' 0.99/0.999 leaves inference-mode statistics stale after short runs
 
 
@@ -58,10 +61,15 @@ def build_student(
     decoder: tuple[int, int, int, int] = (96, 64, 48, 32),
     batch_size: int | None = None,
     pretrained: bool = True,
+    context: int = 0,
 ) -> keras.Model:
     """Return the student; output is a foreground probability map at size/2.
 
     `batch_size=1` gives the static shapes the int8 converter wants; None is for training.
+    `context` > 0 adds the stride-32 blocks as a linear branch (no ReLU, so its gradient flows
+    from the start) upsampled and added to the bottom; it starts at zero (BatchNormalization
+    gamma 0), so a student without it loads into this one (`load_matching`) and starts from
+    the same function.
     """
     inp = keras.Input(shape=(size, size, 3), batch_size=batch_size, name="image")
     x = _normaliser(width)(inp)
@@ -70,17 +78,19 @@ def build_student(
     )
     if pretrained:
         backbone.load_weights(BACKBONES / BACKBONE_FILES[width])
-    encoder = keras.Model(
-        backbone.input,
-        [backbone.get_layer(n).output for n in (*SKIPS, BOTTOM)],
-        name="encoder",
-    )
+    taps = (*SKIPS, BOTTOM) + ((CONTEXT_TAPS[context],) if context else ())
+    encoder = keras.Model(backbone.input, [backbone.get_layer(n).output for n in taps], name="encoder")
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = BN_MOMENTUM
-    s2, s4, s8, s16 = encoder(x)
+    s2, s4, s8, s16, *s32 = encoder(x)
 
     d = _project(s16, decoder[0], "bottom")
+    if context:
+        c = layers.Conv2D(decoder[0], 1, use_bias=False, name="context_conv")(s32[0])
+        c = layers.BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer="zeros", name="context_bn")(c)
+        c = layers.UpSampling2D(2, interpolation="bilinear", name="context_up")(c)
+        d = layers.Add(name="context_add")([d, c])
     for i, (skip, filters, skip_ch) in enumerate(
         ((s8, decoder[1], 32), (s4, decoder[2], 24), (s2, decoder[3], 16))
     ):
@@ -91,6 +101,30 @@ def build_student(
     logits = layers.Conv2D(1, 3, padding="same", name="head")(d)
     prob = layers.Activation("sigmoid", name="prob")(logits)
     return keras.Model(inp, prob, name=f"cutbox_student_mnv2_{width}_{size}")
+
+
+def from_config(m: dict, **kw) -> keras.Model:
+    """The student a run's [model] table describes (`context` absent in runs before it existed)."""
+    return build_student(m["size"], m["width"], tuple(m["decoder"]), context=m.get("context", 0), **kw)
+
+
+def load_matching(model: keras.Model, source: keras.Model) -> int:
+    """Copy every weight of `source` whose layer name and shapes `model` shares (nested models
+    included); returns how many layers were copied. For starting a larger student from a smaller."""
+    def flat(m):
+        for layer in m.layers:
+            if isinstance(layer, keras.Model):
+                yield from flat(layer)
+            elif layer.weights:
+                yield layer.name, layer
+    src = dict(flat(source))
+    n = 0
+    for name, layer in flat(model):
+        s = src.get(name)
+        if s is not None and [w.shape for w in s.weights] == [w.shape for w in layer.weights]:
+            layer.set_weights(s.get_weights())
+            n += 1
+    return n
 
 
 def count_macs(model: keras.Model) -> int:

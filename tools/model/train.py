@@ -22,7 +22,7 @@ import keras
 
 from tools.model import checkpoint, data
 from tools import REPO
-from tools.model.student import build_student
+from tools.model.student import from_config, load_matching
 
 
 def load_config(path: Path) -> dict:
@@ -70,6 +70,21 @@ def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event):
         out.put((x, y))
 
 
+def init_from(model, m: dict, init: Path) -> None:
+    """Start from a checkpoint; one of a smaller student (its config.json beside it says so, e.g.
+    no `context`) fills the layers both share, and the new ones keep their initial values."""
+    beside = init.parent / "config.json"
+    src_m = json.loads(beside.read_text()).get("model", m) if beside.exists() else m
+    if src_m == m:
+        model.load_weights(init)
+        print(f"initialised from {init}", flush=True)
+        return
+    source = from_config(src_m, pretrained=False)
+    source.load_weights(init)
+    n = load_matching(model, source)
+    print(f"initialised {n} layers from {init} (its model {src_m}, this run's {m})", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=Path(__file__).with_name("train.toml"))
@@ -107,7 +122,7 @@ def main(argv=None) -> int:
     print(f"data: {len(train_items)} train, {len(val_x)} val, loaded in {time.time() - t0:.0f}s", flush=True)
 
     m = cfg["model"]
-    model = build_student(m["size"], m["width"], tuple(m["decoder"]))
+    model = from_config(m)
     tc = cfg["train"]
     total = tc["epochs"] * tc["steps_per_epoch"]
     sched = keras.optimizers.schedules.CosineDecay(tc["lr"], total, alpha=tc["lr_min"] / tc["lr"])
@@ -119,8 +134,7 @@ def main(argv=None) -> int:
         state = checkpoint.load(run, model, opt)
         print(f"resumed after epoch {state['epoch']} (best val IoU {state['best_iou']:.4f})", flush=True)
     elif cfg.get("init"):
-        model.load_weights(cfg["init"])
-        print(f"initialised from {cfg['init']}", flush=True)
+        init_from(model, m, Path(cfg["init"]))
 
     weights = cfg["loss"]
 
