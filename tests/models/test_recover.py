@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.model.recover import read_convolutions
+from tools.model.recover import model_shape, read_convolutions
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDENT = ROOT / "models" / "cutbox-student-int8.tflite"
@@ -67,3 +67,15 @@ def test_dequantised_per_output_channel(model):
     assert np.abs(steps - np.round(steps)).max() < 1e-3
     assert peak.std() / peak.mean() > 0.05
     assert np.isfinite(c["bias"]).all() and np.abs(c["bias"]).max() > 0
+
+
+def test_the_student_is_rebuilt_in_the_shape_its_card_records(model):
+    """A student with `[model] context` has the stride-32 branch's convolutions too; recovering
+    it into the plain shape would fail, so the shape comes from the card's run config."""
+    path, card, convs = model
+    m = model_shape(card, booth=path == BOOTH)
+    names = {c["layer"] for c in convs}
+    assert m["size"] == card["input"]["width"]
+    assert ("context_conv" in names) == bool(m.get("context"))
+    if m.get("context"):
+        assert {"block_13_depthwise", "block_14_expand", "block_14_project"} <= names

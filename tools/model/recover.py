@@ -179,6 +179,15 @@ def _agreement(model, tflite: Path, x: np.ndarray) -> dict:
             "images": int(len(x))}
 
 
+def model_shape(card: dict, booth: bool = False) -> dict:
+    """The [model] table a shipped file was trained with: the student card keeps its run's
+    (decoder, `context`); the plate model has one shape."""
+    m = {"size": int(card["input"]["width"]), "width": 1.0, "decoder": [96, 64, 48, 32]}
+    if not booth:
+        m.update(card.get("training", {}).get("config", {}).get("model", {}))
+    return m
+
+
 def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
     import tensorflow as tf  # noqa: F401  (keras backend)
 
@@ -186,7 +195,7 @@ def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
 
     tflite = Path(tflite)
     card = json.loads(tflite.with_suffix(".json").read_text())
-    m = {"size": int(card["input"]["width"]), "width": 1.0, "decoder": [96, 64, 48, 32]}
+    m = model_shape(card, booth)
     if booth:
         from tools.booth.train_plate import DIFF_SCALE, build_plate_student, val_set
 
