@@ -108,20 +108,23 @@ def from_config(m: dict, **kw) -> keras.Model:
     return build_student(m["size"], m["width"], tuple(m["decoder"]), context=m.get("context", 0), **kw)
 
 
+def _leaves(m: keras.Model):
+    """Every layer of `m`, nested models (the encoder) opened up."""
+    for layer in m.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaves(layer)
+        else:
+            yield layer
+
+
 def load_matching(model: keras.Model, source: keras.Model) -> int:
     """Copy every weight of `source` whose layer name and shapes `model` shares (nested models
     included); returns how many layers were copied. For starting a larger student from a smaller."""
-    def flat(m):
-        for layer in m.layers:
-            if isinstance(layer, keras.Model):
-                yield from flat(layer)
-            elif layer.weights:
-                yield layer.name, layer
-    src = dict(flat(source))
+    src = {layer.name: layer for layer in _leaves(source) if layer.weights}
     n = 0
-    for name, layer in flat(model):
-        s = src.get(name)
-        if s is not None and [w.shape for w in s.weights] == [w.shape for w in layer.weights]:
+    for layer in _leaves(model):
+        s = src.get(layer.name)
+        if layer.weights and s is not None and [w.shape for w in s.weights] == [w.shape for w in layer.weights]:
             layer.set_weights(s.get_weights())
             n += 1
     return n
@@ -130,22 +133,14 @@ def load_matching(model: keras.Model, source: keras.Model) -> int:
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates of conv/depthwise/dense layers (what the 0.5 GMAC budget counts)."""
     total = 0
-
-    def walk(m):
-        nonlocal total
-        for layer in m.layers:
-            if isinstance(layer, keras.Model):
-                walk(layer)
-                continue
-            if isinstance(layer, layers.DepthwiseConv2D):
-                oh, ow, oc = layer.output.shape[1:]
-                kh, kw = layer.kernel_size
-                total += oh * ow * oc * kh * kw
-            elif isinstance(layer, layers.Conv2D):
-                oh, ow, oc = layer.output.shape[1:]
-                kh, kw = layer.kernel_size
-                ic = layer.input.shape[-1]
-                total += oh * ow * oc * kh * kw * ic
-
-    walk(model)
+    for layer in _leaves(model):
+        if isinstance(layer, layers.DepthwiseConv2D):
+            oh, ow, oc = layer.output.shape[1:]
+            kh, kw = layer.kernel_size
+            total += oh * ow * oc * kh * kw
+        elif isinstance(layer, layers.Conv2D):
+            oh, ow, oc = layer.output.shape[1:]
+            kh, kw = layer.kernel_size
+            ic = layer.input.shape[-1]
+            total += oh * ow * oc * kh * kw * ic
     return int(total)
