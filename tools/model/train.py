@@ -75,7 +75,7 @@ def init_from(model, m: dict, init: Path) -> None:
     no `context`) fills the layers both share, and the new ones keep their initial values."""
     beside = init.parent / "config.json"
     src_m = json.loads(beside.read_text()).get("model", m) if beside.exists() else m
-    if src_m == m:
+    if {"context": 0, **src_m} == {"context": 0, **m}:  # configs from before `context` lack the key
         model.load_weights(init)
         print(f"initialised from {init}", flush=True)
         return
