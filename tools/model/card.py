@@ -122,11 +122,14 @@ def lineage(cfg: dict, state: dict) -> tuple[str, str]:
 
 
 def context_note(m: dict) -> str:
-    """The summary's words for `[model] context` (stride-32 blocks added back), '' without it."""
-    from tools.model.student import CONTEXT_TAPS
+    """The summary's words for `[model] context` and `taps`, '' for the defaults."""
+    from tools.model.student import CONTEXT_TAPS, TAPS, model_config
 
-    c = m.get("context", 0)
-    return f"; its stride-32 blocks up to {CONTEXT_TAPS[c]} added back to the bottom as context" if c else ""
+    m = model_config(m)
+    note = f"; its stride-32 blocks up to {CONTEXT_TAPS[m['context']]} added back to the bottom as context" if m["context"] else ""
+    if m["taps"] != "expanded":
+        note += f"; the decoder reads the blocks' outputs {', '.join(TAPS[m['taps']])}"
+    return note
 
 
 def compute(m: dict) -> dict:

@@ -20,9 +20,16 @@ BACKBONE_FILES = {
     1.0: "mnv2_1.0_tv_kerasapp_notop.weights.h5",
     0.35: "tm_mnv2_0.35_imagenet_notop.weights.h5",
 }
-# Skip taps (stride 2, 4, 8) and the bottom of the encoder (stride 16).
-SKIPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu")
-BOTTOM = "block_13_expand_relu"
+# `[model] taps`: where the decoder reads the encoder, skips at stride 2, 4, 8 then the bottom
+# (stride 16). "expanded" reads the wide ReLU expansions (96-576 channels); "narrow" reads the
+# blocks' 16-96-channel outputs, which makes the 1x1 projections ~50 M MACs cheaper (what
+# `context = 4` needs to fit the 0.5 GMAC cap).
+TAPS = {
+    "expanded": ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu", "block_13_expand_relu"),
+    "narrow": ("expanded_conv_project_BN", "block_2_add", "block_5_add", "block_12_add"),
+}
+# A run's [model] table before a key existed meant its value here.
+MODEL_DEFAULTS = {"context": 0, "taps": "expanded"}
 # `[model] context`: how many of the encoder's stride-32 blocks (ImageNet's most semantic ones,
 # cut off at BOTTOM) feed back into the bottom; 0 = none. Each tap is where that block ends.
 CONTEXT_TAPS = {1: "block_13_project_BN", 2: "block_14_add", 3: "block_15_add", 4: "block_16_project_BN"}
@@ -62,6 +69,7 @@ def build_student(
     batch_size: int | None = None,
     pretrained: bool = True,
     context: int = 0,
+    taps: str = "expanded",
 ) -> keras.Model:
     """Return the student; output is a foreground probability map at size/2.
 
@@ -78,8 +86,8 @@ def build_student(
     )
     if pretrained:
         backbone.load_weights(BACKBONES / BACKBONE_FILES[width])
-    taps = (*SKIPS, BOTTOM) + ((CONTEXT_TAPS[context],) if context else ())
-    encoder = keras.Model(backbone.input, [backbone.get_layer(n).output for n in taps], name="encoder")
+    names = TAPS[taps] + ((CONTEXT_TAPS[context],) if context else ())
+    encoder = keras.Model(backbone.input, [backbone.get_layer(n).output for n in names], name="encoder")
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = BN_MOMENTUM
@@ -103,9 +111,15 @@ def build_student(
     return keras.Model(inp, prob, name=f"cutbox_student_mnv2_{width}_{size}")
 
 
+def model_config(m: dict) -> dict:
+    """A run's [model] table with the keys added since it was written filled in."""
+    return {**MODEL_DEFAULTS, **m}
+
+
 def from_config(m: dict, **kw) -> keras.Model:
-    """The student a run's [model] table describes (`context` absent in runs before it existed)."""
-    return build_student(m["size"], m["width"], tuple(m["decoder"]), context=m.get("context", 0), **kw)
+    """The student a run's [model] table describes."""
+    m = model_config(m)
+    return build_student(m["size"], m["width"], tuple(m["decoder"]), context=m["context"], taps=m["taps"], **kw)
 
 
 def _leaves(m: keras.Model):
@@ -128,6 +142,44 @@ def load_matching(model: keras.Model, source: keras.Model) -> int:
             layer.set_weights(s.get_weights())
             n += 1
     return n
+
+
+def fit_new_projections(model: keras.Model, source: keras.Model, images, rows: int = 200_000, seed: int = 0) -> list[str]:
+    """Start the 1x1 projections whose input `model` changed (`taps`, `context`) so that each
+    reproduces, by least squares on `images`, the pre-activation of the `source` layer of the
+    same name; the rest of the decoder then sees what it was trained on instead of noise.
+    Returns the names fitted. Their BatchNormalization carries the statistics of the fitted
+    output, so inference mode gives exactly the fit and training mode about it."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    fitted = []
+    for conv in model.layers:
+        bn_name = conv.name.removesuffix("_conv") + "_bn"
+        if not (isinstance(conv, layers.Conv2D) and conv.kernel_size == (1, 1) and conv.name.endswith("_conv")):
+            continue
+        try:
+            old_conv, old_bn = source.get_layer(conv.name), source.get_layer(bn_name)
+        except ValueError:
+            continue
+        if old_conv.kernel.shape == conv.kernel.shape:
+            continue
+        x = keras.Model(model.input, conv.input)(images, training=False).numpy()
+        y = keras.Model(source.input, old_bn.output)(images, training=False).numpy()
+        x, y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
+        pick = rng.choice(len(x), min(rows, len(x)), replace=False)
+        x1 = np.concatenate([x[pick], np.ones((len(pick), 1), x.dtype)], axis=1).astype(np.float64)
+        gram = x1.T @ x1 + 1e-3 * len(pick) * np.eye(x1.shape[1])
+        wb = np.linalg.solve(gram, x1.T @ y[pick].astype(np.float64))
+        w, b = wb[:-1], wb[-1]
+        z = x[pick] @ w
+        mean, var = z.mean(0), z.var(0)
+        bn = model.get_layer(bn_name)
+        conv.set_weights([w.reshape(conv.kernel.shape).astype("float32")])
+        bn.set_weights([np.sqrt(var + bn.epsilon).astype("float32"), (mean + b).astype("float32"),
+                        mean.astype("float32"), var.astype("float32")])
+        fitted.append(conv.name)
+    return fitted
 
 
 def count_macs(model: keras.Model) -> int:

@@ -22,7 +22,7 @@ import keras
 
 from tools.model import checkpoint, data
 from tools import REPO
-from tools.model.student import from_config, load_matching
+from tools.model.student import fit_new_projections, from_config, load_matching, model_config
 
 
 def load_config(path: Path) -> dict:
@@ -70,12 +70,14 @@ def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event):
         out.put((x, y))
 
 
-def init_from(model, m: dict, init: Path) -> None:
+def init_from(model, m: dict, init: Path, train_pairs=()) -> None:
     """Start from a checkpoint; one of a smaller student (its config.json beside it says so, e.g.
-    no `context`) fills the layers both share, and the new ones keep their initial values."""
+    no `context`) fills the layers both share, the projections whose input changed are fitted to
+    the old ones' output on training photos (`fit_new_projections`), the new layers keep their
+    initial values."""
     beside = init.parent / "config.json"
     src_m = json.loads(beside.read_text()).get("model", m) if beside.exists() else m
-    if {"context": 0, **src_m} == {"context": 0, **m}:  # configs from before `context` lack the key
+    if model_config(src_m) == model_config(m):
         model.load_weights(init)
         print(f"initialised from {init}", flush=True)
         return
@@ -83,6 +85,12 @@ def init_from(model, m: dict, init: Path) -> None:
     source.load_weights(init)
     n = load_matching(model, source)
     print(f"initialised {n} layers from {init} (its model {src_m}, this run's {m})", flush=True)
+    sample = list(train_pairs)[:: max(1, len(train_pairs) // 48)][:48]
+    if sample:
+        x, _ = data.validation_arrays(data.load_all(sample, 400), m["size"])
+        fitted = fit_new_projections(model, source, x)
+        if fitted:
+            print(f"fitted {', '.join(fitted)} to the old model's output on {len(x)} training photos", flush=True)
 
 
 def main(argv=None) -> int:
@@ -134,7 +142,7 @@ def main(argv=None) -> int:
         state = checkpoint.load(run, model, opt)
         print(f"resumed after epoch {state['epoch']} (best val IoU {state['best_iou']:.4f})", flush=True)
     elif cfg.get("init"):
-        init_from(model, m, Path(cfg["init"]))
+        init_from(model, m, Path(cfg["init"]), train_pairs)
 
     weights = cfg["loss"]
 
