@@ -79,3 +79,13 @@ def test_the_student_is_rebuilt_in_the_shape_its_card_records(model):
     assert ("context_conv" in names) == bool(m.get("context"))
     if m.get("context"):
         assert {"block_13_depthwise", "block_14_expand", "block_14_project"} <= names
+
+
+def test_the_decoder_reads_the_encoder_where_the_card_says():
+    """`[model] taps`: the student's skip and bottom projections read MobileNetV2's wide
+    expansions ("expanded") or the narrow block outputs beside them ("narrow")."""
+    card = json.loads(STUDENT.with_suffix(".json").read_text())
+    taps = model_shape(card).get("taps", "expanded")
+    channels = {"expanded": (96, 144, 192, 576), "narrow": (16, 24, 32, 96)}[taps]
+    by = {c["layer"]: c["kernel"].shape[2] for c in read_convolutions(STUDENT)}
+    assert (by["skip2_conv"], by["skip1_conv"], by["skip0_conv"], by["bottom_conv"]) == channels
