@@ -51,6 +51,34 @@ def test_augment_puts_the_product_on_clutter_at_model_size():
         assert (px[fg][:, 2] > px[fg][:, 0]).mean() > 0.9
 
 
+def test_a_matched_background_takes_the_products_own_colour():
+    """`[data] p_match`: the low-contrast case (white on white) made on purpose; a blue box goes
+    onto a blue sweep, where without it the background is a sweep, paper or texture of any colour."""
+    rgb, alpha = _product()
+    for seed in range(10):
+        img, a = booth.composite(rgb, alpha / 255.0, np.random.default_rng(seed), (200, 240), match=True)
+        bg = img[a == 0].astype(np.float32)
+        assert np.abs(np.median(bg, axis=0) - (20, 40, 230)).max() < 70
+        assert (bg[:, 2] > 2 * bg[:, 0]).mean() > 0.95
+    rng = np.random.default_rng(0)
+    blue = [np.median(booth.composite(rgb, alpha / 255.0, rng, (200, 240))[0][:20].reshape(-1, 3), axis=0) for _ in range(20)]
+    assert sum(b[2] > 2 * b[0] for b in blue) < 10
+
+
+def test_augment_matches_only_the_share_of_booth_backgrounds_it_is_given():
+    rgb, alpha = _product()
+
+    def blue_backgrounds(p_match: float) -> int:
+        rng, n = np.random.default_rng(1), 0
+        for _ in range(12):
+            x, a = data.augment(rgb, alpha, 128, rng, p_composite=1.0, p_match=p_match)
+            bg = x[np.repeat(np.repeat(a == 0, 2, axis=0), 2, axis=1)].astype(np.float32)
+            n += np.median(bg[:, 2]) > 2 * np.median(bg[:, 0]) + 20
+        return n
+
+    assert blue_backgrounds(1.0) == 12 and blue_backgrounds(0.0) < 6
+
+
 def _write_pair(folder, name: str, rgb: np.ndarray, alpha: np.ndarray) -> None:
     import cv2
 

@@ -21,12 +21,16 @@ def _colour(rng: np.random.Generator, kind: str) -> np.ndarray:
     return rng.uniform(40, 255, 3)
 
 
-def background(h: int, w: int, rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
-    """A float32 HxWx3 (0..255) booth background of the given or a random kind."""
-    kind = kind or BACKGROUND_KINDS[rng.integers(len(BACKGROUND_KINDS))]
+def background(h: int, w: int, rng: np.random.Generator, kind: str | None = None, tint=None) -> np.ndarray:
+    """A float32 HxWx3 (0..255) booth background of the given or a random kind; `tint` (RGB)
+    makes it a sweep of about that colour (a white shirt on white paper)."""
+    kind = "sweep" if tint is not None else kind or BACKGROUND_KINDS[rng.integers(len(BACKGROUND_KINDS))]
     yy = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     if kind == "sweep":  # paper curving from wall to floor: light top, soft fall-off
-        top = _colour(rng, "neutral" if rng.random() < 0.8 else "colour")
+        if tint is not None:
+            top = np.asarray(tint, np.float64) + rng.normal(0, 6, 3)
+        else:
+            top = _colour(rng, "neutral" if rng.random() < 0.8 else "colour")
         bottom = top * rng.uniform(0.75, 1.05)
         knee = rng.uniform(0.3, 0.8)
         t = 1.0 / (1.0 + np.exp(-(yy - knee) * rng.uniform(6, 20)))
@@ -101,10 +105,11 @@ def clutter(h: int, w: int, rng: np.random.Generator, pool: list[np.ndarray]) ->
 
 def composite(
     rgb: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, out_hw: tuple[int, int] | None = None,
-    pool: list[np.ndarray] | None = None,
+    pool: list[np.ndarray] | None = None, match: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Put a labelled product onto a random booth background, or with `pool` (other photos)
-    onto a `clutter` scene made from them.
+    onto a `clutter` scene made from them, or with `match` onto a sweep of its own median
+    colour (the low-contrast case: white on white, black on black).
 
     rgb: HxWx3 uint8, alpha: HxW float 0..1. The product is cropped to its box, rescaled and
     placed at random (mostly near the centre, resting low); returns (uint8 RGB, float32 alpha).
@@ -126,7 +131,10 @@ def composite(
     F = np.zeros((h, w, 3), np.float32)
     A[py : py + nh, px : px + nw] = np.clip(a, 0, 1)
     F[py : py + nh, px : px + nw] = fg
-    bg = background(h, w, rng) if pool is None else clutter(h, w, rng, pool)
+    if pool is not None:
+        bg = clutter(h, w, rng, pool)
+    else:
+        bg = background(h, w, rng, tint=np.median(fg[a > 0.5], axis=0) if match and (a > 0.5).any() else None)
     if rng.random() < 0.85:
         bg = bg * contact_shadow(A, rng)[..., None]
     out = A[..., None] * F + (1 - A[..., None]) * bg

@@ -139,11 +139,12 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def augment(
     rgb: np.ndarray, alpha: np.ndarray, size: int, rng: np.random.Generator, p_composite: float,
-    pool: list[np.ndarray] | None = None, p_clutter: float = 0.0,
+    pool: list[np.ndarray] | None = None, p_clutter: float = 0.0, p_match: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One training pair: (size x size x 3 uint8, size/2 x size/2 float32 alpha). With chance
     `p_clutter` the product goes onto a busy scene made from `pool` (other training photos),
-    else with chance `p_composite` onto a booth background, else it stays in its own photo."""
+    else with chance `p_composite` onto a booth background (a `p_match` share of those of the
+    product's own colour), else it stays in its own photo."""
     a = alpha.astype(np.float32) / 255.0
     img = rgb
     r = rng.random()
@@ -151,7 +152,8 @@ def augment(
         h, w = a.shape
         ar = rng.uniform(0.75, 1.33)
         scene = pool if (pool and r < p_clutter) else None
-        img, a = composite(img, a, rng, (int(h * min(ar, 1)), int(w * min(1 / ar, 1))), pool=scene)
+        match = scene is None and p_match > 0 and rng.random() < p_match
+        img, a = composite(img, a, rng, (int(h * min(ar, 1)), int(w * min(1 / ar, 1))), pool=scene, match=match)
     h, w = a.shape
     # random crop that keeps most of the frame (the runtime sees whole frames), aspect stretch
     if rng.random() < 0.7:
@@ -172,11 +174,12 @@ def augment(
 
 
 def run_augment(data_cfg: dict, items):
-    """`augment` as a run's [data] table sets it: its composite and clutter shares, with the
-    run's own photos (`items`) as the clutter pool. Training and int8 calibration both use it."""
+    """`augment` as a run's [data] table sets it: its composite, clutter and colour-matched
+    shares, with the run's own photos (`items`) as the clutter pool. Training and int8
+    calibration both use it."""
     pool = [rgb for rgb, _ in items]
-    p_composite, p_clutter = data_cfg["p_composite"], data_cfg.get("p_clutter", 0.0)
-    return lambda rgb, alpha, size, rng: augment(rgb, alpha, size, rng, p_composite, pool, p_clutter)
+    p_composite, p_clutter, p_match = data_cfg["p_composite"], data_cfg.get("p_clutter", 0.0), data_cfg.get("p_match", 0.0)
+    return lambda rgb, alpha, size, rng: augment(rgb, alpha, size, rng, p_composite, pool, p_clutter, p_match)
 
 
 def validation_arrays(items, size: int) -> tuple[np.ndarray, np.ndarray]:
