@@ -31,6 +31,24 @@ def test_a_run_continued_from_a_recovered_shipped_student_counts_on_from_its_epo
     assert "lr 0.0003 for 18 epochs of 100 steps" in start
 
 
+def test_a_run_continued_from_another_run_counts_that_runs_epochs_too(tmp_path):
+    """0.2.54 recovered -> 20 epochs (best 16) -> 10 more from that run's best -> this run, from
+    the second run's last checkpoint: 54 + 16 + 10 + this run's best epoch."""
+    recovered, first, second = (tmp_path / n for n in ("recovered", "first", "second"))
+    for d in (recovered, first, second):
+        d.mkdir()
+    (recovered / "config.json").write_text(json.dumps({"kind": "student", "source_version": f"{SERIES}.54", "source_sha256": "6801a9c1c643"}))
+    (first / "config.json").write_text(json.dumps({"train": {"lr": 3e-4}, "init": str(recovered / "best.weights.h5")}))
+    (first / "state.json").write_text(json.dumps({"epoch": 20, "best_epoch": 16}))
+    (second / "config.json").write_text(json.dumps({"train": {"lr": 1e-4}, "init": str(first / "best.weights.h5")}))
+    (second / "state.json").write_text(json.dumps({"epoch": 10, "best_epoch": 3}))
+    version, start = lineage(_cfg(second / "last.weights.h5"), {"best_epoch": 7})
+    assert version == f"{SERIES}.87"
+    assert start.startswith(f"continued from the shipped student {SERIES}.54 (sha256 6801a9c1c643, float weights "
+                            "recovered by tools.model.recover), then 16 epochs at lr 0.0003 (first, best.weights.h5), "
+                            "then 10 epochs at lr 0.0001 (second, last.weights.h5) at lr 0.0003 for 18 epochs")
+
+
 def test_a_recovered_model_of_another_series_or_kind_does_not_count(tmp_path):
     for src in ({"kind": "student", "source_version": "0.1.12"}, {"kind": "booth", "source_version": f"{SERIES}.5200"}):
         (tmp_path / "config.json").write_text(json.dumps(src))

@@ -103,32 +103,45 @@ def lineage(cfg: dict, state: dict) -> tuple[str, str]:
 
     A run whose `init` is a student recovered by tools.model.recover (config.json beside the
     weights names the shipped version it came from) counts its epochs on from that version's,
-    so 10 more epochs from 0.2.22 give 0.2.32; any other run is SERIES.<best epoch>."""
+    so 10 more epochs from 0.2.22 give 0.2.32. A run started from another run's checkpoint
+    follows that run's own `init` back the same way, counting the epochs its checkpoint had
+    (`best` its best epoch, any other its last). Any other run is SERIES.<best epoch>."""
     best = int(state.get("best_epoch") or 0)
     init = cfg.get("init")
-    src_cfg = Path(init).parent / "config.json" if init else None
-    if src_cfg is not None and src_cfg.exists():
-        src = json.loads(src_cfg.read_text())
+    via, between, weights = [], 0, init
+    while weights:
+        src_dir = Path(weights).parent
+        if not (src_dir / "config.json").exists():
+            break
+        src = json.loads((src_dir / "config.json").read_text())
         version = str(src.get("source_version", ""))
         if src.get("kind") == "student" and version.startswith(SERIES + "."):
             before = int(version.rsplit(".", 1)[1])
             start = (f"continued from the shipped student {version} (sha256 {str(src.get('source_sha256'))[:12]}, "
-                     f"float weights recovered by tools.model.recover) at lr {cfg['train']['lr']:g} for "
+                     f"float weights recovered by tools.model.recover){''.join(via)} at lr {cfg['train']['lr']:g} for "
                      f"{cfg['train']['epochs']} epochs of {cfg['train']['steps_per_epoch']} steps")
-            return f"{SERIES}.{before + best}", start
+            return f"{SERIES}.{before + between + best}", start
+        if "train" not in src or not (src_dir / "state.json").exists():
+            break
+        src_state = json.loads((src_dir / "state.json").read_text())
+        epochs = int(src_state["best_epoch"] if Path(weights).name.startswith("best") else src_state["epoch"])
+        between += epochs
+        via.insert(0, f", then {epochs} epochs at lr {src['train']['lr']:g} ({src_dir.name}, {Path(weights).name})")
+        weights = src.get("init")
     if init:
         return f"{SERIES}.{best}", f"initialised from {init}"
     return f"{SERIES}.{best}", "encoder from the ImageNet backbone"
 
 
-def context_note(m: dict) -> str:
-    """The summary's words for `[model] context` and `taps`, '' for the defaults."""
+def encoder_note(m: dict) -> str:
+    """The summary's words for where the decoder reads the encoder (`taps`) and `context`."""
     from tools.model.student import CONTEXT_TAPS, TAPS, model_config
 
     m = model_config(m)
-    note = f"; its stride-32 blocks up to {CONTEXT_TAPS[m['context']]} added back to the bottom as context" if m["context"] else ""
-    if m["taps"] != "expanded":
-        note += f"; the decoder reads the blocks' outputs {', '.join(TAPS[m['taps']])}"
+    taps = TAPS[m["taps"]]
+    note = f"cut at {taps[-1]}" + (f", skips from {', '.join(taps[:-1])}" if m["taps"] != "expanded" else "")
+    if m["context"]:
+        note += f"; its stride-32 blocks up to {CONTEXT_TAPS[m['context']]} added back to the bottom as context"
     return note
 
 
@@ -264,8 +277,7 @@ def main(argv=None) -> int:
         "metrics": metrics,
         "latency": latency(tflite),
         "training": {
-            "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, cut at block_13_expand_relu"
-                        f"{context_note(cfg['model'])}) + "
+            "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, {encoder_note(cfg['model'])}) + "
                         f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
                         f"{cfg['model']['size']} px, distilled from {labels} (BCE + edge-weighted L1 + "
                         f"Sobel-gradient L1 + soft IoU), {scenes}augmentation, CPU training; "
