@@ -46,7 +46,7 @@ def test_a_run_continued_from_another_run_counts_that_runs_epochs_too(tmp_path):
     assert version == f"{SERIES}.87"
     assert start.startswith(f"continued from the shipped student {SERIES}.54 (sha256 6801a9c1c643, float weights "
                             "recovered by tools.model.recover), then 16 epochs at lr 0.0003 (first, best.weights.h5), "
-                            "then 10 epochs at lr 0.0001 (second, last.weights.h5) at lr 0.0003 for 18 epochs")
+                            "then 10 epochs at lr 0.0001 (second, last.weights.h5), then at lr 0.0003 for 18 epochs")
 
 
 def test_a_recovered_model_of_another_series_or_kind_does_not_count(tmp_path):

@@ -118,7 +118,7 @@ def lineage(cfg: dict, state: dict) -> tuple[str, str]:
         if src.get("kind") == "student" and version.startswith(SERIES + "."):
             before = int(version.rsplit(".", 1)[1])
             start = (f"continued from the shipped student {version} (sha256 {str(src.get('source_sha256'))[:12]}, "
-                     f"float weights recovered by tools.model.recover){''.join(via)} at lr {cfg['train']['lr']:g} for "
+                     f"float weights recovered by tools.model.recover){''.join(via)}{', then' if via else ''} at lr {cfg['train']['lr']:g} for "
                      f"{cfg['train']['epochs']} epochs of {cfg['train']['steps_per_epoch']} steps")
             return f"{SERIES}.{before + between + best}", start
         if "train" not in src or not (src_dir / "state.json").exists():
