@@ -31,7 +31,7 @@ TAPS = {
 # A run's [model] table before a key existed meant its value here.
 MODEL_DEFAULTS = {"context": 0, "taps": "expanded"}
 # `[model] context`: how many of the encoder's stride-32 blocks (ImageNet's most semantic ones,
-# cut off at BOTTOM) feed back into the bottom; 0 = none. Each tap is where that block ends.
+# cut off below the bottom tap) feed back into the bottom; 0 = none. Each tap is where that block ends.
 CONTEXT_TAPS = {1: "block_13_project_BN", 2: "block_14_add", 3: "block_15_add", 4: "block_16_project_BN"}
 BN_MOMENTUM = 0.9  # Keras' 0.99/0.999 leaves inference-mode statistics stale after short runs
 
