@@ -151,10 +151,11 @@ def load_into(model, convs: list[dict], calibration: np.ndarray) -> int:
     missing = [n for n, layer in by_name.items() if layer.weights and n not in done and not hasattr(layer, "layers")]
     if missing:
         raise ValueError(f"the .tflite sets no weights for {missing[:5]} (the model is of another shape)")
+    from tools.model.student import pass_through
+
     stats = _bn_inputs(model, [b for b, _ in bns], calibration)
     for bn, bias in bns:
-        mean, var = stats[bn.name]
-        bn.set_weights([np.sqrt(var + bn.epsilon), mean + bias, mean, var])
+        pass_through(bn, *stats[bn.name], bias)
     return len(convs)
 
 

@@ -144,12 +144,20 @@ def load_matching(model: keras.Model, source: keras.Model) -> int:
     return n
 
 
+def pass_through(bn: layers.BatchNormalization, mean, var, bias) -> None:
+    """Make `bn` output its input plus `bias` in both modes, given its input's per-channel
+    statistics: inference mode exactly, training mode (batch statistics) about."""
+    import numpy as np
+
+    f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
+    bn.set_weights([f32(np.sqrt(var + bn.epsilon)), f32(mean + bias), f32(mean), f32(var)])
+
+
 def fit_new_projections(model: keras.Model, source: keras.Model, images, rows: int = 200_000, seed: int = 0) -> list[str]:
     """Start the 1x1 projections whose input `model` changed (`taps`, `context`) so that each
     reproduces, by least squares on `images`, the pre-activation of the `source` layer of the
     same name; the rest of the decoder then sees what it was trained on instead of noise.
-    Returns the names fitted. Their BatchNormalization carries the statistics of the fitted
-    output, so inference mode gives exactly the fit and training mode about it."""
+    Returns the names fitted; their BatchNormalizations pass the fit through (`pass_through`)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -173,11 +181,8 @@ def fit_new_projections(model: keras.Model, source: keras.Model, images, rows: i
         wb = np.linalg.solve(gram, x1.T @ y[pick].astype(np.float64))
         w, b = wb[:-1], wb[-1]
         z = x[pick] @ w
-        mean, var = z.mean(0), z.var(0)
-        bn = model.get_layer(bn_name)
         conv.set_weights([w.reshape(conv.kernel.shape).astype("float32")])
-        bn.set_weights([np.sqrt(var + bn.epsilon).astype("float32"), (mean + b).astype("float32"),
-                        mean.astype("float32"), var.astype("float32")])
+        pass_through(model.get_layer(bn_name), z.mean(0), z.var(0), b)
         fitted.append(conv.name)
     return fitted
 
