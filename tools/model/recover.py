@@ -182,7 +182,7 @@ def _agreement(model, tflite: Path, x: np.ndarray) -> dict:
 
 def model_shape(card: dict, booth: bool = False) -> dict:
     """The [model] table a shipped file was trained with: the student card keeps its run's
-    (decoder, `context`); the plate model has one shape."""
+    (decoder, `context`, `taps`); the plate model has one shape."""
     m = {"size": int(card["input"]["width"]), "width": 1.0, "decoder": [96, 64, 48, 32]}
     if not booth:
         m.update(card.get("training", {}).get("config", {}).get("model", {}))

@@ -160,20 +160,19 @@ def fit_new_projections(model: keras.Model, source: keras.Model, images, rows: i
     Returns the names fitted; their BatchNormalizations pass the fit through (`pass_through`)."""
     import numpy as np
 
+    old = {layer.name: layer for layer in source.layers}
+    bn_of = lambda conv: conv.name.removesuffix("_conv") + "_bn"  # noqa: E731
+    convs = [conv for conv in model.layers
+             if isinstance(conv, layers.Conv2D) and conv.kernel_size == (1, 1) and conv.name.endswith("_conv")
+             and conv.name in old and bn_of(conv) in old and old[conv.name].kernel.shape != conv.kernel.shape]
+    if not convs:
+        return []
+    # one pass of each model over the images for every layer's input and target
+    xs = keras.Model(model.input, [c.input for c in convs])(images, training=False)
+    ys = keras.Model(source.input, [old[bn_of(c)].output for c in convs])(images, training=False)
     rng = np.random.default_rng(seed)
-    fitted = []
-    for conv in model.layers:
-        bn_name = conv.name.removesuffix("_conv") + "_bn"
-        if not (isinstance(conv, layers.Conv2D) and conv.kernel_size == (1, 1) and conv.name.endswith("_conv")):
-            continue
-        try:
-            old_conv, old_bn = source.get_layer(conv.name), source.get_layer(bn_name)
-        except ValueError:
-            continue
-        if old_conv.kernel.shape == conv.kernel.shape:
-            continue
-        x = keras.Model(model.input, conv.input)(images, training=False).numpy()
-        y = keras.Model(source.input, old_bn.output)(images, training=False).numpy()
+    for conv, x, y in zip(convs, xs, ys, strict=True):
+        x, y = np.asarray(x), np.asarray(y)
         x, y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
         pick = rng.choice(len(x), min(rows, len(x)), replace=False)
         x1 = np.concatenate([x[pick], np.ones((len(pick), 1), x.dtype)], axis=1).astype(np.float64)
@@ -182,9 +181,8 @@ def fit_new_projections(model: keras.Model, source: keras.Model, images, rows: i
         w, b = wb[:-1], wb[-1]
         z = x[pick] @ w
         conv.set_weights([w.reshape(conv.kernel.shape).astype("float32")])
-        pass_through(model.get_layer(bn_name), z.mean(0), z.var(0), b)
-        fitted.append(conv.name)
-    return fitted
+        pass_through(model.get_layer(bn_of(conv)), z.mean(0), z.var(0), b)
+    return [conv.name for conv in convs]
 
 
 def count_macs(model: keras.Model) -> int:

@@ -70,7 +70,7 @@ def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event):
         out.put((x, y))
 
 
-def init_from(model, m: dict, init: Path, train_pairs=()) -> None:
+def init_from(model, m: dict, init: Path, train_pairs=(), max_side: int = 400) -> None:
     """Start from a checkpoint; one of a smaller student (its config.json beside it says so, e.g.
     no `context`) fills the layers both share, the projections whose input changed are fitted to
     the old ones' output on training photos (`fit_new_projections`), the new layers keep their
@@ -87,7 +87,7 @@ def init_from(model, m: dict, init: Path, train_pairs=()) -> None:
     print(f"initialised {n} layers from {init} (its model {src_m}, this run's {m})", flush=True)
     sample = list(train_pairs)[:: max(1, len(train_pairs) // 48)][:48]
     if sample:
-        x, _ = data.validation_arrays(data.load_all(sample, 400), m["size"])
+        x, _ = data.validation_arrays(data.load_all(sample, max_side), m["size"])
         fitted = fit_new_projections(model, source, x)
         if fitted:
             print(f"fitted {', '.join(fitted)} to the old model's output on {len(x)} training photos", flush=True)
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         state = checkpoint.load(run, model, opt)
         print(f"resumed after epoch {state['epoch']} (best val IoU {state['best_iou']:.4f})", flush=True)
     elif cfg.get("init"):
-        init_from(model, m, Path(cfg["init"]), train_pairs)
+        init_from(model, m, Path(cfg["init"]), train_pairs, cfg["data"]["max_side"])
 
     weights = cfg["loss"]
 
