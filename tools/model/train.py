@@ -4,6 +4,8 @@
 
 Each epoch saves `last.weights.h5` + optimiser state + `state.json` in run_dir, and
 `best.weights.h5` when inference-mode validation IoU improves; restarting resumes.
+With `[train] ema`, validation scores the weights' moving average, which `best.weights.h5` and
+`last.ema.weights.h5` hold; `last.weights.h5` stays the raw weights a resumed run goes on from.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import queue
 import threading
 import time
 import tomllib
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +71,18 @@ def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event):
         x = np.stack([p[0] for p in pairs]).astype(np.float32)
         y = np.stack([p[1] for p in pairs])[..., None]
         out.put((x, y))
+
+
+@contextmanager
+def averaged(model, opt):
+    """Lend `model` the optimiser's moving average of its weights, then give the raw ones back."""
+    raw = [v.numpy() for v in model.trainable_variables]
+    opt.finalize_variable_values(model.trainable_variables)
+    try:
+        yield
+    finally:
+        for v, r in zip(model.trainable_variables, raw):
+            v.assign(r)
 
 
 def init_from(model, m: dict, init: Path, train_pairs=(), max_side: int = 400) -> None:
@@ -134,7 +149,11 @@ def main(argv=None) -> int:
     tc = cfg["train"]
     total = tc["epochs"] * tc["steps_per_epoch"]
     sched = keras.optimizers.schedules.CosineDecay(tc["lr"], total, alpha=tc["lr_min"] / tc["lr"])
-    opt = keras.optimizers.AdamW(sched, weight_decay=tc["weight_decay"])
+    ema = float(tc.get("ema", 0.0))
+    if not 0.0 <= ema < 1.0:
+        raise SystemExit(f"error: [train] ema = {ema}: use 0 (off) or a momentum below 1, e.g. 0.995")
+    opt = keras.optimizers.AdamW(sched, weight_decay=tc["weight_decay"], use_ema=ema > 0,
+                                 ema_momentum=ema or 0.99)
     opt.build(model.trainable_variables)
 
     state = {"epoch": 0, "best_iou": -1.0, "history": []}
@@ -167,18 +186,23 @@ def main(argv=None) -> int:
             for _ in range(tc["steps_per_epoch"]):
                 x, y = q.get()
                 losses.append(float(step(tf.constant(x), tf.constant(y))))
-            pred = model.predict(val_x, batch_size=16, verbose=0)  # inference-mode BN
-            v_iou = iou(pred, val_y[..., None])
+            with averaged(model, opt) if ema else nullcontext():
+                pred = model.predict(val_x, batch_size=16, verbose=0)  # inference-mode BN
+                v_iou = iou(pred, val_y[..., None])
+                best = v_iou > state["best_iou"]
+                if ema:
+                    model.save_weights(run / "last.ema.weights.h5")
+                    if best:
+                        model.save_weights(run / "best.weights.h5")
             v_mae = float(np.mean(np.abs(pred[..., 0] - val_y)))
             state["epoch"] = epoch
             state["history"].append(
                 {"epoch": epoch, "loss": float(np.mean(losses)), "val_iou": v_iou, "val_mae": v_mae,
                  "seconds": round(time.time() - t0, 1)}
             )
-            best = v_iou > state["best_iou"]
             if best:
                 state["best_iou"], state["best_epoch"] = v_iou, epoch
-            checkpoint.save(run, model, opt, state, best)
+            checkpoint.save(run, model, opt, state, best and not ema)
             print(json.dumps(state["history"][-1]), flush=True)
     finally:
         stop.set()
