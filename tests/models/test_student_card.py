@@ -28,7 +28,14 @@ def test_a_run_continued_from_a_recovered_shipped_student_counts_on_from_its_epo
     version, start = lineage(_cfg(tmp_path / "best.weights.h5"), {"best_epoch": 15})
     assert version == f"{SERIES}.37"
     assert f"continued from the shipped student {SERIES}.22 (sha256 69c0a51bf445," in start
-    assert "lr 0.0003 for 18 epochs of 100 steps" in start
+    assert start.endswith("lr 0.0003 for 18 epochs of 100 steps")
+
+
+def test_a_run_that_kept_a_moving_average_of_its_weights_says_so(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"kind": "student", "source_version": f"{SERIES}.22"}))
+    cfg = _cfg(tmp_path / "best.weights.h5")
+    cfg["train"]["ema"] = 0.995
+    assert lineage(cfg, {"best_epoch": 3})[1].endswith("for 18 epochs of 100 steps, weights averaged (ema 0.995)")
 
 
 def test_a_run_continued_from_another_run_counts_that_runs_epochs_too(tmp_path):
@@ -40,13 +47,14 @@ def test_a_run_continued_from_another_run_counts_that_runs_epochs_too(tmp_path):
     (recovered / "config.json").write_text(json.dumps({"kind": "student", "source_version": f"{SERIES}.54", "source_sha256": "6801a9c1c643"}))
     (first / "config.json").write_text(json.dumps({"train": {"lr": 3e-4}, "init": str(recovered / "best.weights.h5")}))
     (first / "state.json").write_text(json.dumps({"epoch": 20, "best_epoch": 16}))
-    (second / "config.json").write_text(json.dumps({"train": {"lr": 1e-4}, "init": str(first / "best.weights.h5")}))
+    (second / "config.json").write_text(json.dumps({"train": {"lr": 1e-4, "ema": 0.995}, "init": str(first / "best.weights.h5")}))
     (second / "state.json").write_text(json.dumps({"epoch": 10, "best_epoch": 3}))
     version, start = lineage(_cfg(second / "last.weights.h5"), {"best_epoch": 7})
     assert version == f"{SERIES}.87"
     assert start.startswith(f"continued from the shipped student {SERIES}.54 (sha256 6801a9c1c643, float weights "
                             "recovered by tools.model.recover), then 16 epochs at lr 0.0003 (first, best.weights.h5), "
-                            "then 10 epochs at lr 0.0001 (second, last.weights.h5), then at lr 0.0003 for 18 epochs")
+                            "then 10 epochs at lr 0.0001, weights averaged (ema 0.995) (second, last.weights.h5), "
+                            "then at lr 0.0003 for 18 epochs of 100 steps")
 
 
 def test_a_recovered_model_of_another_series_or_kind_does_not_count(tmp_path):

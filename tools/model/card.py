@@ -119,18 +119,23 @@ def lineage(cfg: dict, state: dict) -> tuple[str, str]:
             before = int(version.rsplit(".", 1)[1])
             start = (f"continued from the shipped student {version} (sha256 {str(src.get('source_sha256'))[:12]}, "
                      f"float weights recovered by tools.model.recover){''.join(via)}{', then' if via else ''} at lr {cfg['train']['lr']:g} for "
-                     f"{cfg['train']['epochs']} epochs of {cfg['train']['steps_per_epoch']} steps")
+                     f"{cfg['train']['epochs']} epochs of {cfg['train']['steps_per_epoch']} steps{_averaged(cfg['train'])}")
             return f"{SERIES}.{before + between + best}", start
         if "train" not in src or not (src_dir / "state.json").exists():
             break
         src_state = json.loads((src_dir / "state.json").read_text())
         epochs = int(src_state["best_epoch"] if Path(weights).name.startswith("best") else src_state["epoch"])
         between += epochs
-        via.insert(0, f", then {epochs} epochs at lr {src['train']['lr']:g} ({src_dir.name}, {Path(weights).name})")
+        via.insert(0, f", then {epochs} epochs at lr {src['train']['lr']:g}{_averaged(src['train'])} ({src_dir.name}, {Path(weights).name})")
         weights = src.get("init")
     if init:
         return f"{SERIES}.{best}", f"initialised from {init}"
     return f"{SERIES}.{best}", "encoder from the ImageNet backbone"
+
+
+def _averaged(train: dict) -> str:
+    """Words for a run that validated and kept a moving average of its weights (`[train] ema`)."""
+    return f", weights averaged (ema {train['ema']:g})" if train.get("ema") else ""
 
 
 def encoder_note(m: dict) -> str:
