@@ -1,8 +1,9 @@
 """tools/evaluate.py's per-image metrics on masks whose answer is known by construction."""
 
 import numpy as np
+import pytest
 
-from tools.evaluate import mean_scores, score
+from tools.evaluate import mean_scores, paired_difference, score
 
 
 def test_iou_false_foreground_and_missed_area():
@@ -42,3 +43,27 @@ def test_false_foreground_is_pooled_over_the_set_so_an_empty_reference_cannot_sw
     assert abs(m["missed"] - 400 / 2001) < 1e-6
     assert abs(m["iou"] - (1600 / 2400 + 0.0) / 2) < 1e-6  # IoU stays a per-image mean
     assert list(m) == ["iou", "false_fg", "missed"]
+
+
+def _result(model: str, ious) -> dict:
+    return {"model": model, "per_image": [{"name": f"img{i}", "iou": v} for i, v in enumerate(ious)]}
+
+
+def test_a_gap_a_few_images_make_has_an_interval_across_zero_and_a_steady_one_does_not():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.3, 0.9, 200)
+    noise = rng.normal(0, 0.05, 200)            # two checkpoints differ a little on every image,
+    lucky = base + noise - noise.mean()         # either way, and on the mean not at all,
+    lucky[:4] += 0.5                            # but for four scenes that flip: +1 point
+    steady = base + 0.01                        # +1 point on every image
+    few = paired_difference(_result("a", base), _result("b", lucky))
+    every = paired_difference(_result("a", base), _result("c", steady))
+    assert abs(few["diff"] - 0.01) < 1e-9 and abs(every["diff"] - 0.01) < 1e-9
+    assert few["low"] < 0 < few["high"]
+    assert 0.0099 < every["low"] <= every["high"] < 0.0101
+    assert few["against"] == "a"
+
+
+def test_models_scored_on_different_images_are_not_compared():
+    with pytest.raises(ValueError, match="different images"):
+        paired_difference(_result("a", [0.5, 0.6]), _result("b", [0.5, 0.6, 0.7]))
