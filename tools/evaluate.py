@@ -341,10 +341,11 @@ def paired_difference(base: dict, other: dict, reps: int = 5000, seed: int = 0) 
 
 
 def differences(results: list[dict]) -> str:
+    """Lines for the models that carry `iou_vs_first` (those scored on the first one's images)."""
     lines = [f"IoU against {results[0]['model']}, 95 % paired bootstrap interval over the images:"]
     for r in results[1:]:
-        d = r["iou_vs_first"]
-        lines.append(f"- {r['model']}: {d['diff']:+.4f} ({d['low']:+.4f} .. {d['high']:+.4f})")
+        if d := r.get("iou_vs_first"):
+            lines.append(f"- {r['model']}: {d['diff']:+.4f} ({d['low']:+.4f} .. {d['high']:+.4f})")
     return "\n".join(lines)
 
 

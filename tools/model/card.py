@@ -168,12 +168,22 @@ def same_images(results: list[dict]) -> list[dict]:
     names = set.intersection(*[{row["name"] for row in r["per_image"]} for r in results])
     if all(len(names) == r["images"] for r in results):
         return []
-    out = []
-    for r in results:
-        rows = [row for row in r["per_image"] if row["name"] in names]
-        out.append({"model": r["model"], "images": len(rows), "ms_p50": r["ms_p50"], "ms_p95": r["ms_p95"],
-                    **{k: round(v, 4) for k, v in ev.mean_scores(rows, ev.SCORE_KEYS).items()}})
-    return out
+    subset = [{**r, "per_image": [row for row in r["per_image"] if row["name"] in names]} for r in results]
+    return [{"model": r["model"], "images": len(r["per_image"]), "ms_p50": r["ms_p50"], "ms_p95": r["ms_p95"],
+             **{k: round(v, 4) for k, v in ev.mean_scores(r["per_image"], ev.SCORE_KEYS).items()},
+             **{k: r[k] for k in ("iou_vs_first",) if k in r}}
+            for r in with_differences(subset)]
+
+
+def with_differences(results: list[dict]) -> list[dict]:
+    """Each result after the first (the int8 student), with its paired IoU difference from it when
+    both ran on the same images: a gap on a few hundred photos may be a handful of scenes."""
+    first = {row["name"] for row in results[0]["per_image"]}
+    for r in results[1:]:
+        if {row["name"] for row in r["per_image"]} == first:
+            r["iou_vs_first"] = {k: (round(v, 4) if isinstance(v, float) else v)
+                                 for k, v in ev.paired_difference(results[0], r).items()}
+    return results
 
 
 def write_md(card: dict, path: Path) -> None:
@@ -196,6 +206,8 @@ def write_md(card: dict, path: Path) -> None:
               "## Quality"]
     for set_name, results in card["metrics"].items():
         lines += ["", f"### {set_name}", results.get("about", ""), "", ev.table(results["models"])]
+        if any("iou_vs_first" in r for r in results["models"]):
+            lines += ["", ev.differences(results["models"])]
     t = card["training"]
     lines += ["", "## Training", f"- {t['summary']}", f"- best epoch {t.get('best_epoch')} of {t.get('epochs_done')}, "
               f"validation IoU (float, vs teacher labels, at output size) {t.get('best_val_iou')}",
@@ -253,9 +265,9 @@ def main(argv=None) -> int:
             t = ev.evaluate(data, spec, samples_split, None, timed, 1, False, use_cache=False, model=model)
             r["ms_p50"], r["ms_p95"], r["timed_images"] = t["ms_p50"], t["ms_p95"], t["images"]
             r["model"] = {str(tflite): "student int8", str(args.weights): "student float"}.get(spec, spec)
-            results.append(_summary(r))
             full.append(r)
-            print(set_name, json.dumps(results[-1]), flush=True)
+            print(set_name, json.dumps(_summary(r)), flush=True)
+        results = [_summary(r) for r in with_differences(full)]
         metrics[set_name] = {"about": s["about"], "models": results}
         subset = same_images(full)
         if subset:
