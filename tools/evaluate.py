@@ -340,6 +340,16 @@ def paired_difference(base: dict, other: dict, reps: int = 5000, seed: int = 0) 
     return {"against": base["model"], "diff": float(d.mean()), "low": float(low), "high": float(high)}
 
 
+def with_differences(results: list[dict]) -> list[dict]:
+    """Each result after the first, with its `paired_difference` from the first (`iou_vs_first`)
+    when both ran on the same images."""
+    first = {row["name"] for row in results[0]["per_image"]}
+    for r in results[1:]:
+        if {row["name"] for row in r["per_image"]} == first:
+            r["iou_vs_first"] = paired_difference(results[0], r)
+    return results
+
+
 def differences(results: list[dict]) -> str:
     """Lines for the models that carry `iou_vs_first` (those scored on the first one's images)."""
     lines = [f"IoU against {results[0]['model']}, 95 % paired bootstrap interval over the images:"]
@@ -360,8 +370,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON (with per-image rows)")
     args = ap.parse_args(argv)
     results = [evaluate(args.data, m, args.split, args.ignore, args.limit, args.threads) for m in args.model]
-    for r in results[1:]:
-        r["iou_vs_first"] = paired_difference(results[0], r)
+    with_differences(results)
     if args.json:
         print(json.dumps(results, indent=1))
     else:

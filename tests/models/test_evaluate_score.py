@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tools.evaluate import mean_scores, paired_difference, score
+from tools.evaluate import mean_scores, paired_difference, score, with_differences
 
 
 def test_iou_false_foreground_and_missed_area():
@@ -67,3 +67,14 @@ def test_a_gap_a_few_images_make_has_an_interval_across_zero_and_a_steady_one_do
 def test_models_scored_on_different_images_are_not_compared():
     with pytest.raises(ValueError, match="different images"):
         paired_difference(_result("a", [0.5, 0.6]), _result("b", [0.5, 0.6, 0.7]))
+
+
+def test_a_models_iou_gap_to_the_first_is_given_only_over_the_same_images():
+    student = _result("student int8", [0.9, 0.9, 0.9, 0.9])
+    u2netp = _result("u2netp", [0.95, 0.9, 0.85, 1.0])
+    isnet = _result("isnet", [0.99, 0.99])              # ran on a subset only
+    out = with_differences([student, u2netp, isnet])
+    gap = out[1]["iou_vs_first"]
+    assert gap["against"] == "student int8" and gap["diff"] == pytest.approx(0.025)
+    assert gap["low"] < 0.025 < gap["high"]
+    assert "iou_vs_first" not in out[2]

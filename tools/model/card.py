@@ -159,8 +159,14 @@ def compute(m: dict) -> dict:
             "limits": {"gmac": 0.5, "params_m": 3.0}}
 
 
+def _rounded(v):
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    return round(v, 4) if isinstance(v, float) else v
+
+
 def _summary(r: dict) -> dict:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k != "per_image"}
+    return {k: _rounded(v) for k, v in r.items() if k != "per_image"}
 
 
 def same_images(results: list[dict]) -> list[dict]:
@@ -171,19 +177,8 @@ def same_images(results: list[dict]) -> list[dict]:
     subset = [{**r, "per_image": [row for row in r["per_image"] if row["name"] in names]} for r in results]
     return [{"model": r["model"], "images": len(r["per_image"]), "ms_p50": r["ms_p50"], "ms_p95": r["ms_p95"],
              **{k: round(v, 4) for k, v in ev.mean_scores(r["per_image"], ev.SCORE_KEYS).items()},
-             **{k: r[k] for k in ("iou_vs_first",) if k in r}}
-            for r in with_differences(subset)]
-
-
-def with_differences(results: list[dict]) -> list[dict]:
-    """Each result after the first (the int8 student), with its paired IoU difference from it when
-    both ran on the same images: a gap on a few hundred photos may be a handful of scenes."""
-    first = {row["name"] for row in results[0]["per_image"]}
-    for r in results[1:]:
-        if {row["name"] for row in r["per_image"]} == first:
-            r["iou_vs_first"] = {k: (round(v, 4) if isinstance(v, float) else v)
-                                 for k, v in ev.paired_difference(results[0], r).items()}
-    return results
+             **({"iou_vs_first": _rounded(r["iou_vs_first"])} if "iou_vs_first" in r else {})}
+            for r in ev.with_differences(subset)]
 
 
 def write_md(card: dict, path: Path) -> None:
@@ -267,7 +262,7 @@ def main(argv=None) -> int:
             r["model"] = {str(tflite): "student int8", str(args.weights): "student float"}.get(spec, spec)
             full.append(r)
             print(set_name, json.dumps(_summary(r)), flush=True)
-        results = [_summary(r) for r in with_differences(full)]
+        results = [_summary(r) for r in ev.with_differences(full)]
         metrics[set_name] = {"about": s["about"], "models": results}
         subset = same_images(full)
         if subset:
