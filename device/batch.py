@@ -8,9 +8,9 @@ line and the batch goes on. Artifacts land as `DIR/<stem>.<ext>`, the mask as
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from device.errors import one_line
 from device.pipeline import Pipeline

@@ -57,7 +57,13 @@ def machine() -> dict:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         usable = os.cpu_count() or 1
-    return {"cpu": model, "cores": os.cpu_count() or 1, "usable_cores": usable, "machine": platform.machine(), "python": platform.python_version()}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count() or 1,
+        "usable_cores": usable,
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
 
 
 def pin_threads(threads: int) -> list[int]:
@@ -112,8 +118,13 @@ class BenchScene:
     plate: np.ndarray | None = None  # HxWx3 uint8 RGB clean plate (booth scene only)
 
 
-def booth_scene(cfg: CutboxConfig, sample: Path = SAMPLE, size: tuple[int, int] = FRAME_SIZE,
-                noise: float = BOOTH_NOISE_SIGMA, seed: int = BOOTH_SEED) -> BenchScene:
+def booth_scene(
+    cfg: CutboxConfig,
+    sample: Path = SAMPLE,
+    size: tuple[int, int] = FRAME_SIZE,
+    noise: float = BOOTH_NOISE_SIGMA,
+    seed: int = BOOTH_SEED,
+) -> BenchScene:
     """The sample's product in a booth: `bench_frame`'s product (on carpet) cut out once by the
     generic pipeline (alpha and decontaminated foreground, largest blob only) and laid on the
     flat backdrop colour, frame = a F + (1 - a) backdrop; the plate is that backdrop. Each gets
@@ -156,11 +167,11 @@ def _sensor_noise(image: np.ndarray, rng: np.random.Generator, sigma: float, row
     if sigma <= 0:
         return image
     for r in range(0, image.shape[0], rows):
-        band = image[r:r + rows].astype(np.float32)
+        band = image[r : r + rows].astype(np.float32)
         band += rng.standard_normal(band.shape, dtype=np.float32) * np.float32(sigma)
         band += 0.5
         np.clip(band, 0, 255, out=band)
-        image[r:r + rows] = band.astype(np.uint8)
+        image[r : r + rows] = band.astype(np.uint8)
     return image
 
 
@@ -173,7 +184,9 @@ def _with_threads(cfg: CutboxConfig, threads: int) -> CutboxConfig:
     return cfg.model_copy(update={"segment": cfg.segment.model_copy(update={"threads": threads})})
 
 
-def _bench_config(cfg: CutboxConfig, threads: int, mode: str, data_dir: Path, plate_image: np.ndarray | None) -> CutboxConfig:
+def _bench_config(
+    cfg: CutboxConfig, threads: int, mode: str, data_dir: Path, plate_image: np.ndarray | None
+) -> CutboxConfig:
     """`cfg` at the bench's thread count, booth mode off for "generic" (a station's own plate
     must not leak in) and on for "plate", with `plate_image` stored as the clean plate in the
     scratch `data_dir` the way `cutbox calibrate` stores one."""
@@ -182,15 +195,28 @@ def _bench_config(cfg: CutboxConfig, threads: int, mode: str, data_dir: Path, pl
     if mode == "plate":
         from device.booth.plate import Plate, camera_settings, plate_dir
 
-        plate = Plate(image=plate_image, settings=camera_settings(BENCH_CAMERA), created=time.time(), n_frames=1,
-                      method="median", source="bench:synthetic")
+        plate = Plate(
+            image=plate_image,
+            settings=camera_settings(BENCH_CAMERA),
+            created=time.time(),
+            n_frames=1,
+            method="median",
+            source="bench:synthetic",
+        )
         plate.save(plate_dir(data_dir))
         update["station"] = cfg.station.model_copy(update={"data_dir": data_dir})
     return cfg.model_copy(update=update)
 
 
-def run_bench(cfg: CutboxConfig, threads: int = 1, frames: int = 50, warmup: int = 3, preset: str = "marketplace-white",
-              mode: str = "generic", scene: BenchScene | None = None) -> dict:
+def run_bench(
+    cfg: CutboxConfig,
+    threads: int = 1,
+    frames: int = 50,
+    warmup: int = 3,
+    preset: str = "marketplace-white",
+    mode: str = "generic",
+    scene: BenchScene | None = None,
+) -> dict:
     """Time `frames` frames through the pipeline in `mode` ("generic" or "plate"); returns the
     report dict (JSON-ready). Every frame must have run in that mode, else RuntimeError with
     the segmenter's reason: a plate bench that silently fell back would time the wrong model.
@@ -226,8 +252,10 @@ def run_bench(cfg: CutboxConfig, threads: int = 1, frames: int = 50, warmup: int
                 capture.complete()
                 ran = capture.meta.get("segment_mode", "generic")
                 if ran != mode:
-                    raise RuntimeError(f"{mode} mode did not run: frame {frame.id} was cut out in {ran} mode "
-                                       f"({capture.meta.get('plate_fit', 'no reason given')})")
+                    raise RuntimeError(
+                        f"{mode} mode did not run: frame {frame.id} was cut out in {ran} mode "
+                        f"({capture.meta.get('plate_fit', 'no reason given')})"
+                    )
                 if i < warmup:
                     continue
                 wall.append((jpeg_ready - t0) * 1000.0)
@@ -244,7 +272,11 @@ def run_bench(cfg: CutboxConfig, threads: int = 1, frames: int = 50, warmup: int
                 out_size = [int(decoded.shape[1]), int(decoded.shape[0])] if decoded is not None else None
         finally:
             pipeline.close()
-    stages = {s: {"p50_ms": _pct(v, 50), "p95_ms": _pct(v, 95), "mean_ms": round(float(np.mean(v)), 2)} for s, v in per_stage.items() if s != "total"}
+    stages = {
+        s: {"p50_ms": _pct(v, 50), "p95_ms": _pct(v, 95), "mean_ms": round(float(np.mean(v)), 2)}
+        for s, v in per_stage.items()
+        if s != "total"
+    }
     total_p95 = _pct(per_stage["total"], 95)
     report = {
         "mode": mode,
@@ -276,8 +308,9 @@ def run_bench(cfg: CutboxConfig, threads: int = 1, frames: int = 50, warmup: int
     return report
 
 
-def run_plate_compare(cfg: CutboxConfig, threads: int = 1, frames: int = 50, warmup: int = 3,
-                      preset: str = "marketplace-white") -> dict:
+def run_plate_compare(
+    cfg: CutboxConfig, threads: int = 1, frames: int = 50, warmup: int = 3, preset: str = "marketplace-white"
+) -> dict:
     """Generic then plate mode in one process on the same booth scene, and the plate/generic
     p50 ratios issue 5 sets a target for (peak RSS is the process's, so the plate report's
     includes the generic run and the cut-out that made the scene)."""
@@ -310,7 +343,9 @@ def format_table(r: dict) -> str:
     lines.append("")
     lines.append(f"peak RSS: {r['peak_rss_mb']:.0f} MB")
     verdict = "within" if r["within_budget"] else "OVER"
-    lines.append(f"budget: total p95 <= {r['budget_p95_ms']:.0f} ms on one core: {verdict} ({r['total_p95_ms']:.1f} ms)")
+    lines.append(
+        f"budget: total p95 <= {r['budget_p95_ms']:.0f} ms on one core: {verdict} ({r['total_p95_ms']:.1f} ms)"
+    )
     if "frame" in r:
         x0, y0, x1, y1 = r["box"]
         lines.append(f"frame: {r['frame']}, crop box {x1 - x0}x{y1 - y0} at ({x0}, {y0})")
@@ -321,9 +356,11 @@ def format_table(r: dict) -> str:
 
 def format_compare(c: dict) -> str:
     """Both tables and the plate/generic ratio line."""
-    return "\n\n".join([
-        format_table(c["generic"]),
-        format_table(c["plate"]),
-        f"plate/generic segment p50 ratio: {c['segment_ratio']:.2f}x, total p50 ratio: {c['total_ratio']:.2f}x "
-        f"(target <= {c['target_ratio']:.2f}x)",
-    ])
+    return "\n\n".join(
+        [
+            format_table(c["generic"]),
+            format_table(c["plate"]),
+            f"plate/generic segment p50 ratio: {c['segment_ratio']:.2f}x, total p50 ratio: {c['total_ratio']:.2f}x "
+            f"(target <= {c['target_ratio']:.2f}x)",
+        ]
+    )

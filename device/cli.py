@@ -13,8 +13,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 _REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -102,7 +102,14 @@ def _run_batch(paths: list[str], out: str, preset: str | None, args: argparse.Na
         def progress(files):
             return tqdm(files, desc="cutout", unit="img", file=sys.stderr, disable=len(files) < 2, dynamic_ncols=True)
 
-        result = cut_out_files(pipeline, paths, out, preset, progress=progress, report=lambda line: tqdm.write(f"error: {line}", file=sys.stderr))
+        result = cut_out_files(
+            pipeline,
+            paths,
+            out,
+            preset,
+            progress=progress,
+            report=lambda line: tqdm.write(f"error: {line}", file=sys.stderr),
+        )
     finally:
         pipeline.close()
     done = len(result.written)
@@ -135,12 +142,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 @command
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="time the whole pipeline on a 2304x1296 frame (per stage p50/p95, peak RSS)")
-    p.add_argument("--threads", type=int, default=1, help="CPU cores to pin to; also OpenCV and LiteRT threads (default 1)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="CPU cores to pin to; also OpenCV and LiteRT threads (default 1)"
+    )
     p.add_argument("--frames", type=int, default=50, help="timed frames (default 50)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
-    p.add_argument("--preset", default="marketplace-white", help="compose preset (default marketplace-white: 2000x2000 JPEG on white + mask)")
-    p.add_argument("--plate", action="store_true",
-                   help="also time booth plate mode (after the generic run) and print the plate/generic p50 ratios")
+    p.add_argument(
+        "--preset",
+        default="marketplace-white",
+        help="compose preset (default marketplace-white: 2000x2000 JPEG on white + mask)",
+    )
+    p.add_argument(
+        "--plate",
+        action="store_true",
+        help="also time booth plate mode (after the generic run) and print the plate/generic p50 ratios",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_config_arg(p)
     p.set_defaults(func=_cmd_bench)
@@ -233,7 +249,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # The service feeds the watchdog only while its work loop beats (captures, idle checks).
         service.start_watchdog(notify)
         notify.ready()
-        notify.status("serving on %s:%s" % (args.host or cfg.api.host, args.port or cfg.api.port))
+        notify.status(f"serving on {args.host or cfg.api.host}:{args.port or cfg.api.port}")
         try:
             yield
         finally:
@@ -258,7 +274,13 @@ def _add_spin(sub) -> None:
     p.add_argument("--read-sku", action="store_true", help="read the SKU from a barcode/QR code in the first view")
     p.add_argument("--source", metavar="PATH", help="files/hotfolder source path (default: source.path)")
     p.add_argument("--preset", metavar="NAME", help="compose preset (default: compose.preset)")
-    p.add_argument("-o", "--out", metavar="DIR", default="cutbox-out", help="output folder; files go to DIR/<sku>/<spin id>/ (default: cutbox-out)")
+    p.add_argument(
+        "-o",
+        "--out",
+        metavar="DIR",
+        default="cutbox-out",
+        help="output folder; files go to DIR/<sku>/<spin id>/ (default: cutbox-out)",
+    )
     _add_config_arg(p)
     p.set_defaults(func=_cmd_spin)
 
@@ -294,7 +316,13 @@ def _cmd_spin(args: argparse.Namespace) -> int:
             source = open_source(cfg.source)
             table = open_turntable(cfg.turntable)
             captures = shoot_spin(
-                source, pipeline, table, steps, sku, preset=args.preset, read_sku=args.read_sku,
+                source,
+                pipeline,
+                table,
+                steps,
+                sku,
+                preset=args.preset,
+                read_sku=args.read_sku,
                 on_step=lambda i, n, a: print(f"view {i + 1}/{n} at {a:.1f} deg", file=sys.stderr),
             )
         except (ValueError, SourceError, TurntableError, SkuError) as exc:
@@ -304,7 +332,17 @@ def _cmd_spin(args: argparse.Namespace) -> int:
         folder = group_dir(Path(args.out), captures[0].sku) / spin_id
         for cap in captures:
             write_capture(cap.complete(), folder, file_stem(cap.sku, cap.id, cap.meta["angle"]))
-        print(json.dumps({"spin_id": spin_id, "sku": captures[0].sku, "views": len(captures), "box": captures[0].meta["spin_box"], "folder": str(folder)}))
+        print(
+            json.dumps(
+                {
+                    "spin_id": spin_id,
+                    "sku": captures[0].sku,
+                    "views": len(captures),
+                    "box": captures[0].meta["spin_box"],
+                    "folder": str(folder),
+                }
+            )
+        )
         return 0
     finally:
         for closable in (table, source):
@@ -316,17 +354,28 @@ def _cmd_spin(args: argparse.Namespace) -> int:
 # ---- calibrate (issue 5) ------------------------------------------------------------------
 @command
 def _add_calibrate(sub) -> None:
-    p = sub.add_parser("calibrate", help="photograph the empty booth into a clean plate (or --check that the stored one still fits)")
-    p.add_argument("--frames", type=int, default=None, help="frames averaged into the plate (default booth.plate_frames)")
-    p.add_argument("--average", choices=("median", "mean"), default=None, help="how frames are averaged (default booth.plate_average)")
-    p.add_argument("--check", action="store_true", help="do not calibrate: grab one frame and say whether the stored plate fits it")
+    p = sub.add_parser(
+        "calibrate", help="photograph the empty booth into a clean plate (or --check that the stored one still fits)"
+    )
+    p.add_argument(
+        "--frames", type=int, default=None, help="frames averaged into the plate (default booth.plate_frames)"
+    )
+    p.add_argument(
+        "--average",
+        choices=("median", "mean"),
+        default=None,
+        help="how frames are averaged (default booth.plate_average)",
+    )
+    p.add_argument(
+        "--check", action="store_true", help="do not calibrate: grab one frame and say whether the stored plate fits it"
+    )
     p.add_argument("paths", nargs="*", help="files source: image files of the empty booth instead of source.path")
     _add_config_arg(p)
     p.set_defaults(func=_cmd_calibrate)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from device.booth.plate import PlateError, Plate, calibrate, check_plate_cfg, plate_dir, plate_summary
+    from device.booth.plate import Plate, PlateError, calibrate, check_plate_cfg, plate_dir, plate_summary
     from device.sources import open_source
     from device.sources.base import SourceError
 
@@ -400,7 +449,9 @@ def _cmd_contact_sheet(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cutbox", description="Capture box: product photo in, catalog-ready cut-out out.")
+    parser = argparse.ArgumentParser(
+        prog="cutbox", description="Capture box: product photo in, catalog-ready cut-out out."
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _REGISTRY:

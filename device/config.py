@@ -26,7 +26,9 @@ class Section(BaseModel):
 
 # ---- station -------------------------------------------------------------------------------
 class StationConfig(Section):
-    id: str = Field("booth-1", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Station id; MQTT topic root is cutbox/<id>/")
+    id: str = Field(
+        "booth-1", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Station id; MQTT topic root is cutbox/<id>/"
+    )
     data_dir: Path = Field(Path("cutbox-data"), description="Where captures, the outbox and plates are kept")
 
 
@@ -34,7 +36,9 @@ class StationConfig(Section):
 class SourceConfig(Section):
     """Where frames come from: files/folders/globs, a hot folder, a UVC camera, picamera2 or a tethered DSLR (gphoto2)."""
 
-    kind: Literal["files", "hotfolder", "uvc", "picamera2", "gphoto2"] = Field("files", description="Which frame source to open")
+    kind: Literal["files", "hotfolder", "uvc", "picamera2", "gphoto2"] = Field(
+        "files", description="Which frame source to open"
+    )
     path: Path | None = Field(None, description="files: a file, folder or glob; hotfolder: the folder to watch")
     patterns: list[str] = Field(
         ["*.jpg", "*.jpeg", "*.png", "*.tif", "*.tiff", "*.webp", "*.bmp"],
@@ -42,22 +46,40 @@ class SourceConfig(Section):
         description="File name patterns taken from folders and the hot folder (case-insensitive)",
     )
     recursive: bool = Field(False, description="files: also walk sub-folders")
-    max_pixels: int = Field(60_000_000, ge=1, description="Decompression-bomb limit, checked on the header before decoding")
+    max_pixels: int = Field(
+        60_000_000, ge=1, description="Decompression-bomb limit, checked on the header before decoding"
+    )
     poll_interval_s: float = Field(0.25, gt=0, le=60, description="hotfolder: seconds between directory scans")
-    stable_polls: int = Field(2, ge=1, le=100, description="hotfolder: polls a file's size and mtime must stay unchanged before it is read")
-    processed_dir: Path | None = Field(None, description="hotfolder: move taken files here (None: leave them, take each only once)")
+    stable_polls: int = Field(
+        2, ge=1, le=100, description="hotfolder: polls a file's size and mtime must stay unchanged before it is read"
+    )
+    processed_dir: Path | None = Field(
+        None, description="hotfolder: move taken files here (None: leave them, take each only once)"
+    )
     uvc_device: int | str = Field(0, description="uvc: /dev/videoN index, or a device path / OpenCV URL")
     uvc_width: int = Field(2304, ge=16, le=16384, description="uvc: requested frame width")
     uvc_height: int = Field(1296, ge=16, le=16384, description="uvc: requested frame height")
-    uvc_fourcc: str = Field("MJPG", pattern=r"^.{4}$", description="uvc: pixel format (MJPG gives full resolution over USB 2)")
+    uvc_fourcc: str = Field(
+        "MJPG", pattern=r"^.{4}$", description="uvc: pixel format (MJPG gives full resolution over USB 2)"
+    )
     uvc_fps: float = Field(30.0, gt=0, le=240, description="uvc: requested frame rate")
-    picamera2_main: tuple[int, int] = Field((2304, 1296), description="picamera2: main stream (output) size [width, height]")
-    picamera2_lores: tuple[int, int] = Field((256, 256), description="picamera2: lores stream (model input) size; set to the model card's input size")
+    picamera2_main: tuple[int, int] = Field(
+        (2304, 1296), description="picamera2: main stream (output) size [width, height]"
+    )
+    picamera2_lores: tuple[int, int] = Field(
+        (256, 256), description="picamera2: lores stream (model input) size; set to the model card's input size"
+    )
     picamera2_camera: int = Field(0, ge=0, le=7, description="picamera2: camera number")
-    gphoto2_camera: str | None = Field(None, description="gphoto2: camera model as `gphoto2 --auto-detect` lists it (None: the first camera found)")
+    gphoto2_camera: str | None = Field(
+        None, description="gphoto2: camera model as `gphoto2 --auto-detect` lists it (None: the first camera found)"
+    )
     gphoto2_port: str | None = Field(None, description="gphoto2: port such as 'usb:001,005' (None: auto-detect)")
-    gphoto2_folder: Path | None = Field(None, description="gphoto2: where each shot is downloaded (None: <station.data_dir>/tethered)")
-    gphoto2_timeout_s: float = Field(30.0, gt=0, le=600, description="gphoto2: longest wait for one shutter release and download")
+    gphoto2_folder: Path | None = Field(
+        None, description="gphoto2: where each shot is downloaded (None: <station.data_dir>/tethered)"
+    )
+    gphoto2_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="gphoto2: longest wait for one shutter release and download"
+    )
 
 
 # ---- segment -------------------------------------------------------------------------------
@@ -70,11 +92,13 @@ class SegmentConfig(Section):
     )
     threads: int = Field(1, ge=1, le=16, description="LiteRT CPU threads")
     delegate: Literal["auto", "cpu", "edgetpu"] = Field(
-        "auto", description="auto: Edge TPU when libedgetpu and a Coral are present, else CPU; edgetpu: fail without one"
+        "auto",
+        description="auto: Edge TPU when libedgetpu and a Coral are present, else CPU; edgetpu: fail without one",
     )
     edgetpu_lib: str = Field("libedgetpu.so.1", description="Edge TPU delegate library name or path")
     edgetpu_model: Path | None = Field(
-        None, description="edgetpu_compiler output of the same model, used when the Edge TPU delegate loads (None: the CPU model)"
+        None,
+        description="edgetpu_compiler output of the same model, used when the Edge TPU delegate loads (None: the CPU model)",
     )
 
     @field_validator("model", "edgetpu_model")
@@ -88,16 +112,50 @@ class SegmentConfig(Section):
 class MatteConfig(Section):
     """Low-res mask -> full-res soft alpha + decontaminated colours (device/matte/)."""
 
-    work_px: int = Field(160, ge=64, le=4096, description="Long side of the reduced grid the guided filter, cleanup and colour estimate run on (fast guided filter); the result is upsampled to frame pixels")
-    radius_cells: float = Field(1.0, gt=0, le=8, description="Guided filter radius in model-mask cells (frame px per mask px)")
-    eps: float = Field(1e-3, gt=0, le=1, description="Guided filter regulariser: larger = smoother alpha, smaller = follows image edges harder")
-    sharpen: float = Field(1.5, ge=1, le=4, description="Contrast gain about alpha 0.5 after the filter: takes out the blur left from the low-res mask")
-    band_px: int = Field(10, ge=1, le=256, description="Half-width of the unknown band around the mask edge, in frame pixels; alpha is solid 0/1 outside it")
-    decontaminate: bool = Field(True, description="Estimate the foreground colour in the band so the backdrop does not bleed into edge pixels (no halo)")
-    speck_fraction: float = Field(0.02, ge=0, le=1, description="Drop foreground pieces smaller than this fraction of the largest piece")
-    hole_fraction: float = Field(0.005, ge=0, le=1, description="Fill holes smaller than this fraction of the subject area; larger ones (a ring, a handle) stay open")
+    work_px: int = Field(
+        160,
+        ge=64,
+        le=4096,
+        description="Long side of the reduced grid the guided filter, cleanup and colour estimate run on (fast guided filter); the result is upsampled to frame pixels",
+    )
+    radius_cells: float = Field(
+        1.0, gt=0, le=8, description="Guided filter radius in model-mask cells (frame px per mask px)"
+    )
+    eps: float = Field(
+        1e-3,
+        gt=0,
+        le=1,
+        description="Guided filter regulariser: larger = smoother alpha, smaller = follows image edges harder",
+    )
+    sharpen: float = Field(
+        1.5,
+        ge=1,
+        le=4,
+        description="Contrast gain about alpha 0.5 after the filter: takes out the blur left from the low-res mask",
+    )
+    band_px: int = Field(
+        10,
+        ge=1,
+        le=256,
+        description="Half-width of the unknown band around the mask edge, in frame pixels; alpha is solid 0/1 outside it",
+    )
+    decontaminate: bool = Field(
+        True,
+        description="Estimate the foreground colour in the band so the backdrop does not bleed into edge pixels (no halo)",
+    )
+    speck_fraction: float = Field(
+        0.02, ge=0, le=1, description="Drop foreground pieces smaller than this fraction of the largest piece"
+    )
+    hole_fraction: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="Fill holes smaller than this fraction of the subject area; larger ones (a ring, a handle) stay open",
+    )
     hard: bool = Field(False, description="Threshold the alpha to 0/1 (for pipelines that cannot take soft edges)")
-    threshold: float = Field(0.5, gt=0, lt=1, description="Cut-off for the hard alpha and for what counts as foreground in the mask")
+    threshold: float = Field(
+        0.5, gt=0, lt=1, description="Cut-off for the hard alpha and for what counts as foreground in the mask"
+    )
 
 
 class MarginConfig(Section):
@@ -124,32 +182,58 @@ class MarginConfig(Section):
 
 
 class ShadowConfig(Section):
-    kind: Literal["none", "contact", "drop"] = Field("none", description="contact: soft ellipse on the floor line; drop: the silhouette offset away from the light and blurred")
+    kind: Literal["none", "contact", "drop"] = Field(
+        "none",
+        description="contact: soft ellipse on the floor line; drop: the silhouette offset away from the light and blurred",
+    )
     opacity: float = Field(0.35, ge=0, le=1, description="Darkness at the shadow's core (0 = invisible)")
     blur_px: float = Field(24.0, ge=0, le=500, description="Blur radius in output pixels")
     distance_px: float = Field(30.0, ge=0, le=2000, description="Drop shadow offset from the product, output pixels")
-    angle_deg: float = Field(90.0, ge=-360, le=360, description="Direction the shadow is cast, clockwise from +x (90 = straight down, light from above)")
+    angle_deg: float = Field(
+        90.0,
+        ge=-360,
+        le=360,
+        description="Direction the shadow is cast, clockwise from +x (90 = straight down, light from above)",
+    )
     spread: float = Field(1.0, gt=0, le=3, description="Contact shadow width as a fraction of the product width")
     height: float = Field(0.06, gt=0, le=1, description="Contact shadow height as a fraction of the product width")
-    real: bool = Field(True, description="Use the product's own cast shadow instead when the clean-plate mode separated one (Matte.shadow)")
+    real: bool = Field(
+        True,
+        description="Use the product's own cast shadow instead when the clean-plate mode separated one (Matte.shadow)",
+    )
 
 
 class PresetConfig(Section):
     """One named output recipe: size, placement, background, shadow and formats."""
 
     name: str = Field("", description="Set from the preset's key in [compose.presets.<name>]; no need to write it")
-    width: int = Field(2000, ge=0, le=20000, description="Output width px; 0 with height 0 = native crop size plus margins")
+    width: int = Field(
+        2000, ge=0, le=20000, description="Output width px; 0 with height 0 = native crop size plus margins"
+    )
     height: int = Field(2000, ge=0, le=20000, description="Output height px")
-    fill: float = Field(0.85, gt=0, le=1, description="Product's long side as a fraction of the space inside the margins (limiting side)")
+    fill: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="Product's long side as a fraction of the space inside the margins (limiting side)",
+    )
     margin: MarginConfig = MarginConfig()
-    align: Literal["center", "floor"] = Field("center", description="center: centred inside the margins; floor: standing on the bottom margin")
-    alpha_cutoff: float = Field(0.1, gt=0, lt=1, description="Pixels with alpha above this count as product when finding the crop box")
+    align: Literal["center", "floor"] = Field(
+        "center", description="center: centred inside the margins; floor: standing on the bottom margin"
+    )
+    alpha_cutoff: float = Field(
+        0.1, gt=0, lt=1, description="Pixels with alpha above this count as product when finding the crop box"
+    )
     background: Literal["transparent", "color", "image"] = "color"
-    color: str = Field("#ffffff", pattern=r"^#[0-9a-fA-F]{6}$", description="Background colour when background = 'color'")
+    color: str = Field(
+        "#ffffff", pattern=r"^#[0-9a-fA-F]{6}$", description="Background colour when background = 'color'"
+    )
     image: Path | None = Field(None, description="Background picture when background = 'image' (scaled to cover)")
     shadow: ShadowConfig = ShadowConfig()
     white_balance: bool = Field(False, description="Neutralise the product's colour cast using the backdrop around it")
-    formats: list[str] = Field(["jpeg", "mask", "meta"], min_length=1, description="Artifacts to export: jpeg png webp tiff mask meta")
+    formats: list[str] = Field(
+        ["jpeg", "mask", "meta"], min_length=1, description="Artifacts to export: jpeg png webp tiff mask meta"
+    )
 
     @field_validator("formats")
     @classmethod
@@ -160,13 +244,15 @@ class PresetConfig(Section):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "PresetConfig":
+    def _consistent(self) -> PresetConfig:
         if (self.width == 0) != (self.height == 0):
             raise ValueError("width and height must both be 0 (native size) or both > 0")
         if self.background == "image" and self.image is None:
             raise ValueError("background = 'image' needs image = '<path>'")
         if self.background == "transparent" and self.shadow.kind != "none":
-            raise ValueError("a transparent background cannot carry a shadow: set shadow.kind = 'none' or pick a colour")
+            raise ValueError(
+                "a transparent background cannot carry a shadow: set shadow.kind = 'none' or pick a colour"
+            )
         return self
 
 
@@ -176,9 +262,23 @@ EXPORT_FORMATS = ("jpeg", "png", "webp", "tiff", "mask", "meta")
 def _default_presets() -> dict[str, PresetConfig]:
     return {
         "marketplace-white": PresetConfig(shadow=ShadowConfig(kind="contact")),
-        "transparent-png": PresetConfig(width=0, height=0, background="transparent", margin=MarginConfig(top=16, right=16, bottom=16, left=16), formats=["png", "mask", "meta"]),
-        "lifestyle": PresetConfig(width=1600, height=2000, fill=0.8, align="floor", color="#ececec", margin=MarginConfig(bottom="12%"),
-                                  shadow=ShadowConfig(kind="drop", opacity=0.3, blur_px=40, distance_px=40, angle_deg=60), formats=["jpeg", "webp", "mask", "meta"]),
+        "transparent-png": PresetConfig(
+            width=0,
+            height=0,
+            background="transparent",
+            margin=MarginConfig(top=16, right=16, bottom=16, left=16),
+            formats=["png", "mask", "meta"],
+        ),
+        "lifestyle": PresetConfig(
+            width=1600,
+            height=2000,
+            fill=0.8,
+            align="floor",
+            color="#ececec",
+            margin=MarginConfig(bottom="12%"),
+            shadow=ShadowConfig(kind="drop", opacity=0.3, blur_px=40, distance_px=40, angle_deg=60),
+            formats=["jpeg", "webp", "mask", "meta"],
+        ),
     }
 
 
@@ -189,7 +289,7 @@ class ComposeConfig(Section):
     presets: dict[str, PresetConfig] = Field(default_factory=_default_presets)
 
     @model_validator(mode="after")
-    def _preset_exists(self) -> "ComposeConfig":
+    def _preset_exists(self) -> ComposeConfig:
         if self.preset not in self.presets:
             raise ValueError(f"preset {self.preset!r} is not defined: choose from {', '.join(sorted(self.presets))}")
         for key, p in self.presets.items():
@@ -202,13 +302,22 @@ class ExportConfig(Section):
     """Encoder settings (device/export/)."""
 
     jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality (90-95 for catalogs)")
-    jpeg_subsampling: Literal["420", "422", "444"] = Field("420", description="JPEG chroma subsampling; 444 is sharper on colour edges, slower, larger")
+    jpeg_subsampling: Literal["420", "422", "444"] = Field(
+        "420", description="JPEG chroma subsampling; 444 is sharper on colour edges, slower, larger"
+    )
     png_level: int = Field(3, ge=0, le=9, description="zlib level for the colour/RGBA PNG (deferred encode)")
-    mask_level: int = Field(1, ge=0, le=9, description="Deflate level for the 8-bit mask PNG (on the critical path: keep it low; 0-3 use ISA-L when installed, 4-9 zlib)")
+    mask_level: int = Field(
+        1,
+        ge=0,
+        le=9,
+        description="Deflate level for the 8-bit mask PNG (on the critical path: keep it low; 0-3 use ISA-L when installed, 4-9 zlib)",
+    )
     webp_quality: int = Field(90, ge=1, le=100, description="WebP quality; 100 with webp_lossless for lossless")
     webp_lossless: bool = False
     tiff_compression: Literal["none", "lzw", "deflate"] = "deflate"
-    embed_metadata: bool = Field(True, description="Write SKU, capture id, model and timings into EXIF / PNG text chunks")
+    embed_metadata: bool = Field(
+        True, description="Write SKU, capture id, model and timings into EXIF / PNG text chunks"
+    )
 
 
 # ---- publish (MQTT) -------------------------------------------------------------------------
@@ -219,7 +328,9 @@ class MqttTlsConfig(Section):
     """TLS to the broker. Off by default; `insecure` (skip hostname check) only for a lab."""
 
     enabled: bool = False
-    ca_file: Path | None = Field(None, description="CA bundle that signed the broker's certificate; None = system store")
+    ca_file: Path | None = Field(
+        None, description="CA bundle that signed the broker's certificate; None = system store"
+    )
     cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
     key_file: Path | None = Field(None, description="client private key (mutual TLS)")
     insecure: bool = Field(False, description="skip the broker hostname check; never in production")
@@ -235,12 +346,23 @@ class CatalogConfig(Section):
     """The catalog receiver (`cutbox catalog`), usually on the catalog server, same broker options."""
 
     data_dir: Path = Field(Path("catalog-data"), description="files and the SQLite index go here")
-    share_group: str = Field("catalog", pattern=r"^[A-Za-z0-9_-]{0,64}$", description=(
-        "$share/<group>/...: workers in one group split the load; \"\" = plain subscription (one worker). "
-        "Mosquitto 2.0 does not restore shared subscriptions after a broker restart: use \"\" there"))
+    share_group: str = Field(
+        "catalog",
+        pattern=r"^[A-Za-z0-9_-]{0,64}$",
+        description=(
+            '$share/<group>/...: workers in one group split the load; "" = plain subscription (one worker). '
+            'Mosquitto 2.0 does not restore shared subscriptions after a broker restart: use "" there'
+        ),
+    )
     topic_filter: str = Field("cutbox/+/captures/#", description="what to ingest (inside the shared subscription)")
-    client_id: str = Field("catalog-1", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="fixed, so the broker keeps the session (and unacked messages) across a crash")
-    session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="how long the broker queues for a receiver that is down")
+    client_id: str = Field(
+        "catalog-1",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="fixed, so the broker keeps the session (and unacked messages) across a crash",
+    )
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, description="how long the broker queues for a receiver that is down"
+    )
 
 
 class MqttConfig(Section):
@@ -262,7 +384,9 @@ class MqttConfig(Section):
     outbox_max_captures: int = Field(2000, ge=1)
     outbox_max_mb: int = Field(1024, ge=1)
     outbox_full_policy: Literal["block", "drop-oldest"] = Field(
-        "block", description="block: refuse new captures with an error; drop-oldest: drop the oldest unsent, counted in status")
+        "block",
+        description="block: refuse new captures with an error; drop-oldest: drop the oldest unsent, counted in status",
+    )
     status_interval_s: float = Field(10.0, gt=0, description="retained status refresh while the outbox changes")
     catalog: CatalogConfig = CatalogConfig()
 
@@ -278,9 +402,17 @@ class MqttConfig(Section):
         """The password from `password` or the first line of `password_file`."""
         if self.password_file is not None:
             try:
-                return self.password_file.read_text(encoding="utf-8").splitlines()[0] if self.password_file.stat().st_size else ""
+                return (
+                    self.password_file.read_text(encoding="utf-8").splitlines()[0]
+                    if self.password_file.stat().st_size
+                    else ""
+                )
             except OSError as exc:
-                raise ConfigError([f"mqtt.password_file: cannot read {self.password_file}: {exc.strerror} (fix the path or permissions)"]) from None
+                raise ConfigError(
+                    [
+                        f"mqtt.password_file: cannot read {self.password_file}: {exc.strerror} (fix the path or permissions)"
+                    ]
+                ) from None
         return self.password
 
 
@@ -288,12 +420,25 @@ class MqttConfig(Section):
 class ApiConfig(Section):
     """The operator page and REST API (`cutbox serve`)."""
 
-    host: str = Field("0.0.0.0", min_length=1, description="Address to listen on; 127.0.0.1 keeps the page local to the box")
+    host: str = Field(
+        "0.0.0.0", min_length=1, description="Address to listen on; 127.0.0.1 keeps the page local to the box"
+    )
     port: int = Field(8080, ge=1, le=65535, description="TCP port of the page and API")
-    token: str | None = Field(None, min_length=16, description="Bearer token for state-changing calls (prefer token_file)")
-    token_file: Path | None = Field(None, description="File holding the bearer token; when neither is set one is generated in <data_dir>/api-token")
-    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-origin access; empty = CORS closed")
-    review_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Captures scoring below this quality go to the review queue; 1.0 sends every capture, 0.0 none")
+    token: str | None = Field(
+        None, min_length=16, description="Bearer token for state-changing calls (prefer token_file)"
+    )
+    token_file: Path | None = Field(
+        None, description="File holding the bearer token; when neither is set one is generated in <data_dir>/api-token"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed cross-origin access; empty = CORS closed"
+    )
+    review_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Captures scoring below this quality go to the review queue; 1.0 sends every capture, 0.0 none",
+    )
     preview_fps: float = Field(5.0, gt=0.0, le=30.0, description="Upper bound on the MJPEG live-view frame rate")
     preview_width: int = Field(640, ge=64, le=4096, description="Width of the live-view frames in pixels")
     list_limit: int = Field(200, ge=1, le=10000, description="Most captures one list call returns")
@@ -307,7 +452,7 @@ class ApiConfig(Section):
         return v
 
     @model_validator(mode="after")
-    def _one_token_source(self) -> "ApiConfig":
+    def _one_token_source(self) -> ApiConfig:
         if self.token is not None and self.token_file is not None:
             raise ValueError("set token or token_file, not both")
         return self
@@ -318,14 +463,30 @@ class SerialTurntableConfig(Section):
     """A turntable controller on a serial line (Arduino, Ortery-style boxes): one command per
     line, one answer line when the move is over."""
 
-    port: str = Field("/dev/cutbox-turntable", min_length=1, description="Serial device (the udev rule makes this stable symlink) or a pyserial URL")
+    port: str = Field(
+        "/dev/cutbox-turntable",
+        min_length=1,
+        description="Serial device (the udev rule makes this stable symlink) or a pyserial URL",
+    )
     baud: int = Field(115200, gt=0, description="Line speed in baud")
-    rotate_command: str = Field("ROT {deg:.2f}\n", min_length=1, description="Sent to rotate; {deg} is the signed relative angle in degrees")
-    home_command: str = Field("HOME\n", description="Sent to go to the zero mark; empty: the driver rotates back by its own count")
-    done_pattern: str = Field(r"^(DONE|OK)\b", min_length=1, description="Regex an answer line matches when the move is done")
-    error_pattern: str = Field(r"^(ERR|ERROR|FAULT)\b", min_length=1, description="Regex an answer line matches when the controller refuses or fails")
+    rotate_command: str = Field(
+        "ROT {deg:.2f}\n", min_length=1, description="Sent to rotate; {deg} is the signed relative angle in degrees"
+    )
+    home_command: str = Field(
+        "HOME\n", description="Sent to go to the zero mark; empty: the driver rotates back by its own count"
+    )
+    done_pattern: str = Field(
+        r"^(DONE|OK)\b", min_length=1, description="Regex an answer line matches when the move is done"
+    )
+    error_pattern: str = Field(
+        r"^(ERR|ERROR|FAULT)\b",
+        min_length=1,
+        description="Regex an answer line matches when the controller refuses or fails",
+    )
     timeout_s: float = Field(30.0, gt=0, le=600, description="Longest wait for the done line of one move")
-    open_delay_s: float = Field(0.0, ge=0, le=10, description="Wait after opening the port (an Arduino resets on open: about 2 s)")
+    open_delay_s: float = Field(
+        0.0, ge=0, le=10, description="Wait after opening the port (an Arduino resets on open: about 2 s)"
+    )
 
 
 class GpioTurntableConfig(Section):
@@ -333,7 +494,9 @@ class GpioTurntableConfig(Section):
 
     step_pin: int = Field(20, ge=0, le=27, description="BCM number of the STEP pin")
     dir_pin: int = Field(21, ge=0, le=27, description="BCM number of the DIR pin")
-    enable_pin: int | None = Field(None, ge=0, le=27, description="BCM number of the active-low ENABLE pin; none: always enabled")
+    enable_pin: int | None = Field(
+        None, ge=0, le=27, description="BCM number of the active-low ENABLE pin; none: always enabled"
+    )
     steps_per_rev: int = Field(200, gt=0, description="Full steps per motor revolution (1.8 degree motors: 200)")
     microsteps: int = Field(16, description="Microstepping set on the driver board (MS pins)")
     gear_ratio: float = Field(1.0, gt=0, description="Motor turns per table turn (belt or gear reduction)")
@@ -349,13 +512,17 @@ class GpioTurntableConfig(Section):
 
 
 class SimulatedTurntableConfig(Section):
-    speed_deg_s: float = Field(3600.0, gt=0, description="Simulated speed (degrees per second); moves sleep accordingly")
+    speed_deg_s: float = Field(
+        3600.0, gt=0, description="Simulated speed (degrees per second); moves sleep accordingly"
+    )
 
 
 class TurntableConfig(Section):
     """Which turntable turns the product for a spin set, and how long it settles before a shot."""
 
-    driver: Literal["simulated", "serial", "gpio"] = Field("simulated", description="simulated (no hardware), serial or gpio")
+    driver: Literal["simulated", "serial", "gpio"] = Field(
+        "simulated", description="simulated (no hardware), serial or gpio"
+    )
     steps: int = Field(24, ge=1, le=720, description="Default number of shots per spin (360/steps degrees apart)")
     settle_s: float = Field(0.3, ge=0, le=30, description="Pause after each move so the product stops wobbling")
     return_to_start: bool = Field(True, description="Finish each spin by turning the last step back to the start angle")
@@ -368,22 +535,51 @@ class TurntableConfig(Section):
 class BoothConfig(Section):
     """Booth mode: a clean plate of the empty booth feeds the plate-aware model while it still fits."""
 
-    enabled: bool = Field(True, description="Use the plate model when a fitting plate exists; off: always the generic model")
+    enabled: bool = Field(
+        True, description="Use the plate model when a fitting plate exists; off: always the generic model"
+    )
     model: Path = Field(
         REPO_ROOT / "models" / "cutbox-booth-int8.tflite",
         description="The plate-aware .tflite model (card beside it, channels RGB+plate). Relative paths are from the repository root",
     )
     plate_frames: int = Field(8, ge=1, le=256, description="Frames averaged into the clean plate by `cutbox calibrate`")
     plate_average: Literal["median", "mean"] = Field("median", description="How the calibration frames are averaged")
-    border: float = Field(0.1, gt=0, lt=0.5, description="Width of the border ring (fraction of the short side) used by the fit checks")
-    max_shift_px: float = Field(1.5, gt=0, le=100, description="Camera bump: largest global shift (pixels at 256 px width) before the plate is stale")
-    max_light_drift: float = Field(0.08, gt=0, le=1, description="Largest relative change of the border's mean brightness before the plate is stale")
-    max_wb_drift: float = Field(0.03, gt=0, le=1, description="Largest change of the border's r/g or b/g chromaticity before the plate is stale")
-    max_settings_drift: float = Field(0.02, ge=0, le=1, description="Largest relative change of exposure, gain or white-balance gains before the plate is stale")
+    border: float = Field(
+        0.1, gt=0, lt=0.5, description="Width of the border ring (fraction of the short side) used by the fit checks"
+    )
+    max_shift_px: float = Field(
+        1.5,
+        gt=0,
+        le=100,
+        description="Camera bump: largest global shift (pixels at 256 px width) before the plate is stale",
+    )
+    max_light_drift: float = Field(
+        0.08,
+        gt=0,
+        le=1,
+        description="Largest relative change of the border's mean brightness before the plate is stale",
+    )
+    max_wb_drift: float = Field(
+        0.03, gt=0, le=1, description="Largest change of the border's r/g or b/g chromaticity before the plate is stale"
+    )
+    max_settings_drift: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Largest relative change of exposure, gain or white-balance gains before the plate is stale",
+    )
     shadow: bool = Field(True, description="Separate the product's real cast shadow into Matte.shadow using the plate")
-    shadow_min_darkening: float = Field(0.04, ge=0, lt=1, description="Darkening (1 - frame/plate) below this is not shadow")
-    see_through: bool = Field(False, description="Glass and sheer parts: inside the product, keep the plate model's partial alpha where it lies within see_through_range (off: the interior is solid)")
-    see_through_range: tuple[float, float] = Field((0.35, 0.8), description="Plate-model values strictly between these two are kept as alpha when see_through is on")
+    shadow_min_darkening: float = Field(
+        0.04, ge=0, lt=1, description="Darkening (1 - frame/plate) below this is not shadow"
+    )
+    see_through: bool = Field(
+        False,
+        description="Glass and sheer parts: inside the product, keep the plate model's partial alpha where it lies within see_through_range (off: the interior is solid)",
+    )
+    see_through_range: tuple[float, float] = Field(
+        (0.35, 0.8),
+        description="Plate-model values strictly between these two are kept as alpha when see_through is on",
+    )
 
     @field_validator("see_through_range")
     @classmethod
@@ -436,7 +632,7 @@ def _env_overrides(env: dict[str, str]) -> dict[str, Any]:
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        keys = [k.lower() for k in name[len(ENV_PREFIX):].split("__") if k]
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
         if not keys:
             continue
         try:
@@ -473,7 +669,9 @@ def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | Non
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError([f"file not found: {file} (pass an existing file, or omit it for the default)"], str(file)) from None
+        raise ConfigError(
+            [f"file not found: {file} (pass an existing file, or omit it for the default)"], str(file)
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"], str(file)) from None
     data = _merge(data, _env_overrides(dict(os.environ) if env is None else env))

@@ -58,7 +58,7 @@ def _fit(img: np.ndarray) -> np.ndarray:
     small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     tile = np.full((CELL, CELL, 3), 128, np.uint8)
     y, x = (CELL - small.shape[0]) // 2, (CELL - small.shape[1]) // 2
-    tile[y:y + small.shape[0], x:x + small.shape[1]] = small
+    tile[y : y + small.shape[0], x : x + small.shape[1]] = small
     return tile
 
 
@@ -68,7 +68,9 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     return tile
 
 
-def make_sheet(photos: Sequence[Path], out: Path, cfg: CutboxConfig, segmenter, presets: Sequence[str] | None = None) -> Path:
+def make_sheet(
+    photos: Sequence[Path], out: Path, cfg: CutboxConfig, segmenter, presets: Sequence[str] | None = None
+) -> Path:
     """Write the sheet PNG to `out` and return its path."""
     names = list(presets or cfg.compose.presets)
     rows = []
@@ -82,7 +84,9 @@ def make_sheet(photos: Sequence[Path], out: Path, cfg: CutboxConfig, segmenter, 
             if cut.transparent:
                 a3 = cv2.cvtColor(cut.alpha, cv2.COLOR_GRAY2RGB)
                 bg = _checker(*rgb.shape[:2])
-                rgb = cv2.add(cv2.multiply(rgb, a3, scale=1 / 255), cv2.multiply(bg, cv2.bitwise_not(a3), scale=1 / 255))
+                rgb = cv2.add(
+                    cv2.multiply(rgb, a3, scale=1 / 255), cv2.multiply(bg, cv2.bitwise_not(a3), scale=1 / 255)
+                )
             tiles.append(_label(_fit(rgb), f"{name} {cut.rgb.shape[1]}x{cut.rgb.shape[0]}"))
         rows.append(np.hstack(tiles))
     if not rows:
@@ -100,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
     photos = [Path(p) for p in args.photos] or sorted(SAMPLES.glob("*.jpg"))
     for name in args.preset or []:
         if name not in cfg.compose.presets:
-            print(f"contact-sheet: unknown preset {name!r}: choose from {', '.join(sorted(cfg.compose.presets))}", file=sys.stderr)
+            print(
+                f"contact-sheet: unknown preset {name!r}: choose from {', '.join(sorted(cfg.compose.presets))}",
+                file=sys.stderr,
+            )
             return 2
     if args.alpha_dir:
         segmenter = AlphaDirSegmenter(Path(args.alpha_dir))

@@ -13,8 +13,8 @@ then `finish(matte, box=...)` for all shots with one shared crop box.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 from device.allocator import keep_frame_buffers
 from device.compose import compose
@@ -92,7 +92,12 @@ class Pipeline:
         t_start = time.perf_counter()
         name = preset or self._preset
         preset_cfg = self.preset_config(name)
-        timings = {"source": float(matte.frame.info.get("read_ms", 0.0)), "segment": 0.0, "matte": 0.0, **matte.timings_ms}
+        timings = {
+            "source": float(matte.frame.info.get("read_ms", 0.0)),
+            "segment": 0.0,
+            "matte": 0.0,
+            **matte.timings_ms,
+        }
 
         t0 = time.perf_counter()
         cutout = compose(matte, preset_cfg, box)
@@ -169,7 +174,7 @@ class Pipeline:
         """Finish queued deferred encodes and stop the worker."""
         self._pool.shutdown(wait=True)
 
-    def __enter__(self) -> "Pipeline":
+    def __enter__(self) -> Pipeline:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -60,8 +60,12 @@ def subject_box(alpha: np.ndarray, roi: tuple[int, int, int, int] | None = None)
     rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
     if rows.size == 0:
         return None
-    return (max(0, (int(cols[0]) - 1) * step), max(0, (int(rows[0]) - 1) * step),
-            min(w, (int(cols[-1]) + 2) * step), min(h, (int(rows[-1]) + 2) * step))
+    return (
+        max(0, (int(cols[0]) - 1) * step),
+        max(0, (int(rows[0]) - 1) * step),
+        min(w, (int(cols[-1]) + 2) * step),
+        min(h, (int(rows[-1]) + 2) * step),
+    )
 
 
 def _shrink(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -75,7 +79,9 @@ def _shrink(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(a, size, interpolation=cv2.INTER_LINEAR if far else cv2.INTER_AREA)
 
 
-def assess(alpha: np.ndarray, image: np.ndarray | None = None, roi: tuple[int, int, int, int] | None = None) -> QualityReport:
+def assess(
+    alpha: np.ndarray, image: np.ndarray | None = None, roi: tuple[int, int, int, int] | None = None
+) -> QualityReport:
     """Score a matte (HxW alpha, float 0..1 or uint8) against its photo (HxWx3 RGB uint8).
 
     `roi`: the matte's box outside which alpha is 0 (`Matte.roi`), when known: saves the search."""
@@ -116,7 +122,9 @@ def assess(alpha: np.ndarray, image: np.ndarray | None = None, roi: tuple[int, i
     else:
         if image.shape[:2] != (h, w):
             sy, sx = image.shape[0] / h, image.shape[1] / w
-            crop = image[int(y0 * sy):max(int(y0 * sy) + 1, int(y1 * sy)), int(x0 * sx):max(int(x0 * sx) + 1, int(x1 * sx))]
+            crop = image[
+                int(y0 * sy) : max(int(y0 * sy) + 1, int(y1 * sy)), int(x0 * sx) : max(int(x0 * sx) + 1, int(x1 * sx))
+            ]
         else:
             crop = image[y0:y1, x0:x1]
         img = _shrink(crop, size)

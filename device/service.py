@@ -16,8 +16,9 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -89,9 +90,13 @@ def resolve_token(config: CutboxConfig) -> str:
         try:
             token = api.token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError([f"api.token_file: cannot read {api.token_file}: {exc.strerror} (fix the path or permissions)"]) from None
+            raise ConfigError(
+                [f"api.token_file: cannot read {api.token_file}: {exc.strerror} (fix the path or permissions)"]
+            ) from None
         if len(token) < 16:
-            raise ConfigError([f"api.token_file: the token in {api.token_file} is shorter than 16 characters (write a longer one)"])
+            raise ConfigError(
+                [f"api.token_file: the token in {api.token_file} is shorter than 16 characters (write a longer one)"]
+            )
         return token
     path = Path(config.station.data_dir) / "api-token"
     if path.is_file():
@@ -143,7 +148,7 @@ class CutboxService:
         self._watchdog_thread: threading.Thread | None = None
 
     # ---- life cycle -------------------------------------------------------------------------
-    def start(self) -> "CutboxService":
+    def start(self) -> CutboxService:
         """Load the model, start the publisher and open the camera; failures land in status()."""
         self._started = True
         try:
@@ -275,7 +280,9 @@ class CutboxService:
             return frame
 
     # ---- the capture path -------------------------------------------------------------------
-    def _process(self, frame: Frame, *, preset: str | None = None, box=None, strokes=None) -> tuple[Capture, np.ndarray]:
+    def _process(
+        self, frame: Frame, *, preset: str | None = None, box=None, strokes=None
+    ) -> tuple[Capture, np.ndarray]:
         """frame -> matte -> quality -> compose/export; returns the capture and its alpha."""
         scored = _ScoringPipeline(self)
         matte = scored.matte(frame, strokes=strokes)
@@ -298,12 +305,22 @@ class CutboxService:
     def _keep(self, capture: Capture, alpha: np.ndarray, **extra) -> dict:
         """Store, publish and announce one finished capture."""
         extra.setdefault("review_state", "pending" if capture.review else "none")
-        meta = self.store.save(capture, alpha, **({"strokes": extra.pop("strokes")} if "strokes" in extra else {}), extra=extra)
+        meta = self.store.save(
+            capture, alpha, **({"strokes": extra.pop("strokes")} if "strokes" in extra else {}), extra=extra
+        )
         published = self._publish(capture)
         with self._state:
             self.last_capture_id = capture.id
             self.captures_done += 1
-        self._emit("capture", {"id": capture.id, "timings_ms": dict(capture.timings_ms), "quality": capture.quality, "review": capture.review})
+        self._emit(
+            "capture",
+            {
+                "id": capture.id,
+                "timings_ms": dict(capture.timings_ms),
+                "quality": capture.quality,
+                "review": capture.review,
+            },
+        )
         return dict(meta, published=published)
 
     def _publish(self, capture: Capture) -> bool:
@@ -360,8 +377,14 @@ class CutboxService:
             tap = _ScoringPipeline(self)
             source = _ServiceSource(self)
             try:
-                captures = shoot_spin(source, tap, self._turntable, steps, sku,
-                                      on_step=lambda i, n, angle: self.beat(f"spin view {i + 1}/{n}"))
+                captures = shoot_spin(
+                    source,
+                    tap,
+                    self._turntable,
+                    steps,
+                    sku,
+                    on_step=lambda i, n, angle: self.beat(f"spin view {i + 1}/{n}"),
+                )
             except ValueError as exc:
                 raise BadRequest(f"spin: {one_line(exc)}") from None
             except CameraError:
@@ -395,7 +418,10 @@ class CutboxService:
     # ---- presets and config -----------------------------------------------------------------
     def presets(self) -> dict:
         compose = self.config.compose
-        return {"current": compose.preset, "presets": {k: v.model_dump(mode="json") for k, v in compose.presets.items()}}
+        return {
+            "current": compose.preset,
+            "presets": {k: v.model_dump(mode="json") for k, v in compose.presets.items()},
+        }
 
     def _check_preset(self, name: str) -> None:
         if name not in self.config.compose.presets:
@@ -404,7 +430,9 @@ class CutboxService:
     def set_preset(self, name: str) -> dict:
         self._check_preset(name)
         with self._work:
-            self.config = validate(_merge_patch(self.config.model_dump(mode="json"), {"compose": {"preset": name}}), "preset")
+            self.config = validate(
+                _merge_patch(self.config.model_dump(mode="json"), {"compose": {"preset": name}}), "preset"
+            )
             if self._pipeline is not None and hasattr(self._pipeline, "set_preset"):
                 self._pipeline.set_preset(name)
         return self.presets()
@@ -442,7 +470,9 @@ class CutboxService:
                 finally:
                     self._turntable = None
         restart = [s for s in changed if s not in LIVE_SECTIONS and s != "api"]
-        restart += [f"api.{k}" for k, v in new_dump["api"].items() if v != current["api"].get(k) and k not in LIVE_API_KEYS]
+        restart += [
+            f"api.{k}" for k, v in new_dump["api"].items() if v != current["api"].get(k) and k not in LIVE_API_KEYS
+        ]
         return {"config": self.config_view(), "changed": changed, "restart_required": restart}
 
     # ---- review and correction --------------------------------------------------------------
@@ -484,7 +514,9 @@ class CutboxService:
                 keep, remove = (old_keep & ~remove) | keep, (old_remove & ~keep) | remove
             frame = dataclasses.replace(frame, sku=meta.get("sku"))
             try:
-                capture, alpha = self._process(frame, preset=meta.get("preset") or None, strokes=Strokes(keep=keep, remove=remove))
+                capture, alpha = self._process(
+                    frame, preset=meta.get("preset") or None, strokes=Strokes(keep=keep, remove=remove)
+                )
             except Exception as exc:
                 self._error("correct", exc)
                 raise ServiceError(f"correction failed: {one_line(exc)}") from None
@@ -498,8 +530,14 @@ class CutboxService:
             stroke_img = np.zeros((h, w, 3), np.uint8)
             stroke_img[..., 0][remove] = 255
             stroke_img[..., 1][keep] = 255
-            self._keep(capture, alpha, strokes=stroke_img, corrections=corrections,
-                       review_state="corrected", created=meta.get("created", time.time()))
+            self._keep(
+                capture,
+                alpha,
+                strokes=stroke_img,
+                corrections=corrections,
+                review_state="corrected",
+                created=meta.get("created", time.time()),
+            )
             return capture
 
     # ---- liveness: the systemd watchdog ------------------------------------------------------
@@ -637,22 +675,39 @@ class CutboxService:
         if self.pipeline_error:
             alerts.append({"kind": "pipeline", "level": "error", "message": f"Model not loaded: {self.pipeline_error}"})
         if mqtt.get("enabled") and not mqtt.get("connected"):
-            alerts.append({"kind": "broker", "level": "warning",
-                           "message": "Broker down: captures wait in the outbox and go out when it is back"})
+            alerts.append(
+                {
+                    "kind": "broker",
+                    "level": "warning",
+                    "message": "Broker down: captures wait in the outbox and go out when it is back",
+                }
+            )
         full = bool(outbox.get("full", False))
         if mqtt.get("enabled") and (full or (isinstance(depth, (int, float)) and depth >= 0.8 * limit)):
-            alerts.append({"kind": "outbox", "level": "error" if full else "warning",
-                           "message": f"Outbox filling up: {depth} of {limit} captures waiting" + (" (full)" if full else "")})
+            alerts.append(
+                {
+                    "kind": "outbox",
+                    "level": "error" if full else "warning",
+                    "message": f"Outbox filling up: {depth} of {limit} captures waiting" + (" (full)" if full else ""),
+                }
+            )
         with self._state:
             last_error = dict(self.last_error) if self.last_error else None
         return {
             "station": self.config.station.id,
             "camera": {"ok": self.camera_error is None, "kind": self.config.source.kind, "error": self.camera_error},
-            "pipeline": {"ok": self._pipeline is not None, "error": self.pipeline_error,
-                         "model": getattr(self._pipeline, "model_name", None) if self._pipeline is not None else None},
-            "mqtt": {**{k: v for k, v in mqtt.items() if isinstance(v, (str, int, float, bool, type(None)))},
-                     "outbox_depth": depth, "outbox_max": limit, "outbox_full": full,
-                     "dropped_captures": int(outbox.get("dropped_captures", 0))},
+            "pipeline": {
+                "ok": self._pipeline is not None,
+                "error": self.pipeline_error,
+                "model": getattr(self._pipeline, "model_name", None) if self._pipeline is not None else None,
+            },
+            "mqtt": {
+                **{k: v for k, v in mqtt.items() if isinstance(v, (str, int, float, bool, type(None)))},
+                "outbox_depth": depth,
+                "outbox_max": limit,
+                "outbox_full": full,
+                "dropped_captures": int(outbox.get("dropped_captures", 0)),
+            },
             "preset": self.config.compose.preset,
             "review_queue": len(self.review_queue()),
             "captures": self.captures_done,

@@ -18,9 +18,10 @@ import re
 import select
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO
 
 import cv2
 import numpy as np
@@ -143,14 +144,33 @@ KEY_LEFTSHIFT, KEY_RIGHTSHIFT = 42, 54
 _KEYMAP: dict[int, tuple[str, str]] = {
     **{2 + i: (c, s) for i, (c, s) in enumerate(zip("1234567890-=", "!@#$%^&*()_+"))},
     **{16 + i: (c, c.upper()) for i, c in enumerate("qwertyuiop")},
-    26: ("[", "{"), 27: ("]", "}"),
+    26: ("[", "{"),
+    27: ("]", "}"),
     **{30 + i: (c, c.upper()) for i, c in enumerate("asdfghjkl")},
-    39: (";", ":"), 40: ("'", '"'), 41: ("`", "~"), 43: ("\\", "|"),
+    39: (";", ":"),
+    40: ("'", '"'),
+    41: ("`", "~"),
+    43: ("\\", "|"),
     **{44 + i: (c, c.upper()) for i, c in enumerate("zxcvbnm")},
-    51: (",", "<"), 52: (".", ">"), 53: ("/", "?"), 57: (" ", " "),
-    55: ("*", "*"), 74: ("-", "-"), 78: ("+", "+"), 83: (".", "."), 98: ("/", "/"),
-    71: ("7", "7"), 72: ("8", "8"), 73: ("9", "9"), 75: ("4", "4"), 76: ("5", "5"),
-    77: ("6", "6"), 79: ("1", "1"), 80: ("2", "2"), 81: ("3", "3"), 82: ("0", "0"),
+    51: (",", "<"),
+    52: (".", ">"),
+    53: ("/", "?"),
+    57: (" ", " "),
+    55: ("*", "*"),
+    74: ("-", "-"),
+    78: ("+", "+"),
+    83: (".", "."),
+    98: ("/", "/"),
+    71: ("7", "7"),
+    72: ("8", "8"),
+    73: ("9", "9"),
+    75: ("4", "4"),
+    76: ("5", "5"),
+    77: ("6", "6"),
+    79: ("1", "1"),
+    80: ("2", "2"),
+    81: ("3", "3"),
+    82: ("0", "0"),
 }
 INPUT_EVENT = struct.Struct("llHHi")  # struct input_event: timeval, type, code, value (native sizes)
 
@@ -233,7 +253,7 @@ class KeyboardScanner:
             self._buf += chunk
             n = len(self._buf) // INPUT_EVENT.size
             events = [INPUT_EVENT.unpack_from(self._buf, i * INPUT_EVENT.size)[2:] for i in range(n)]
-            self._buf = self._buf[n * INPUT_EVENT.size:]
+            self._buf = self._buf[n * INPUT_EVENT.size :]
             self._lines.extend(line for line in self._decoder.feed(events) if line.strip())
         return clean_sku(self._lines.pop(0))
 

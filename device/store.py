@@ -130,10 +130,19 @@ class CaptureStore:
             try:
                 files = []
                 for art in capture.artifacts:
-                    filename = art.filename if _FILENAME.fullmatch(art.filename or "") else f"{check_name(art.name)}.bin"
+                    filename = (
+                        art.filename if _FILENAME.fullmatch(art.filename or "") else f"{check_name(art.name)}.bin"
+                    )
                     self._confined(tmp, filename).write_bytes(art.data)
-                    files.append({"name": art.name, "filename": filename, "content_type": art.content_type,
-                                  "sha256": art.sha256, "bytes": len(art.data)})
+                    files.append(
+                        {
+                            "name": art.name,
+                            "filename": filename,
+                            "content_type": art.content_type,
+                            "sha256": art.sha256,
+                            "bytes": len(art.data),
+                        }
+                    )
                 original_src = final / STORE_FILES[ORIGINAL][0]
                 if capture.frame is not None and capture.frame.image is not None:
                     _write_png(tmp / STORE_FILES[ORIGINAL][0], capture.frame.image)
@@ -159,7 +168,9 @@ class CaptureStore:
                     "timings_ms": capture.timings_ms,
                     "created": old_meta.get("created", time.time()),
                     "updated": time.time(),
-                    "frame": {"width": frame.size[0], "height": frame.size[1], "source": frame.source} if frame is not None else old_meta.get("frame"),
+                    "frame": {"width": frame.size[0], "height": frame.size[1], "source": frame.source}
+                    if frame is not None
+                    else old_meta.get("frame"),
                     "artifacts": files,
                     "meta": _jsonable(capture.meta),
                 }
@@ -210,7 +221,9 @@ class CaptureStore:
 
     def ids(self) -> list[str]:
         """Capture ids, newest first (ids start with the UTC time, so names sort by age)."""
-        names = [p.name for p in self.root.iterdir() if p.is_dir() and _ID.fullmatch(p.name) and (p / "meta.json").is_file()]
+        names = [
+            p.name for p in self.root.iterdir() if p.is_dir() and _ID.fullmatch(p.name) and (p / "meta.json").is_file()
+        ]
         return sorted(names, reverse=True)
 
     def list(self, limit: int = 200, review_state: str | None = None) -> list[dict]:
@@ -249,8 +262,14 @@ class CaptureStore:
         meta = self.meta(capture_id)
         image = _read_png(self._confined(self._dir(capture_id), STORE_FILES[ORIGINAL][0]), color=True)
         src = (meta.get("frame") or {}).get("source", "store")
-        return Frame(id=f"{capture_id}-original", image=image, timestamp=meta.get("created", time.time()),
-                     source=src, sku=meta.get("sku"), info={"restored_from": capture_id})
+        return Frame(
+            id=f"{capture_id}-original",
+            image=image,
+            timestamp=meta.get("created", time.time()),
+            source=src,
+            sku=meta.get("sku"),
+            info={"restored_from": capture_id},
+        )
 
     def alpha(self, capture_id: str) -> np.ndarray:
         return _read_png(self._confined(self._dir(capture_id), STORE_FILES[ALPHA][0]), color=False)
@@ -270,9 +289,18 @@ class CaptureStore:
                 arts.append(Artifact(entry["name"], entry["filename"], entry["content_type"], path.read_bytes()))
         frame = self.frame(capture_id)
         extra = dict(meta.get("meta") or {})
-        return Capture(id=capture_id, frame=frame, artifacts=arts, timings_ms=meta.get("timings_ms", {}),
-                       model=meta.get("model", ""), preset=meta.get("preset", ""), sku=meta.get("sku"),
-                       quality=meta.get("quality"), review=bool(meta.get("review")), meta=extra)
+        return Capture(
+            id=capture_id,
+            frame=frame,
+            artifacts=arts,
+            timings_ms=meta.get("timings_ms", {}),
+            model=meta.get("model", ""),
+            preset=meta.get("preset", ""),
+            sku=meta.get("sku"),
+            quality=meta.get("quality"),
+            review=bool(meta.get("review")),
+            meta=extra,
+        )
 
 
 def _jsonable(value):

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-
 _id_lock = threading.Lock()
 _last_id_ms = 0
 
@@ -128,7 +127,9 @@ class Matte:
         H, W = self.frame.image.shape[:2]
         shape = self.alpha.shape[:2]
         if self.alpha.ndim != 2 or (shape != (H, W) and shape != self._roi_shape()):
-            want = f"{W}x{H} (the frame)" + ("" if self.roi is None else f" or {self._roi_shape()[1]}x{self._roi_shape()[0]} (the roi)")
+            want = f"{W}x{H} (the frame)" + (
+                "" if self.roi is None else f" or {self._roi_shape()[1]}x{self._roi_shape()[0]} (the roi)"
+            )
             raise ValueError(f"Matte.alpha is {shape[::-1]} but must be {want}")
         if self.foreground.shape[:2] != shape:
             raise ValueError(f"Matte.foreground {self.foreground.shape[:2]} and alpha {shape} must cover the same box")
@@ -156,11 +157,11 @@ class Matte:
         x0, y0, x1, y1 = box
         ex0, ey0, ex1, ey1 = extent
         if ex0 <= x0 and ey0 <= y0 and x1 <= ex1 and y1 <= ey1:
-            return arr[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
+            return arr[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
         out = np.zeros((max(0, y1 - y0), max(0, x1 - x0)), arr.dtype)
         ix0, iy0, ix1, iy1 = max(x0, ex0), max(y0, ey0), min(x1, ex1), min(y1, ey1)
         if ix1 > ix0 and iy1 > iy0:
-            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = arr[iy0 - ey0:iy1 - ey0, ix0 - ex0:ix1 - ex0]
+            out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = arr[iy0 - ey0 : iy1 - ey0, ix0 - ex0 : ix1 - ex0]
         return out
 
     def alpha_in(self, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -192,11 +193,13 @@ class Matte:
         x0, y0, x1, y1 = box
         ex0, ey0, ex1, ey1 = self.extent
         if ex0 <= x0 and ey0 <= y0 and x1 <= ex1 and y1 <= ey1:
-            return self.foreground[y0 - ey0:y1 - ey0, x0 - ex0:x1 - ex0]
+            return self.foreground[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
         out = self.frame.image[y0:y1, x0:x1].copy()
         ix0, iy0, ix1, iy1 = max(x0, ex0), max(y0, ey0), min(x1, ex1), min(y1, ey1)
         if ix1 > ix0 and iy1 > iy0:
-            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = self.foreground[iy0 - ey0:iy1 - ey0, ix0 - ex0:ix1 - ex0]
+            out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = self.foreground[
+                iy0 - ey0 : iy1 - ey0, ix0 - ex0 : ix1 - ex0
+            ]
         return out
 
     def full_alpha(self) -> np.ndarray:
@@ -252,10 +255,20 @@ class Cutout:
 
 def _reversed_view(rgb: np.ndarray, bgr: np.ndarray) -> bool:
     """True when `rgb` is exactly `bgr[..., ::-1]` of a contiguous HxWx3 `bgr` (same memory)."""
-    if bgr.ndim != 3 or bgr.shape[2] != 3 or rgb.shape != bgr.shape or rgb.dtype != bgr.dtype or not bgr.flags.c_contiguous:
+    if (
+        bgr.ndim != 3
+        or bgr.shape[2] != 3
+        or rgb.shape != bgr.shape
+        or rgb.dtype != bgr.dtype
+        or not bgr.flags.c_contiguous
+    ):
         return False
     ri, bi = rgb.__array_interface__, bgr.__array_interface__
-    return ri["data"][0] == bi["data"][0] + 2 * bgr.itemsize and rgb.strides == (bgr.strides[0], bgr.strides[1], -bgr.strides[2])
+    return ri["data"][0] == bi["data"][0] + 2 * bgr.itemsize and rgb.strides == (
+        bgr.strides[0],
+        bgr.strides[1],
+        -bgr.strides[2],
+    )
 
 
 @dataclass(frozen=True)
@@ -295,7 +308,7 @@ class Capture:
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
 
-    def complete(self, timeout: float | None = None) -> "Capture":
+    def complete(self, timeout: float | None = None) -> Capture:
         """Wait for the deferred encodes and add their artifacts (idempotent)."""
         if self.pending is not None:
             self.artifacts.extend(self.pending.result(timeout))

@@ -75,7 +75,7 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "mosquitto.log"
 
-    def start(self, timeout: float = 10.0) -> "Broker":
+    def start(self, timeout: float = 10.0) -> Broker:
         log = open(self.log, "ab")
         self.proc = subprocess.Popen([find_mosquitto(), "-c", str(self.conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -131,7 +131,9 @@ def make_capture(index: int, size: int = 3000, station_prefix: str = "cap") -> C
     )
 
 
-def write_config(path: Path, station: str, port: int, data_dir: Path, mqtt_extra: str = "", catalog_extra: str = "") -> Path:
+def write_config(
+    path: Path, station: str, port: int, data_dir: Path, mqtt_extra: str = "", catalog_extra: str = ""
+) -> Path:
     """A cutbox.toml with only the sections these tests need (others take their defaults)."""
     path.write_text(
         f"""
@@ -148,7 +150,7 @@ reconnect_max_s = 0.5
 {mqtt_extra}
 
 [mqtt.catalog]
-data_dir = "{data_dir / 'catalog'}"
+data_dir = "{data_dir / "catalog"}"
 {catalog_extra}
 """
     )
@@ -190,7 +192,7 @@ class ReceiverThread:
 
         self.thread = threading.Thread(target=self.receiver.run, daemon=True)
 
-    def start(self, wait_subscribed: bool = True) -> "ReceiverThread":
+    def start(self, wait_subscribed: bool = True) -> ReceiverThread:
         self.thread.start()
         if wait_subscribed:
             assert self.receiver.subscribed.wait(15), f"receiver never subscribed: {self.receiver.last_error}"
@@ -226,7 +228,9 @@ def verify_catalog(data_dir: Path, indices, station: str, size: int = 3000) -> N
     db = sqlite3.connect(data_dir / "index.sqlite")
     complete = {r[0] for r in db.execute("SELECT capture_id FROM captures WHERE complete=1 AND station=?", (station,))}
     expected = {make_capture(i).id for i in indices}
-    assert complete == expected, f"missing {sorted(expected - complete)[:5]}, unexpected {sorted(complete - expected)[:5]}"
+    assert complete == expected, (
+        f"missing {sorted(expected - complete)[:5]}, unexpected {sorted(complete - expected)[:5]}"
+    )
     rows = db.execute("SELECT capture_id, name, sha256, path FROM items WHERE station=?", (station,)).fetchall()
     assert len(rows) == 3 * len(expected)
     for i in indices:

@@ -23,7 +23,9 @@ SAMPLES = REPO / "device" / "samples"
 
 def cutbox(*args: str, timeout: float = 120, **env_extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO), **env_extra)
-    return subprocess.run([sys.executable, "-m", "device.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "device.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -88,7 +90,15 @@ def test_cutout_makes_a_jpeg_and_mask_per_good_file_and_reports_each_bad_one(mix
 
 
 def test_cutout_exits_0_when_all_files_are_good_and_takes_globs(tmp_path):
-    r = cutbox("cutout", str(SAMPLES / "c*.jpg"), str(SAMPLES / "shoes.jpg"), "-o", str(tmp_path), "--preset", "transparent-png")
+    r = cutbox(
+        "cutout",
+        str(SAMPLES / "c*.jpg"),
+        str(SAMPLES / "shoes.jpg"),
+        "-o",
+        str(tmp_path),
+        "--preset",
+        "transparent-png",
+    )
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
     for stem in ("cap", "cardigan", "shoes"):
@@ -115,9 +125,19 @@ def test_demo_cuts_out_the_bundled_samples(tmp_path):
 def test_a_missing_model_is_one_clear_line(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[segment]\nmodel = "/nonexistent/model.tflite"\n')
-    r = cutbox("cutout", str(SAMPLES / "cap.jpg"), "-o", str(tmp_path), "--config", str(cfg), CUTBOX__SEGMENT__MODEL='"/nonexistent/model.tflite"')
+    r = cutbox(
+        "cutout",
+        str(SAMPLES / "cap.jpg"),
+        "-o",
+        str(tmp_path),
+        "--config",
+        str(cfg),
+        CUTBOX__SEGMENT__MODEL='"/nonexistent/model.tflite"',
+    )
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines() == ["cutbox: model file not found: /nonexistent/model.tflite (set segment.model to the .tflite file beside its card)"]
+    assert r.stderr.strip().splitlines() == [
+        "cutbox: model file not found: /nonexistent/model.tflite (set segment.model to the .tflite file beside its card)"
+    ]
 
 
 def test_an_unknown_config_key_stops_the_command_with_the_key_named(tmp_path):
@@ -222,8 +242,16 @@ def test_bench_booth_scene_is_deterministic_and_its_plate_is_its_backdrop():
 
 
 def test_bench_plate_fails_loudly_when_plate_mode_cannot_run(tmp_path):
-    r = cutbox("bench", "--frames", "1", "--warmup", "0", "--plate", timeout=300,
-               CUTBOX__BOOTH__MODEL=str(tmp_path / "missing.tflite"))
+    r = cutbox(
+        "bench",
+        "--frames",
+        "1",
+        "--warmup",
+        "0",
+        "--plate",
+        timeout=300,
+        CUTBOX__BOOTH__MODEL=str(tmp_path / "missing.tflite"),
+    )
     assert r.returncode == 1
     assert "plate mode did not run" in r.stderr and "model file not found" in r.stderr
 

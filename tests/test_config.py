@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from device.config import DEFAULT_CONFIG, REPO_ROOT, ConfigError, CutboxConfig, SegmentConfig, SourceConfig, StationConfig, load_config
+from device.config import (
+    DEFAULT_CONFIG,
+    REPO_ROOT,
+    ConfigError,
+    CutboxConfig,
+    SegmentConfig,
+    SourceConfig,
+    StationConfig,
+    load_config,
+)
 
 SECTIONS = ("station", "source", "segment", "matte", "compose", "export", "mqtt", "api", "turntable")
 
@@ -21,19 +30,23 @@ def test_the_default_file_loads_and_has_every_section():
         assert section in data, f"[{section}] missing from {DEFAULT_CONFIG}"
 
 
-@pytest.mark.parametrize("section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)])
+@pytest.mark.parametrize(
+    "section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)]
+)
 def test_the_default_file_equals_the_code_defaults(section, model):
     from_file = getattr(load_config(DEFAULT_CONFIG, env={}), section)
     assert from_file == model()
 
 
-@pytest.mark.parametrize("section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)])
+@pytest.mark.parametrize(
+    "section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)]
+)
 def test_every_key_is_documented_in_the_default_file(section, model):
     text = DEFAULT_CONFIG.read_text()
     body = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
     lines = body.splitlines()
     for key in model.model_fields:
-        idx = next((i for i, l in enumerate(lines) if re.match(rf"#?\s*{key}\s*=", l)), None)
+        idx = next((i for i, ln in enumerate(lines) if re.match(rf"#?\s*{key}\s*=", ln)), None)
         assert idx is not None, f"{section}.{key} is not in {DEFAULT_CONFIG.name}"
         i = idx - 1
         while i >= 0 and re.match(r"^\w+\s*=", lines[i]):  # keys grouped under one comment
@@ -61,7 +74,10 @@ def test_bad_values_name_the_key(tmp_path):
 
 
 def test_environment_overrides_single_keys():
-    cfg = load_config(DEFAULT_CONFIG, env={"CUTBOX__SEGMENT__THREADS": "3", "CUTBOX__SOURCE__KIND": "hotfolder", "CUTBOX__SOURCE__UVC_DEVICE": "2"})
+    cfg = load_config(
+        DEFAULT_CONFIG,
+        env={"CUTBOX__SEGMENT__THREADS": "3", "CUTBOX__SOURCE__KIND": "hotfolder", "CUTBOX__SOURCE__UVC_DEVICE": "2"},
+    )
     assert cfg.segment.threads == 3 and cfg.source.kind == "hotfolder" and cfg.source.uvc_device == 2
 
 

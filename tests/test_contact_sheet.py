@@ -12,10 +12,25 @@ CLOTHING = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" /
 
 
 def test_contact_sheet_command_writes_a_png(tmp_path):
-    photos = [str(CLOTHING / "00143901-a14c-4600-960f-7747b4a3a8cd.jpg"), str(CLOTHING / "00003aeb-ace5-43bf-9a0c-dc31a03e9cd2.jpg")]
+    photos = [
+        str(CLOTHING / "00143901-a14c-4600-960f-7747b4a3a8cd.jpg"),
+        str(CLOTHING / "00003aeb-ace5-43bf-9a0c-dc31a03e9cd2.jpg"),
+    ]
     out = tmp_path / "sheet.png"
-    rc = main(["contact-sheet", *photos, "--alpha-dir", str(CLOTHING), "--preset", "marketplace-white",
-               "--preset", "transparent-png", "--out", str(out)])
+    rc = main(
+        [
+            "contact-sheet",
+            *photos,
+            "--alpha-dir",
+            str(CLOTHING),
+            "--preset",
+            "marketplace-white",
+            "--preset",
+            "transparent-png",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     sheet = cv2.imread(str(out))
     assert sheet.shape == (2 * 360, 3 * 360, 3)  # 2 photos x (before + 2 presets)

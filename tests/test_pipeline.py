@@ -107,7 +107,6 @@ def test_the_matte_of_the_real_model_overlaps_the_teacher_on_packshots(pipeline)
     assert np.mean(ious) >= 0.7, ious
 
 
-
 def test_the_sidecar_lists_every_artifact_including_the_deferred_ones(pipeline):
     """transparent-png encodes its PNG off the critical path; the JSON sidecar still names it."""
     capture = pipeline.process(read_frame(SAMPLES / "cap.jpg"), preset="transparent-png").complete()

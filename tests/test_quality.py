@@ -16,7 +16,10 @@ NAMES = ["cardigan", "cap", "shoes", "sweater"]
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
     photo = cv2.cvtColor(cv2.imread(str(ROOT / "device" / "samples" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
-    alpha = cv2.imread(str(ROOT / "tests" / "data" / "alpha" / f"{name}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+    alpha = (
+        cv2.imread(str(ROOT / "tests" / "data" / "alpha" / f"{name}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        / 255.0
+    )
     assert photo.shape[:2] == alpha.shape
     return photo, alpha
 

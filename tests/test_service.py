@@ -28,8 +28,12 @@ def config_for(tmp: Path, **extra) -> CutboxConfig:
     photos.mkdir(exist_ok=True)
     for p in SAMPLES.glob("*.jpg"):
         shutil.copy(p, photos / p.name)
-    data = {"station": {"data_dir": str(tmp / "data")}, "source": {"kind": "files", "path": str(photos)},
-            "segment": {"model": str(MODEL)}, "api": {"token": "t" * 20}}
+    data = {
+        "station": {"data_dir": str(tmp / "data")},
+        "source": {"kind": "files", "path": str(photos)},
+        "segment": {"model": str(MODEL)},
+        "api": {"token": "t" * 20},
+    }
     for k, v in extra.items():
         data.setdefault(k, {}).update(v)
     return CutboxConfig.model_validate(data)
@@ -116,8 +120,13 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
     notify_sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify_sock.bind(str(tmp_path / "notify.sock"))
     env = dict(os.environ, PYTHONPATH=str(REPO), NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="2000000")
-    proc = subprocess.Popen([sys.executable, "-m", "device.cli", "serve", "--config", str(cfg)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "device.cli", "serve", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -127,7 +136,9 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() is not None else "timeout"
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                proc.stdout.read() if proc.poll() is not None else "timeout"
+            )
             time.sleep(0.2)
         assert "cutbox" in httpx.get(url + "/").text
         assert httpx.post(url + "/api/capture").status_code == 401
@@ -200,7 +211,9 @@ def test_watchdog_is_fed_only_while_the_work_loop_beats(tmp_path):
     cfg = config_for(tmp_path, source={"kind": "hotfolder", "path": str(hot), "poll_interval_s": 0.05})
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(tmp_path / "notify.sock"))
-    notify = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})  # ping every >= 0.1 s
+    notify = Notifier(
+        {"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"}
+    )  # ping every >= 0.1 s
     svc = CutboxService(cfg).start()
     try:
         assert svc.start_watchdog(notify, max_age_s=0.5, check_every_s=0.05)

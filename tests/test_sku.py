@@ -19,7 +19,20 @@ import cv2
 import numpy as np
 import pytest
 
-from device.sku import _KEYMAP, INPUT_EVENT, KeyDecoder, KeyboardScanner, SkuError, clean_sku, file_stem, group_dir, read_codes, read_scanner_line, sku_from_frame, sku_from_image
+from device.sku import (
+    _KEYMAP,
+    INPUT_EVENT,
+    KeyboardScanner,
+    KeyDecoder,
+    SkuError,
+    clean_sku,
+    file_stem,
+    group_dir,
+    read_codes,
+    read_scanner_line,
+    sku_from_frame,
+    sku_from_image,
+)
 from device.types import Frame
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" / "clothing"
@@ -60,12 +73,14 @@ def print_into_photo(photo: np.ndarray, label: np.ndarray, seed: int = 0) -> np.
     scale = min(0.45 * w / lw, 0.35 * h / lh)
     cx, cy = 0.55 * w, 0.6 * h
     tw, th = lw * scale, lh * scale
-    dst = np.float32([
-        [cx - tw / 2 + 0.06 * tw, cy - th / 2],
-        [cx + tw / 2, cy - th / 2 + 0.08 * th],
-        [cx + tw / 2 - 0.03 * tw, cy + th / 2],
-        [cx - tw / 2, cy + th / 2 - 0.05 * th],
-    ])
+    dst = np.float32(
+        [
+            [cx - tw / 2 + 0.06 * tw, cy - th / 2],
+            [cx + tw / 2, cy - th / 2 + 0.08 * th],
+            [cx + tw / 2 - 0.03 * tw, cy + th / 2],
+            [cx - tw / 2, cy + th / 2 - 0.05 * th],
+        ]
+    )
     src = np.float32([[0, 0], [lw, 0], [lw, lh], [0, lh]])
     m = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(label, m, (w, h), flags=cv2.INTER_AREA, borderValue=0)

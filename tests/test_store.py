@@ -19,10 +19,21 @@ SAMPLE = Path(__file__).resolve().parent.parent / "device" / "samples" / "cap.jp
 def make_capture(capture_id: str | None = None, jpeg: bytes = b"\xff\xd8fake-jpeg\xff\xd9") -> Capture:
     image = cv2.cvtColor(cv2.imread(str(SAMPLE)), cv2.COLOR_BGR2RGB)
     frame = Frame(id="f1", image=image, timestamp=0.0, source=f"file:{SAMPLE}")
-    return Capture(id=capture_id or new_capture_id(), frame=frame,
-                   artifacts=[Artifact("jpeg", "cap.jpg", "image/jpeg", jpeg), Artifact("mask", "cap_mask.png", "image/png", b"png")],
-                   timings_ms={"total": 12.5}, model="student-test", preset="marketplace-white", sku="SKU-1",
-                   quality=0.8, review=False, meta={"np": np.float32(1.5)})
+    return Capture(
+        id=capture_id or new_capture_id(),
+        frame=frame,
+        artifacts=[
+            Artifact("jpeg", "cap.jpg", "image/jpeg", jpeg),
+            Artifact("mask", "cap_mask.png", "image/png", b"png"),
+        ],
+        timings_ms={"total": 12.5},
+        model="student-test",
+        preset="marketplace-white",
+        sku="SKU-1",
+        quality=0.8,
+        review=False,
+        meta={"np": np.float32(1.5)},
+    )
 
 
 @pytest.fixture()
@@ -32,7 +43,9 @@ def store(tmp_path):
 
 def test_a_capture_round_trips_with_its_original_frame_and_alpha(store):
     cap = make_capture()
-    alpha = np.linspace(0, 1, cap.frame.image.shape[0] * cap.frame.image.shape[1], dtype=np.float32).reshape(cap.frame.image.shape[:2])
+    alpha = np.linspace(0, 1, cap.frame.image.shape[0] * cap.frame.image.shape[1], dtype=np.float32).reshape(
+        cap.frame.image.shape[:2]
+    )
     meta = store.save(cap, alpha, extra={"review_state": "none"})
     assert meta["sku"] == "SKU-1" and meta["frame"]["width"] == cap.frame.image.shape[1]
     assert meta["meta"]["np"] == 1.5  # numpy scalars become JSON
@@ -74,7 +87,9 @@ def test_update_meta_changes_only_the_named_keys(store):
     assert meta["review_state"] == "approved" and store.meta(cap.id)["sku"] == "SKU-1"
 
 
-@pytest.mark.parametrize("bad_id", ["..", "../etc", "a/b", "..%2Fetc", "", ".hidden", "x" * 200, "a\x00b", "/etc/passwd", "id with space"])
+@pytest.mark.parametrize(
+    "bad_id", ["..", "../etc", "a/b", "..%2Fetc", "", ".hidden", "x" * 200, "a\x00b", "/etc/passwd", "id with space"]
+)
 def test_ids_outside_the_strict_pattern_are_refused(store, bad_id):
     with pytest.raises(StoreError):
         store.meta(bad_id)

@@ -2,13 +2,13 @@
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from device.types import new_capture_id
 
 
 def _when(capture_id: str) -> float:
-    return datetime.strptime(capture_id.split("Z-")[0], "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(capture_id.split("Z-")[0], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC).timestamp()
 
 
 def test_ids_made_in_a_burst_are_unique_and_sort_in_the_order_they_were_made():

@@ -46,8 +46,14 @@ def _capture(i: int, blob: bytes) -> Capture:
     frame = Frame(id=f"f{i}", image=np.zeros((1, 1, 3), np.uint8), timestamp=time.time(), source="bench")
     cid = f"bench-{os.getpid()}-{i:05d}"
     data = i.to_bytes(4, "big") + blob[4:]  # distinct sha per capture
-    return Capture(id=cid, frame=frame, artifacts=[Artifact("jpeg", f"{cid}.jpg", "image/jpeg", data)],
-                   timings_ms={}, model="bench", preset="bench")
+    return Capture(
+        id=cid,
+        frame=frame,
+        artifacts=[Artifact("jpeg", f"{cid}.jpg", "image/jpeg", data)],
+        timings_ms={},
+        model="bench",
+        preset="bench",
+    )
 
 
 def run(n: int, mb: float, workdir: Path) -> list[tuple[str, int, float, float, float, float]]:
@@ -56,8 +62,10 @@ def run(n: int, mb: float, workdir: Path) -> list[tuple[str, int, float, float, 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    + ("user root\n" if os.geteuid() == 0 else ""))
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        + ("user root\n" if os.geteuid() == 0 else "")
+    )
     broker = subprocess.Popen([mosq, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
     try:
@@ -68,11 +76,15 @@ def run(n: int, mb: float, workdir: Path) -> list[tuple[str, int, float, float, 
             ev = threading.Event()
 
             def on_published(cid):
-                done[cid] = time.perf_counter()
-                ev.set()
+                done[cid] = time.perf_counter()  # noqa: B023
+                ev.set()  # noqa: B023
 
-            pub = Publisher(MqttConfig(enabled=True, port=port, reconnect_min_s=0.1, max_inflight=32), "bench",
-                            workdir / f"outbox-{mode}.sqlite", on_published=on_published).start()
+            pub = Publisher(
+                MqttConfig(enabled=True, port=port, reconnect_min_s=0.1, max_inflight=32),
+                "bench",
+                workdir / f"outbox-{mode}.sqlite",
+                on_published=on_published,
+            ).start()
             deadline = time.monotonic() + 10
             while not pub.status()["connected"] and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -94,8 +106,16 @@ def run(n: int, mb: float, workdir: Path) -> list[tuple[str, int, float, float, 
             total = time.perf_counter() - t0
             pub.stop()
             lat = np.array([(done[c] - started[c]) * 1000 for c in started])
-            rows.append((mode, n, n / total, float(np.percentile(submit_ms, 95)), float(np.percentile(lat, 50)),
-                         float(np.percentile(lat, 95))))
+            rows.append(
+                (
+                    mode,
+                    n,
+                    n / total,
+                    float(np.percentile(submit_ms, 95)),
+                    float(np.percentile(lat, 50)),
+                    float(np.percentile(lat, 95)),
+                )
+            )
     finally:
         os.kill(broker.pid, signal.SIGTERM)
         broker.wait(10)
@@ -110,10 +130,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=a.dir) as d:
         rows = run(a.captures, a.mb, Path(d))
-    print(f"machine: {_cpu()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-          f"Python {platform.python_version()}; artifact {a.mb:g} MB + meta, QoS 1, local Mosquitto")
-    print(f"{'mode':<11} {'captures':>8} {'captures/s':>10} {'MB/s':>7} {'submit p95 ms':>13} "
-          f"{'publish p50 ms':>14} {'publish p95 ms':>14}")
+    print(
+        f"machine: {_cpu()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; artifact {a.mb:g} MB + meta, QoS 1, local Mosquitto"
+    )
+    print(
+        f"{'mode':<11} {'captures':>8} {'captures/s':>10} {'MB/s':>7} {'submit p95 ms':>13} "
+        f"{'publish p50 ms':>14} {'publish p95 ms':>14}"
+    )
     for mode, n, rate, sub95, p50, p95 in rows:
         print(f"{mode:<11} {n:>8} {rate:>10.1f} {rate * a.mb:>7.1f} {sub95:>13.1f} {p50:>14.1f} {p95:>14.1f}")
     print("publish = submit() -> last PUBACK of the capture (outbox write + fsync + broker round trip)")

@@ -112,8 +112,10 @@ class KerasModel:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         except RuntimeError:  # TF already started in this process (e.g. after conversion)
-            print(f"warning: TensorFlow already initialised; float timing not limited to {threads} thread(s)",
-                  file=sys.stderr)
+            print(
+                f"warning: TensorFlow already initialised; float timing not limited to {threads} thread(s)",
+                file=sys.stderr,
+            )
         from tools.model.student import from_config
 
         cfg = json.loads(Path(weights).with_name("config.json").read_text())["model"]
@@ -157,7 +159,9 @@ class OnnxTeacher:
         return y.astype(np.float32)
 
 
-def through_matte(rgb: np.ndarray, prob: np.ndarray, cfg=None, see_through: tuple[float, float] | None = None) -> np.ndarray:
+def through_matte(
+    rgb: np.ndarray, prob: np.ndarray, cfg=None, see_through: tuple[float, float] | None = None
+) -> np.ndarray:
     """The alpha a capture gets: `prob` refined by the device's matte stage (guided by the
     photo at full resolution), float 0..1 at the photo's size; `see_through` as in Mask."""
     from device.config import MatteConfig
@@ -255,8 +259,9 @@ def mean_scores(rows: list[dict], keys: tuple[str, ...]) -> dict:
     an image whose reference is (nearly) empty does not swamp the figure."""
     # score() divides by max(true_px, 1): weighting by the same gives sum(false px) / sum(true px)
     true = [max(r["true_px"], 1) for r in rows]
-    return {k: float(np.average([r[k] for r in rows], weights=true if k in ("false_fg", "missed") else None))
-            for k in keys}
+    return {
+        k: float(np.average([r[k] for r in rows], weights=true if k in ("false_fg", "missed") else None)) for k in keys
+    }
 
 
 # ---------------------------------------------------------------- run
@@ -265,9 +270,17 @@ def _cache_dir(model_name: str, data: Path) -> Path:
     return TEACHERS / "preds" / model_name / tag
 
 
-def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int | None = None,
-             limit: int | None = None, threads: int = 1, progress: bool = True,
-             use_cache: bool = True, model=None) -> dict:
+def evaluate(
+    data: Path,
+    model_spec: str,
+    split: Path | None = None,
+    ignore: int | None = None,
+    limit: int | None = None,
+    threads: int = 1,
+    progress: bool = True,
+    use_cache: bool = True,
+    model=None,
+) -> dict:
     """Run one model over one set; returns means, latency and per-image rows.
 
     Teacher predictions (and the ms they took) are cached; `use_cache=False` recomputes,
@@ -316,12 +329,16 @@ def evaluate(data: Path, model_spec: str, split: Path | None = None, ignore: int
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| model | images | IoU | MAE | SAD | grad | boundary F | false fg | missed | ms p50 | ms p95 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | images | IoU | MAE | SAD | grad | boundary F | false fg | missed | ms p50 | ms p95 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['model']} | {r['images']} | {r['iou']:.4f} | {r['mae']:.4f} | {r['sad']:.2f} | "
-                     f"{r['grad']:.2f} | {r['boundary_f']:.4f} | {r['false_fg']:.3f} | {r['missed']:.3f} | "
-                     f"{r['ms_p50']:.1f} | {r['ms_p95']:.1f} |")
+        lines.append(
+            f"| {r['model']} | {r['images']} | {r['iou']:.4f} | {r['mae']:.4f} | {r['sad']:.2f} | "
+            f"{r['grad']:.2f} | {r['boundary_f']:.4f} | {r['false_fg']:.3f} | {r['missed']:.3f} | "
+            f"{r['ms_p50']:.1f} | {r['ms_p95']:.1f} |"
+        )
     return "\n".join(lines)
 
 

@@ -32,15 +32,24 @@ def _problem(status_code: int, detail: str, problems: list[str] | None = None, *
 def create_app(service: CutboxService, config: CutboxConfig | None = None, *, token: str | None = None) -> FastAPI:
     """The app over a started (or startable) service; `token` overrides the configured one."""
     config = config or service.config
-    app = FastAPI(title="cutbox", version="1", description="Capture box control API and operator page. "
-                  "Calls that change state need `Authorization: Bearer <api token>`.")
+    app = FastAPI(
+        title="cutbox",
+        version="1",
+        description="Capture box control API and operator page. "
+        "Calls that change state need `Authorization: Bearer <api token>`.",
+    )
     app.state.service = service
     app.state.token = token or resolve_token(config)
     app.state.metrics = Metrics(service)
 
     if config.api.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=config.api.cors_origins, allow_methods=["GET", "POST", "PUT"],
-                           allow_headers=["Authorization", "Content-Type"], allow_credentials=False)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.api.cors_origins,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+        )
 
     @app.exception_handler(BadRequest)
     async def _bad_request(request: Request, exc: BadRequest):

@@ -19,5 +19,8 @@ def require_token(request: Request, creds: HTTPAuthorizationCredentials | None =
     expected: str = request.app.state.token
     given = creds.credentials if creds is not None and creds.scheme.lower() == "bearer" else ""
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(status_code=401, detail="missing or wrong bearer token",
-                            headers={"WWW-Authenticate": 'Bearer realm="cutbox"'})
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="cutbox"'},
+        )

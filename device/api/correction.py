@@ -25,15 +25,18 @@ Polyline = list[Point]
 class CorrectionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    mask_png: str | None = Field(None, max_length=MAX_PNG_CHARS,
-                                 description="PNG stroke layer (base64 or data: URL): green = keep, red = remove, transparent = untouched; scaled to the frame")
+    mask_png: str | None = Field(
+        None,
+        max_length=MAX_PNG_CHARS,
+        description="PNG stroke layer (base64 or data: URL): green = keep, red = remove, transparent = untouched; scaled to the frame",
+    )
     keep: list[Polyline] = Field(default_factory=list, max_length=500, description="Polylines to keep (alpha 1)")
     remove: list[Polyline] = Field(default_factory=list, max_length=500, description="Polylines to remove (alpha 0)")
     brush_px: float = Field(24.0, ge=1, le=2000, description="Brush diameter for polylines, in frame pixels")
     normalized: bool = Field(False, description="Polyline points are 0..1 fractions of the frame instead of pixels")
 
     @model_validator(mode="after")
-    def _something_painted(self) -> "CorrectionRequest":
+    def _something_painted(self) -> CorrectionRequest:
         if self.mask_png is None and not self.keep and not self.remove:
             raise ValueError("send mask_png or at least one keep/remove polyline")
         for line in self.keep + self.remove:

@@ -21,19 +21,36 @@ class _StatusCollector:
     def collect(self):
         st = self.service.status()
         mqtt = st.get("mqtt", {})
-        yield GaugeMetricFamily("cutbox_camera_ok", "1 when the frame source works", value=1.0 if st["camera"]["ok"] else 0.0)
-        yield GaugeMetricFamily("cutbox_pipeline_ready", "1 when the model is loaded", value=1.0 if st["pipeline"]["ok"] else 0.0)
-        yield GaugeMetricFamily("cutbox_review_queue_depth", "Captures waiting for a person", value=float(st["review_queue"]))
-        yield GaugeMetricFamily("cutbox_outbox_depth", "Captures in the MQTT outbox not yet acknowledged", value=float(mqtt.get("outbox_depth", 0)))
-        yield GaugeMetricFamily("cutbox_outbox_full", "1 when the outbox is at its bound", value=1.0 if mqtt.get("outbox_full") else 0.0)
-        yield GaugeMetricFamily("cutbox_broker_connected", "1 when connected to the MQTT broker", value=1.0 if mqtt.get("connected") else 0.0)
+        yield GaugeMetricFamily(
+            "cutbox_camera_ok", "1 when the frame source works", value=1.0 if st["camera"]["ok"] else 0.0
+        )
+        yield GaugeMetricFamily(
+            "cutbox_pipeline_ready", "1 when the model is loaded", value=1.0 if st["pipeline"]["ok"] else 0.0
+        )
+        yield GaugeMetricFamily(
+            "cutbox_review_queue_depth", "Captures waiting for a person", value=float(st["review_queue"])
+        )
+        yield GaugeMetricFamily(
+            "cutbox_outbox_depth",
+            "Captures in the MQTT outbox not yet acknowledged",
+            value=float(mqtt.get("outbox_depth", 0)),
+        )
+        yield GaugeMetricFamily(
+            "cutbox_outbox_full", "1 when the outbox is at its bound", value=1.0 if mqtt.get("outbox_full") else 0.0
+        )
+        yield GaugeMetricFamily(
+            "cutbox_broker_connected",
+            "1 when connected to the MQTT broker",
+            value=1.0 if mqtt.get("connected") else 0.0,
+        )
 
 
 class Metrics:
     def __init__(self, service):
         self.registry = CollectorRegistry()
-        self.stage_seconds = Histogram("cutbox_stage_seconds", "Time spent per pipeline stage", ["stage"],
-                                       buckets=BUCKETS, registry=self.registry)
+        self.stage_seconds = Histogram(
+            "cutbox_stage_seconds", "Time spent per pipeline stage", ["stage"], buckets=BUCKETS, registry=self.registry
+        )
         self.captures = Counter("cutbox_captures", "Captures stored", ["review"], registry=self.registry)
         self.errors = Counter("cutbox_errors", "Failures by where they happened", ["where"], registry=self.registry)
         self.registry.register(_StatusCollector(service))

@@ -8,10 +8,19 @@ Names are imported lazily, so the training tools can use `device.booth.shadow` a
 from importlib import import_module
 
 _WHERE = {
-    "Plate": "plate", "PlateError": "plate", "PlateFit": "plate", "calibrate": "plate", "camera_settings": "plate",
-    "check_plate": "plate", "plate_dir": "plate", "plate_summary": "plate",
-    "BoothSegmenter": "segmenter", "PlateModel": "segmenter", "open_booth_segmenter": "segmenter",
-    "add_shadow": "shadow", "estimate_shadow": "shadow",
+    "Plate": "plate",
+    "PlateError": "plate",
+    "PlateFit": "plate",
+    "calibrate": "plate",
+    "camera_settings": "plate",
+    "check_plate": "plate",
+    "plate_dir": "plate",
+    "plate_summary": "plate",
+    "BoothSegmenter": "segmenter",
+    "PlateModel": "segmenter",
+    "open_booth_segmenter": "segmenter",
+    "add_shadow": "shadow",
+    "estimate_shadow": "shadow",
 }
 __all__ = sorted(_WHERE)
 

@@ -128,7 +128,7 @@ class Plate:
         return d
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Plate":
+    def load(cls, directory: str | Path) -> Plate:
         """Read a plate saved by `save` (raises PlateError naming what is missing or bad)."""
         d = Path(directory)
         png, meta_path = d / PLATE_PNG, d / PLATE_JSON
@@ -143,7 +143,9 @@ class Plate:
             raise PlateError(f"plate image {png} unreadable (run `cutbox calibrate` again)")
         image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if list(meta.get("resolution", [])) != [image.shape[1], image.shape[0]]:
-            raise PlateError(f"plate {png} is {image.shape[1]}x{image.shape[0]} but its metadata says {meta.get('resolution')} (run `cutbox calibrate` again)")
+            raise PlateError(
+                f"plate {png} is {image.shape[1]}x{image.shape[0]} but its metadata says {meta.get('resolution')} (run `cutbox calibrate` again)"
+            )
         return cls(
             image=image,
             settings=meta.get("settings", {}),
@@ -180,11 +182,15 @@ def calibrate(source, n_frames: int = 8, data_dir: str | Path | None = None, met
     frames: list[Frame] = [source.grab() for _ in range(n_frames)]
     sizes = {f.size for f in frames}
     if len(sizes) > 1:
-        raise PlateError(f"frames changed size during calibration: {sorted(sizes)} (fix the camera mode and calibrate again)")
+        raise PlateError(
+            f"frames changed size during calibration: {sorted(sizes)} (fix the camera mode and calibrate again)"
+        )
     first, last = camera_settings(frames[0].info), camera_settings(frames[-1].info)
     moved = settings_change(first, last, 0.02)
     if moved:
-        raise PlateError(f"camera settings moved during calibration ({moved}): lock exposure and white balance, then calibrate again")
+        raise PlateError(
+            f"camera settings moved during calibration ({moved}): lock exposure and white balance, then calibrate again"
+        )
     image = average_frames([f.image for f in frames], method)
     noise = float(np.mean([np.std(f.image.astype(np.float32) - image) for f in frames])) if n_frames > 1 else 0.0
     plate = Plate(
@@ -249,7 +255,9 @@ def _highpass(img: np.ndarray, sigma: float) -> np.ndarray:
     return g - cv2.GaussianBlur(g, (0, 0), sigma)
 
 
-def _lk_refine(hp_p: np.ndarray, hp_f: np.ndarray, mask: np.ndarray, dx: float, dy: float, steps: int = 4) -> tuple[float, float]:
+def _lk_refine(
+    hp_p: np.ndarray, hp_f: np.ndarray, mask: np.ndarray, dx: float, dy: float, steps: int = 4
+) -> tuple[float, float]:
     """Lucas-Kanade steps for a global translation on the border pixels (robust to product pixels)."""
     h, w = hp_p.shape
     inner = mask.copy()
@@ -283,14 +291,16 @@ class _PlateRef:
         self.lum = pb.mean(axis=1)
         self.chroma = np.array([np.median(pb[:, 0] / pb[:, 1]), np.median(pb[:, 2] / pb[:, 1])])
         self.half = (max(8, w // 2), max(8, h // 2))
-        self.mask2 = cv2.resize(self.mask.astype(np.uint8), self.half, interpolation=cv2.INTER_NEAREST).astype(np.float32)
+        self.mask2 = cv2.resize(self.mask.astype(np.uint8), self.half, interpolation=cv2.INTER_NEAREST).astype(
+            np.float32
+        )
         self.hp2 = _highpass(cv2.resize(plate_small, self.half, interpolation=cv2.INTER_AREA), 2.0) * self.mask2
         # How much the border has to align on; below MIN_TEXTURE a shift is unmeasurable and harmless.
         self.texture = float(np.std(_highpass(plate_small, 4.0)[self.mask]))
         self.plate_small = plate_small
 
 
-def _plate_ref(plate: "Plate", plate_small: np.ndarray, border: float) -> _PlateRef:
+def _plate_ref(plate: Plate, plate_small: np.ndarray, border: float) -> _PlateRef:
     cache = plate.__dict__.setdefault("_refs", {})
     key = (plate_small.shape, round(border, 4))
     ref = cache.get(key)
@@ -299,8 +309,13 @@ def _plate_ref(plate: "Plate", plate_small: np.ndarray, border: float) -> _Plate
     return ref
 
 
-def measure_shift(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.ndarray, refine_above: float = 0.0,
-                  ref: _PlateRef | None = None) -> tuple[float, float, float]:
+def measure_shift(
+    plate_small: np.ndarray,
+    frame_small: np.ndarray,
+    mask: np.ndarray,
+    refine_above: float = 0.0,
+    ref: _PlateRef | None = None,
+) -> tuple[float, float, float]:
     """(dx, dy, response): global shift of the frame against the plate on the border ring,
     in pixels of these images.
 
@@ -317,8 +332,9 @@ def measure_shift(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.nda
     return float(dx), float(dy), float(response)
 
 
-def shift_confirmed(plate_small: np.ndarray, frame_small: np.ndarray, mask: np.ndarray, dx: float, dy: float,
-                    gain: float = 0.75) -> bool:
+def shift_confirmed(
+    plate_small: np.ndarray, frame_small: np.ndarray, mask: np.ndarray, dx: float, dy: float, gain: float = 0.75
+) -> bool:
     """A measured shift counts only if the plate moved by it explains the border clearly better
     than the plate where it was (median abs residual of the high-passed border drops by 25 %).
     On a featureless sweep the estimate is noise, the residuals stay alike, and the plate,
@@ -375,22 +391,49 @@ def check_plate(
         shift = float(np.hypot(dx, dy)) if response >= min_shift_response else 0.0
         if shift > max_shift_px and not shift_confirmed(p, f, ref.mask, dx, dy):
             shift = 0.0  # the estimate does not explain the border better than no move: noise
-    measures = {"light": round(light, 4), "wb": round(wb_drift, 4), "shift_px": round(shift, 2),
-                "shift_response": round(response, 3), "border_texture": round(ref.texture, 2)}
+    measures = {
+        "light": round(light, 4),
+        "wb": round(wb_drift, 4),
+        "shift_px": round(shift, 2),
+        "shift_response": round(response, 3),
+        "border_texture": round(ref.texture, 2),
+    }
     if abs(light) > max_light_drift:
         word = "brighter" if light > 0 else "darker"
-        return PlateFit(False, f"light drifted: border {abs(light) * 100:.0f} % {word} than the plate (limit {max_light_drift * 100:.0f} %; recalibrate)", measures)
+        return PlateFit(
+            False,
+            f"light drifted: border {abs(light) * 100:.0f} % {word} than the plate (limit {max_light_drift * 100:.0f} %; recalibrate)",
+            measures,
+        )
     if wb_drift > max_wb_drift:
-        return PlateFit(False, f"white balance drifted: border r/g, b/g off by {wb_drift * 100:.1f} % (limit {max_wb_drift * 100:.1f} %; recalibrate)", measures)
+        return PlateFit(
+            False,
+            f"white balance drifted: border r/g, b/g off by {wb_drift * 100:.1f} % (limit {max_wb_drift * 100:.1f} %; recalibrate)",
+            measures,
+        )
     if shift > max_shift_px:
-        return PlateFit(False, f"camera moved: border shifted {shift:.1f} px at {CHECK_WIDTH} px width (limit {max_shift_px:g}; recalibrate)", measures)
-    return PlateFit(True, f"plate fits (light {light * 100:+.1f} %, wb {wb_drift * 100:.1f} %, shift {shift:.1f} px)", measures)
+        return PlateFit(
+            False,
+            f"camera moved: border shifted {shift:.1f} px at {CHECK_WIDTH} px width (limit {max_shift_px:g}; recalibrate)",
+            measures,
+        )
+    return PlateFit(
+        True, f"plate fits (light {light * 100:+.1f} %, wb {wb_drift * 100:.1f} %, shift {shift:.1f} px)", measures
+    )
 
 
 def check_plate_cfg(plate: Plate, frame: Frame, cfg, **small) -> PlateFit:
     """check_plate with the thresholds of a BoothConfig."""
-    return check_plate(plate, frame, cfg.border, cfg.max_shift_px, cfg.max_light_drift, cfg.max_wb_drift,
-                       cfg.max_settings_drift, **small)
+    return check_plate(
+        plate,
+        frame,
+        cfg.border,
+        cfg.max_shift_px,
+        cfg.max_light_drift,
+        cfg.max_wb_drift,
+        cfg.max_settings_drift,
+        **small,
+    )
 
 
 def plate_summary(plate: Plate) -> dict:

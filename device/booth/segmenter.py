@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -28,7 +28,9 @@ log = logging.getLogger("cutbox.booth")
 class PlateModel:
     """The plate-aware int8 model: input frame RGB + plate RGB (6 uint8 channels), per its card."""
 
-    def __init__(self, model_path: str | Path, threads: int = 1, delegate: str = "auto", edgetpu_lib: str = "libedgetpu.so.1"):
+    def __init__(
+        self, model_path: str | Path, threads: int = 1, delegate: str = "auto", edgetpu_lib: str = "libedgetpu.so.1"
+    ):
         from device.segment.litert import Int8Model
 
         self.model = Int8Model(model_path, "RGB+plate", threads, delegate, edgetpu_lib, setting="booth.model")
@@ -53,8 +55,15 @@ class PlateModel:
 class BoothSegmenter:
     """Plate model while the plate fits the frame; otherwise the generic segmenter, saying why."""
 
-    def __init__(self, generic: Segmenter, plate_model: PlateModel | None, plate: Plate | None, cfg, unavailable: str = "",
-                 open_model: Callable[[], PlateModel] | None = None):
+    def __init__(
+        self,
+        generic: Segmenter,
+        plate_model: PlateModel | None,
+        plate: Plate | None,
+        cfg,
+        unavailable: str = "",
+        open_model: Callable[[], PlateModel] | None = None,
+    ):
         self.generic = generic
         self.plate_model = plate_model
         self.cfg = cfg
@@ -116,8 +125,13 @@ class BoothSegmenter:
         self._last_input = (frame.id, x, plate_small)
         prob = self.plate_model.predict(x, plate_small)
         see_through = self.cfg.see_through_range if self.cfg.see_through else None
-        return Mask(frame=frame, prob=prob, model=self.plate_model.card.label, backend=self.plate_model.backend,
-                    see_through=see_through)
+        return Mask(
+            frame=frame,
+            prob=prob,
+            model=self.plate_model.card.label,
+            backend=self.plate_model.backend,
+            see_through=see_through,
+        )
 
     def add_shadow(self, matte):
         """The matte with its real cast-shadow layer when this frame ran in plate mode (and

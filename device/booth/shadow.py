@@ -22,7 +22,9 @@ from device.types import Matte
 WORK_WIDTH = 384  # shadows are soft: estimating them at this width loses nothing, costs little
 
 
-def _shadow_small(f8: np.ndarray, p8: np.ndarray, a: np.ndarray, min_darkening: float, border: float, max_chroma: float) -> np.ndarray:
+def _shadow_small(
+    f8: np.ndarray, p8: np.ndarray, a: np.ndarray, min_darkening: float, border: float, max_chroma: float
+) -> np.ndarray:
     """The layer at the small size: frame and plate (uint8, one size), alpha (float 0..1, the same
     size). Per-channel work runs on contiguous planes with cv2 (numpy reductions over a last axis
     of 3 are ten times slower)."""
@@ -121,8 +123,14 @@ def small_alpha(matte: Matte, w: int, h: int) -> np.ndarray:
     return out
 
 
-def add_shadow(matte: Matte, plate_image: np.ndarray, min_darkening: float = 0.04, border: float = 0.1,
-               small: tuple[np.ndarray, np.ndarray] | None = None, max_chroma: float = 0.12) -> Matte:
+def add_shadow(
+    matte: Matte,
+    plate_image: np.ndarray,
+    min_darkening: float = 0.04,
+    border: float = 0.1,
+    small: tuple[np.ndarray, np.ndarray] | None = None,
+    max_chroma: float = 0.12,
+) -> Matte:
     """The same Matte with its `shadow` layer: kept at the small size it is estimated at (a
     soft layer over the whole frame; compose scales just the part it draws), so plate mode adds
     no frame-size work. `small`: (frame, plate) already reduced to one size (the booth

@@ -93,7 +93,9 @@ class CatalogStore:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(SCHEMA)
         if "revision" not in {r[1] for r in self.db.execute("PRAGMA table_info(items)")}:
-            self.db.execute("ALTER TABLE items ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")  # an index from before corrections
+            self.db.execute(
+                "ALTER TABLE items ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"
+            )  # an index from before corrections
         for part in self.files.rglob("*.part-*"):  # a write a crash interrupted; never indexed
             part.unlink(missing_ok=True)
 
@@ -101,8 +103,15 @@ class CatalogStore:
         self.db.close()
 
     # ---- the one entry point ---------------------------------------------------------------
-    def store(self, topic: str, payload: bytes, sha256_prop: str | None, content_type: str | None = None,
-              filename: str | None = None, revision: str | int | None = None) -> Outcome:
+    def store(
+        self,
+        topic: str,
+        payload: bytes,
+        sha256_prop: str | None,
+        content_type: str | None = None,
+        filename: str | None = None,
+        revision: str | int | None = None,
+    ) -> Outcome:
         """Check and durably store one message; the caller acknowledges it when this returns.
 
         `revision`: the message's version of the capture (user property; none = 0)."""
@@ -127,21 +136,31 @@ class CatalogStore:
                 meta = json.loads(payload)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 return self._reject(topic, f"meta is not JSON: {exc}")
-            if not isinstance(meta, dict) or not str(meta.get("schema", "")).startswith("cutbox.capture.meta/") \
-                    or meta.get("capture_id") != capture_id or not isinstance(meta.get("artifacts"), list):
+            if (
+                not isinstance(meta, dict)
+                or not str(meta.get("schema", "")).startswith("cutbox.capture.meta/")
+                or meta.get("capture_id") != capture_id
+                or not isinstance(meta.get("artifacts"), list)
+            ):
                 return self._reject(topic, "meta does not follow cutbox.capture.meta/1 or names another capture")
         with self._lock:
-            row = self.db.execute("SELECT sha256, path, revision FROM items WHERE station=? AND capture_id=? AND name=?",
-                                  (station, capture_id, name)).fetchone()
+            row = self.db.execute(
+                "SELECT sha256, path, revision FROM items WHERE station=? AND capture_id=? AND name=?",
+                (station, capture_id, name),
+            ).fetchone()
             if row is not None:
                 if row[0] == digest:
                     self._bump("duplicates")
                     return Outcome("duplicate")
                 if rev < row[2]:
                     self._bump("conflicts")
-                    log.error("%s: revision %d is older than the stored revision %d: kept the stored one", topic, rev, row[2])
-                    self._record_rejected(topic, f"conflict: stored sha256 {row[0]} (revision {row[2]}), "
-                                                 f"received {digest} (revision {rev})")
+                    log.error(
+                        "%s: revision %d is older than the stored revision %d: kept the stored one", topic, rev, row[2]
+                    )
+                    self._record_rejected(
+                        topic,
+                        f"conflict: stored sha256 {row[0]} (revision {row[2]}), received {digest} (revision {rev})",
+                    )
                     return Outcome("conflict")
             fname = "meta.json" if meta is not None else (filename if filename and SAFE.match(filename) else name)
             if row is not None and row[1].endswith("/" + fname):
@@ -158,17 +177,28 @@ class CatalogStore:
                     " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(station, capture_id, name) DO UPDATE SET sha256=excluded.sha256,"
                     " path=excluded.path, bytes=excluded.bytes, content_type=excluded.content_type,"
                     " received=excluded.received, revision=excluded.revision",
-                    (station, capture_id, name, digest, rel, len(payload), content_type, time.time(), rev))
+                    (station, capture_id, name, digest, rel, len(payload), content_type, time.time(), rev),
+                )
                 if row is not None:  # a new version: complete again only when it all matches
-                    self.db.execute("UPDATE captures SET complete=0, completed=NULL WHERE station=? AND capture_id=?",
-                                    (station, capture_id))
+                    self.db.execute(
+                        "UPDATE captures SET complete=0, completed=NULL WHERE station=? AND capture_id=?",
+                        (station, capture_id),
+                    )
                 if meta is not None:
                     self.db.execute(
                         "INSERT INTO captures (station, capture_id, sku, spin_id, angle, meta_sha256, meta) VALUES (?,?,?,?,?,?,?)"
                         " ON CONFLICT(station, capture_id) DO UPDATE SET sku=excluded.sku, spin_id=excluded.spin_id,"
                         " angle=excluded.angle, meta_sha256=excluded.meta_sha256, meta=excluded.meta",
-                        (station, capture_id, meta.get("sku"), meta.get("spin_id"), meta.get("angle"), digest,
-                         payload.decode()))
+                        (
+                            station,
+                            capture_id,
+                            meta.get("sku"),
+                            meta.get("spin_id"),
+                            meta.get("angle"),
+                            digest,
+                            payload.decode(),
+                        ),
+                    )
                 completed = self._check_complete(station, capture_id)
                 self._bump("stored" if row is None else "replaced")
                 self.db.execute("COMMIT")
@@ -179,7 +209,14 @@ class CatalogStore:
             if row is not None and row[1] != rel:  # the new version has another file name
                 (self.dir / row[1]).unlink(missing_ok=True)
         if row is not None:
-            log.info("%s: replaced revision %d (sha256 %s) by revision %d (sha256 %s)", topic, row[2], row[0][:12], rev, digest[:12])
+            log.info(
+                "%s: replaced revision %d (sha256 %s) by revision %d (sha256 %s)",
+                topic,
+                row[2],
+                row[0][:12],
+                rev,
+                digest[:12],
+            )
         return Outcome("stored" if row is None else "replaced", completed=completed)
 
     def _write_file(self, station: str, capture_id: str, fname: str, payload: bytes) -> Path:
@@ -204,15 +241,20 @@ class CatalogStore:
         return final
 
     def _check_complete(self, station: str, capture_id: str) -> str | None:
-        row = self.db.execute("SELECT meta, complete FROM captures WHERE station=? AND capture_id=?",
-                              (station, capture_id)).fetchone()
+        row = self.db.execute(
+            "SELECT meta, complete FROM captures WHERE station=? AND capture_id=?", (station, capture_id)
+        ).fetchone()
         if row is None or row[0] is None or row[1]:
             return None
         listed = json.loads(row[0])["artifacts"]
-        have = dict(self.db.execute("SELECT name, sha256 FROM items WHERE station=? AND capture_id=?", (station, capture_id)))
+        have = dict(
+            self.db.execute("SELECT name, sha256 FROM items WHERE station=? AND capture_id=?", (station, capture_id))
+        )
         if all(have.get(a.get("name")) == a.get("sha256") for a in listed):
-            self.db.execute("UPDATE captures SET complete=1, completed=? WHERE station=? AND capture_id=?",
-                            (time.time(), station, capture_id))
+            self.db.execute(
+                "UPDATE captures SET complete=1, completed=? WHERE station=? AND capture_id=?",
+                (time.time(), station, capture_id),
+            )
             return capture_id
         return None
 
@@ -236,10 +278,16 @@ class CatalogStore:
             complete = self.db.execute("SELECT COUNT(*) FROM captures WHERE complete=1").fetchone()[0]
             captures = self.db.execute("SELECT COUNT(*) FROM captures").fetchone()[0]
             items = self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-        return {"complete_captures": complete, "captures_with_meta": captures, "items": items,
-                "stored": counters.get("stored", 0), "replaced": counters.get("replaced", 0),
-                "duplicates": counters.get("duplicates", 0),
-                "conflicts": counters.get("conflicts", 0), "rejected": counters.get("rejected", 0)}
+        return {
+            "complete_captures": complete,
+            "captures_with_meta": captures,
+            "items": items,
+            "stored": counters.get("stored", 0),
+            "replaced": counters.get("replaced", 0),
+            "duplicates": counters.get("duplicates", 0),
+            "conflicts": counters.get("conflicts", 0),
+            "rejected": counters.get("rejected", 0),
+        }
 
 
 class Receiver:
@@ -285,8 +333,14 @@ class Receiver:
         props = getattr(msg, "properties", None)
         user = dict(getattr(props, "UserProperty", None) or [])
         try:
-            out = self.store.store(msg.topic, msg.payload, user.get("sha256"), getattr(props, "ContentType", None),
-                                   user.get("filename"), user.get("revision"))
+            out = self.store.store(
+                msg.topic,
+                msg.payload,
+                user.get("sha256"),
+                getattr(props, "ContentType", None),
+                user.get("filename"),
+                user.get("revision"),
+            )
         except StorageError as exc:
             self.last_error = str(exc)
             log.error("%s: not acknowledged; reconnecting so the broker delivers it again", exc)
@@ -302,11 +356,17 @@ class Receiver:
             self._down.clear()
             try:
                 client = make_client(self.cfg, self.cat.client_id, manual_ack=True)
-                client.on_connect, client.on_disconnect, client.on_message = self._on_connect, self._on_disconnect, self._on_message
+                client.on_connect, client.on_disconnect, client.on_message = (
+                    self._on_connect,
+                    self._on_disconnect,
+                    self._on_message,
+                )
                 client.on_subscribe = self._on_subscribe
                 props = Properties(PacketTypes.CONNECT)
                 props.SessionExpiryInterval = self.cat.session_expiry_s
-                client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, clean_start=False, properties=props)
+                client.connect(
+                    self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, clean_start=False, properties=props
+                )
             except Exception as exc:
                 self.last_error = f"cannot connect to {self.cfg.host}:{self.cfg.port}: {exc}"
                 self._stop.wait(delay)

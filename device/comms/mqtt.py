@@ -21,15 +21,15 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.comms.commands import CommandDispatcher, CommandHandler
-from device.comms.outbox import OutMessage, Outbox
+from device.comms.outbox import Outbox, OutMessage
 from device.config import MqttConfig
 from device.types import Capture
 
@@ -58,22 +58,59 @@ def capture_messages(capture: Capture, station_id: str) -> list[OutMessage]:
             raise ValueError(f"artifact name {a.name!r} cannot be a topic level")
         digest = a.sha256
         topic = f"{base}/{a.name}"
-        listed.append({"name": a.name, "filename": a.filename, "content_type": a.content_type,
-                       "bytes": len(a.data), "sha256": digest, "topic": topic})
-        msgs.append(OutMessage(topic=topic, payload=a.data, content_type=a.content_type,
-                               user_props=(("sha256", digest), ("filename", a.filename), ("capture_id", capture.id),
-                                           ("revision", str(revision)))))
+        listed.append(
+            {
+                "name": a.name,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "bytes": len(a.data),
+                "sha256": digest,
+                "topic": topic,
+            }
+        )
+        msgs.append(
+            OutMessage(
+                topic=topic,
+                payload=a.data,
+                content_type=a.content_type,
+                user_props=(
+                    ("sha256", digest),
+                    ("filename", a.filename),
+                    ("capture_id", capture.id),
+                    ("revision", str(revision)),
+                ),
+            )
+        )
     extra = {k: v for k, v in capture.meta.items() if k not in ("spin_id", "angle")}
     meta = {
-        "schema": META_SCHEMA, "station": station_id, "capture_id": capture.id, "sku": capture.sku,
-        "spin_id": capture.meta.get("spin_id"), "angle": capture.meta.get("angle"),
-        "preset": capture.preset, "model": capture.model, "quality": capture.quality, "review": bool(capture.review),
-        "timings_ms": capture.timings_ms, "artifacts": listed, "extra": extra, "revision": revision,
+        "schema": META_SCHEMA,
+        "station": station_id,
+        "capture_id": capture.id,
+        "sku": capture.sku,
+        "spin_id": capture.meta.get("spin_id"),
+        "angle": capture.meta.get("angle"),
+        "preset": capture.preset,
+        "model": capture.model,
+        "quality": capture.quality,
+        "review": bool(capture.review),
+        "timings_ms": capture.timings_ms,
+        "artifacts": listed,
+        "extra": extra,
+        "revision": revision,
     }
     body = json.dumps(meta, sort_keys=True, default=str).encode()
-    msgs.append(OutMessage(topic=f"{base}/meta", payload=body, content_type="application/json",
-                           user_props=(("sha256", hashlib.sha256(body).hexdigest()), ("capture_id", capture.id),
-                                       ("revision", str(revision)))))
+    msgs.append(
+        OutMessage(
+            topic=f"{base}/meta",
+            payload=body,
+            content_type="application/json",
+            user_props=(
+                ("sha256", hashlib.sha256(body).hexdigest()),
+                ("capture_id", capture.id),
+                ("revision", str(revision)),
+            ),
+        )
+    )
     return msgs
 
 
@@ -89,14 +126,21 @@ def capture_revision(capture: Capture) -> int:
 
 def make_client(cfg: MqttConfig, client_id: str, **kwargs) -> mqtt.Client:
     """A paho MQTT v5 client with the configured credentials and TLS (shared with the receiver)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                         reconnect_on_failure=False, **kwargs)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        reconnect_on_failure=False,
+        **kwargs,
+    )
     if cfg.username is not None:
         client.username_pw_set(cfg.username, cfg.read_password())
     if cfg.tls.enabled:
-        client.tls_set(ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-                       certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                       keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None)
+        client.tls_set(
+            ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
+            certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+            keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+        )
         client.tls_insecure_set(cfg.tls.insecure)
     return client
 
@@ -104,13 +148,21 @@ def make_client(cfg: MqttConfig, client_id: str, **kwargs) -> mqtt.Client:
 class Publisher:
     """Durable, ordered, at-least-once publisher for one station."""
 
-    def __init__(self, cfg: MqttConfig, station_id: str, outbox_path: str | Path,
-                 handler: CommandHandler | None = None, on_published: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        station_id: str,
+        outbox_path: str | Path,
+        handler: CommandHandler | None = None,
+        on_published: Callable[[str], None] | None = None,
+    ):
         self.cfg = cfg
         self.station_id = station_id
         self.root = topic_root(station_id)
         self.client_id = cfg.client_id or f"cutbox-{station_id}"
-        self.outbox = Outbox(outbox_path, cfg.outbox_max_captures, cfg.outbox_max_mb * 1_000_000, cfg.outbox_full_policy)
+        self.outbox = Outbox(
+            outbox_path, cfg.outbox_max_captures, cfg.outbox_max_mb * 1_000_000, cfg.outbox_full_policy
+        )
         self.dispatcher = CommandDispatcher(handler) if handler is not None else None
         self.on_published = on_published
         self._stop = threading.Event()
@@ -129,7 +181,7 @@ class Publisher:
         self._status_sent: dict | None = None
 
     # ---- public API ------------------------------------------------------------------------
-    def start(self) -> "Publisher":
+    def start(self) -> Publisher:
         self._threads = [threading.Thread(target=self._run, name="mqtt-sender", daemon=True)]
         if self.dispatcher is not None:
             self._threads.append(threading.Thread(target=self._command_worker, name="mqtt-commands", daemon=True))
@@ -176,8 +228,12 @@ class Publisher:
 
     # ---- connection loop ---------------------------------------------------------------------
     def _status_payload(self, online: bool) -> dict:
-        body = {"schema": STATUS_SCHEMA, "station": self.station_id, "online": online,
-                "state": "online" if online else "offline"}
+        body = {
+            "schema": STATUS_SCHEMA,
+            "station": self.station_id,
+            "online": online,
+            "state": "online" if online else "offline",
+        }
         if online:
             body["outbox"] = self.outbox.stats()
         return body
@@ -237,7 +293,9 @@ class Publisher:
                     log.exception("sender error; reconnecting")
                 self._client = None
             if self._stop.is_set() and self._connected.is_set():
-                info = client.publish(f"{self.root}/status", json.dumps(self._status_payload(False)), qos=1, retain=True)
+                info = client.publish(
+                    f"{self.root}/status", json.dumps(self._status_payload(False)), qos=1, retain=True
+                )
                 try:
                     info.wait_for_publish(2)
                 except Exception:
@@ -302,7 +360,11 @@ class Publisher:
         """Retained status on connect, at once when the full/dropped state changes, else at most every interval."""
         body = self._status_payload(True)
         prev = self._status_sent
-        urgent = force or prev is None or any(body["outbox"][k] != prev["outbox"][k] for k in ("full", "dropped_captures", "refused_messages"))
+        urgent = (
+            force
+            or prev is None
+            or any(body["outbox"][k] != prev["outbox"][k] for k in ("full", "dropped_captures", "refused_messages"))
+        )
         changed = prev is None or body["outbox"] != prev["outbox"]
         if urgent or (changed and time.monotonic() - self._status_sent_at >= self.cfg.status_interval_s):
             client.publish(f"{self.root}/status", json.dumps(body), qos=1, retain=True)
@@ -313,13 +375,22 @@ class Publisher:
         prefix = f"{self.root}/cmd/"
         if not msg.topic.startswith(prefix) or msg.topic.endswith("/result"):
             return
-        verb = msg.topic[len(prefix):]
+        verb = msg.topic[len(prefix) :]
         props = getattr(msg, "properties", None)
         try:
             self._commands.put_nowait((verb, msg.payload, props))
         except queue.Full:
-            self._reply(verb, props, {"schema": "cutbox.cmd.result/1", "ok": False, "verb": verb,
-                                      "error": "busy: too many commands queued, try again", "details": []})
+            self._reply(
+                verb,
+                props,
+                {
+                    "schema": "cutbox.cmd.result/1",
+                    "ok": False,
+                    "verb": verb,
+                    "error": "busy: too many commands queued, try again",
+                    "details": [],
+                },
+            )
 
     def _command_worker(self) -> None:
         while not self._stop.is_set():

@@ -81,8 +81,13 @@ def content_digest(messages: list[OutMessage]) -> str:
     """sha256 over a capture's topics, payloads and properties: equal means an identical resubmit."""
     h = hashlib.sha256()
     for m in messages:
-        for part in (m.topic.encode(), m.payload, (m.content_type or "").encode(), json.dumps(list(m.user_props)).encode(),
-                     b"1" if m.retain else b"0"):
+        for part in (
+            m.topic.encode(),
+            m.payload,
+            (m.content_type or "").encode(),
+            json.dumps(list(m.user_props)).encode(),
+            b"1" if m.retain else b"0",
+        ):
             h.update(len(part).to_bytes(8, "big"))
             h.update(part)
     return h.hexdigest()
@@ -91,8 +96,13 @@ def content_digest(messages: list[OutMessage]) -> str:
 class Outbox:
     """SQLite-backed, bounded, ordered queue of MQTT messages grouped by capture."""
 
-    def __init__(self, path: str | Path, max_captures: int = 2000, max_bytes: int = 1 << 30,
-                 policy: Literal["block", "drop-oldest"] = "block"):
+    def __init__(
+        self,
+        path: str | Path,
+        max_captures: int = 2000,
+        max_bytes: int = 1 << 30,
+        policy: Literal["block", "drop-oldest"] = "block",
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_captures = max_captures
@@ -134,13 +144,26 @@ class Outbox:
                         self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
                         self._bump("replaced_captures")
                     self._make_room(size)
-                    self._db.execute("INSERT INTO captures (capture_id, bytes, created, digest) VALUES (?,?,?,?)",
-                                     (capture_id, size, now, digest))
+                    self._db.execute(
+                        "INSERT INTO captures (capture_id, bytes, created, digest) VALUES (?,?,?,?)",
+                        (capture_id, size, now, digest),
+                    )
                     self._db.executemany(
                         "INSERT INTO messages (capture_id, topic, payload, content_type, user_props, retain, created)"
                         " VALUES (?,?,?,?,?,?,?)",
-                        [(capture_id, m.topic, m.payload, m.content_type, json.dumps(list(m.user_props)), int(m.retain), now)
-                         for m in messages])
+                        [
+                            (
+                                capture_id,
+                                m.topic,
+                                m.payload,
+                                m.content_type,
+                                json.dumps(list(m.user_props)),
+                                int(m.retain),
+                                now,
+                            )
+                            for m in messages
+                        ],
+                    )
                     self._db.execute("COMMIT")
                     self._full = False
                     return True
@@ -152,17 +175,21 @@ class Outbox:
                 self._full = True
                 raise
             except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {self.path}: cannot store capture {capture_id}: {exc} "
-                                  "(free disk space or check the data directory)") from exc
+                raise OutboxError(
+                    f"outbox {self.path}: cannot store capture {capture_id}: {exc} "
+                    "(free disk space or check the data directory)"
+                ) from exc
 
     def _make_room(self, size: int) -> None:
         count, used = self._db.execute("SELECT COUNT(*), COALESCE(SUM(bytes),0) FROM captures").fetchone()
         if count + 1 <= self.max_captures and used + size <= self.max_bytes:
             return
         if self.policy == "block" or size > self.max_bytes:
-            raise OutboxFull(f"outbox full ({count} captures, {used / 1e6:.1f} MB; limits {self.max_captures} captures, "
-                             f"{self.max_bytes / 1e6:.1f} MB, policy {self.policy}): capture not queued "
-                             "(bring the broker back, or raise mqtt.outbox_max_captures / outbox_max_mb)")
+            raise OutboxFull(
+                f"outbox full ({count} captures, {used / 1e6:.1f} MB; limits {self.max_captures} captures, "
+                f"{self.max_bytes / 1e6:.1f} MB, policy {self.policy}): capture not queued "
+                "(bring the broker back, or raise mqtt.outbox_max_captures / outbox_max_mb)"
+            )
         for capture_id, nbytes in self._db.execute("SELECT capture_id, bytes FROM captures ORDER BY rowid").fetchall():
             if count + 1 <= self.max_captures and used + size <= self.max_bytes:
                 break
@@ -173,7 +200,9 @@ class Outbox:
             count, used = count - 1, used - nbytes
 
     def _bump(self, name: str, by: int = 1) -> None:
-        self._db.execute("INSERT INTO counters VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=value+?", (name, by, by))
+        self._db.execute(
+            "INSERT INTO counters VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=value+?", (name, by, by)
+        )
 
     # ---- sending -------------------------------------------------------------------------
     def pending(self, after_seq: int = 0, limit: int = 32) -> list[OutMessage]:
@@ -181,9 +210,21 @@ class Outbox:
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, capture_id, topic, payload, content_type, user_props, retain FROM messages"
-                " WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
-        return [OutMessage(topic=t, payload=bytes(p), content_type=ct, user_props=tuple(tuple(x) for x in json.loads(up)),
-                           retain=bool(r), seq=s, capture_id=c) for s, c, t, p, ct, up, r in rows]
+                " WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        return [
+            OutMessage(
+                topic=t,
+                payload=bytes(p),
+                content_type=ct,
+                user_props=tuple(tuple(x) for x in json.loads(up)),
+                retain=bool(r),
+                seq=s,
+                capture_id=c,
+            )
+            for s, c, t, p, ct, up, r in rows
+        ]
 
     def ack(self, seqs: list[int]) -> list[str]:
         """Delete acknowledged messages; return the capture ids that are now fully sent."""
@@ -207,7 +248,10 @@ class Outbox:
                 row = self._db.execute("SELECT capture_id, topic FROM messages WHERE seq=?", (seq,)).fetchone()
                 done: list[str] = []
                 if row:
-                    self._db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?,?,?,?,?)", (seq, row[0], row[1], reason, time.time()))
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO dead_letters VALUES (?,?,?,?,?)",
+                        (seq, row[0], row[1], reason, time.time()),
+                    )
                     self._bump("refused_messages")
                     done = self._remove([seq])
                 self._db.execute("COMMIT")
@@ -238,9 +282,13 @@ class Outbox:
             counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         full = self._full or count >= self.max_captures or used >= self.max_bytes
         return {
-            "depth": count, "messages": msgs, "bytes": used,
-            "max_captures": self.max_captures, "max_bytes": self.max_bytes,
-            "policy": self.policy, "full": full,
+            "depth": count,
+            "messages": msgs,
+            "bytes": used,
+            "max_captures": self.max_captures,
+            "max_bytes": self.max_bytes,
+            "policy": self.policy,
+            "full": full,
             "dropped_captures": counters.get("dropped_captures", 0),
             "refused_messages": counters.get("refused_messages", 0),
             "replaced_captures": counters.get("replaced_captures", 0),

@@ -49,7 +49,9 @@ def _boxes(matte: Matte, cutoffs: tuple[float, ...]) -> list[tuple[int, int, int
     out: list[tuple[int, int, int, int] | None] = []
     for c in cutoffs:
         xs, ys = np.flatnonzero(cols > c * 255), np.flatnonzero(rows > c * 255)
-        out.append(None if xs.size == 0 else (x0 + int(xs[0]), y0 + int(ys[0]), x0 + int(xs[-1]) + 1, y0 + int(ys[-1]) + 1))
+        out.append(
+            None if xs.size == 0 else (x0 + int(xs[0]), y0 + int(ys[0]), x0 + int(xs[-1]) + 1, y0 + int(ys[-1]) + 1)
+        )
     return out
 
 
@@ -76,7 +78,9 @@ def _alpha8(matte: Matte, src: tuple[int, int, int, int]) -> np.ndarray:
     return matte.alpha8_in(src)
 
 
-def _resample(matte: Matte, pl: layout.Placement, src: tuple[int, int, int, int]) -> tuple[int, int, np.ndarray, np.ndarray]:
+def _resample(
+    matte: Matte, pl: layout.Placement, src: tuple[int, int, int, int]
+) -> tuple[int, int, np.ndarray, np.ndarray]:
     """Frame region `src` (which contains the crop box) scaled by the placement's exact scale.
 
     Returns (X, Y, foreground uint8 RGB, alpha uint8) with (X, Y) the output position of the
@@ -208,8 +212,8 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
     X, Y, fg_o, a_o = _resample(matte, pl, src)
     X0, Y0, X1, Y1, u, v = _clip(X, Y, a_o, pl.width, pl.height)
     if X1 > X0 and Y1 > Y0:
-        fg_o = fg_o[v:v + Y1 - Y0, u:u + X1 - X0]
-        a_o = a_o[v:v + Y1 - Y0, u:u + X1 - X0]
+        fg_o = fg_o[v : v + Y1 - Y0, u : u + X1 - X0]
+        a_o = a_o[v : v + Y1 - Y0, u : u + X1 - X0]
         if preset.white_balance:
             fg_o = color.apply_gains(fg_o, color.backdrop_gains(matte.frame.image, matte.alpha_in, box))
         sp = _shadow_params(matte, preset, pl, a_o, X0, Y0)
@@ -220,8 +224,15 @@ def compose(matte: Matte, preset: PresetConfig, box: tuple[int, int, int, int] |
             out[Y0:Y1, X0:X1] = fg_o
         else:
             out[Y0:Y1, X0:X1] = _blend(out[Y0:Y1, X0:X1], fg_o, a_o)
-    return Cutout(frame=matte.frame, rgb=out, alpha=alpha_out, box=box, preset=preset.name, model=matte.model,
-                  transparent=preset.background == "transparent")
+    return Cutout(
+        frame=matte.frame,
+        rgb=out,
+        alpha=alpha_out,
+        box=box,
+        preset=preset.name,
+        model=matte.model,
+        transparent=preset.background == "transparent",
+    )
 
 
 def _fill_outside(out: np.ndarray, rgb: tuple[int, int, int], X0: int, Y0: int, X1: int, Y1: int) -> None:
@@ -248,7 +259,7 @@ def _resize_into(img: np.ndarray, dst: np.ndarray, pl: layout.Placement, interp:
     """_resize written straight into a canvas view of the matching size (no temporary, no copy)."""
     got = cv2.resize(img, None, dst=dst, fx=pl.sx, fy=pl.sy, interpolation=interp)
     if not np.shares_memory(got, dst):  # cv2 reallocated (size mismatch): copy what fits
-        dst[:] = got[:dst.shape[0], :dst.shape[1]]
+        dst[:] = got[: dst.shape[0], : dst.shape[1]]
 
 
 def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement, box, src) -> Cutout:
@@ -282,12 +293,12 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
             _resize_into(laid, out[Y0:Y1, X0:X1], pl, interp)
             _resize_into(a8, alpha_out[Y0:Y1, X0:X1], pl, interp)
         else:
-            out[Y0:Y1, X0:X1] = _resize(laid, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
-            alpha_out[Y0:Y1, X0:X1] = _resize(a8, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
+            out[Y0:Y1, X0:X1] = _resize(laid, pl, interp)[Y0 - Y : Y1 - Y, X0 - X : X1 - X]
+            alpha_out[Y0:Y1, X0:X1] = _resize(a8, pl, interp)[Y0 - Y : Y1 - Y, X0 - X : X1 - X]
     else:
         # shrinking: resample product and alpha first, lay on the colour at output scale
-        fg_o = cv2.cvtColor(_resize(fg, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X], cv2.COLOR_RGB2BGR)
-        a_o = _resize(a8, pl, interp)[Y0 - Y:Y1 - Y, X0 - X:X1 - X]
+        fg_o = cv2.cvtColor(_resize(fg, pl, interp)[Y0 - Y : Y1 - Y, X0 - X : X1 - X], cv2.COLOR_RGB2BGR)
+        a_o = _resize(a8, pl, interp)[Y0 - Y : Y1 - Y, X0 - X : X1 - X]
         out[Y0:Y1, X0:X1] = _on_colour(fg_o, a_o, rgb)
         alpha_out[Y0:Y1, X0:X1] = a_o
     sh = preset.shadow
@@ -308,4 +319,6 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
 
 def _bgr_cutout(matte: Matte, bgr: np.ndarray, alpha: np.ndarray, box, preset: PresetConfig) -> Cutout:
     """A Cutout over a BGR canvas: `rgb` is its channel-reversed view (see Cutout.bgr)."""
-    return Cutout(frame=matte.frame, rgb=bgr[..., ::-1], alpha=alpha, box=box, preset=preset.name, model=matte.model, bgr=bgr)
+    return Cutout(
+        frame=matte.frame, rgb=bgr[..., ::-1], alpha=alpha, box=box, preset=preset.name, model=matte.model, bgr=bgr
+    )

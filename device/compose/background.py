@@ -28,7 +28,7 @@ def _cover(path: str, mtime: float, width: int, height: int) -> np.ndarray:
     rw, rh = max(width, round(iw * s)), max(height, round(ih * s))
     big = cv2.resize(rgb, (rw, rh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     x, y = (rw - width) // 2, (rh - height) // 2
-    out = np.ascontiguousarray(big[y:y + height, x:x + width])
+    out = np.ascontiguousarray(big[y : y + height, x : x + width])
     out.setflags(write=False)
     return out
 

@@ -13,7 +13,9 @@ import numpy as np
 MAX_GAIN = 1.5
 
 
-def backdrop_gains(image: np.ndarray, alpha, box: tuple[int, int, int, int], ring: float = 0.15) -> tuple[float, float, float]:
+def backdrop_gains(
+    image: np.ndarray, alpha, box: tuple[int, int, int, int], ring: float = 0.15
+) -> tuple[float, float, float]:
     """RGB gains that turn the mean backdrop colour (alpha ~ 0 around the box) grey.
 
     `alpha`: the frame-size HxW alpha, or a function giving the alpha over a frame box

@@ -36,8 +36,13 @@ class Placement:
     def affine(self, dx: int = 0, dy: int = 0) -> np.ndarray:
         """2x3 frame->output matrix (pixel centres) for cv2.warpAffine, shifted by (-dx, -dy)."""
         x0, y0 = self.box[0], self.box[1]
-        return np.array([[self.sx, 0, self.sx * (0.5 - x0) + self.x - 0.5 - dx],
-                         [0, self.sy, self.sy * (0.5 - y0) + self.y - 0.5 - dy]], np.float64)
+        return np.array(
+            [
+                [self.sx, 0, self.sx * (0.5 - x0) + self.x - 0.5 - dx],
+                [0, self.sy, self.sy * (0.5 - y0) + self.y - 0.5 - dy],
+            ],
+            np.float64,
+        )
 
 
 def alpha_box(alpha: np.ndarray, cutoff: float) -> tuple[int, int, int, int] | None:
@@ -47,7 +52,7 @@ def alpha_box(alpha: np.ndarray, cutoff: float) -> tuple[int, int, int, int] | N
     xs = np.flatnonzero(cols > cutoff)
     if xs.size == 0:
         return None
-    rows = alpha[:, xs[0]:xs[-1] + 1].max(axis=1)
+    rows = alpha[:, xs[0] : xs[-1] + 1].max(axis=1)
     ys = np.flatnonzero(rows > cutoff)
     return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 

@@ -21,7 +21,17 @@ def contact_kernel(width: int, height: int, blur: int) -> np.ndarray:
     """A blurred filled ellipse of semi-axes width/2 x height/2, padded by 3 blur sigmas."""
     pad = 3 * blur
     k = np.zeros((height + 2 * pad + 1, width + 2 * pad + 1), np.float32)
-    cv2.ellipse(k, (pad + width // 2, pad + height // 2), (max(1, width // 2), max(1, height // 2)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    cv2.ellipse(
+        k,
+        (pad + width // 2, pad + height // 2),
+        (max(1, width // 2), max(1, height // 2)),
+        0,
+        0,
+        360,
+        1.0,
+        -1,
+        cv2.LINE_AA,
+    )
     if blur > 0:
         k = cv2.GaussianBlur(k, (0, 0), blur)
         k /= max(float(k.max()), 1e-6)
@@ -62,7 +72,7 @@ def apply(canvas: np.ndarray, opacity: float, left: int, top: int, darkness: np.
     x0, y0, x1, y1 = max(0, left), max(0, top), min(W, left + w), min(H, top + h)
     if x1 <= x0 or y1 <= y0 or opacity <= 0:
         return
-    d = darkness[y0 - top:y1 - top, x0 - left:x1 - left]
+    d = darkness[y0 - top : y1 - top, x0 - left : x1 - left]
     keep = 1.0 - opacity * d
     region = canvas[y0:y1, x0:x1]
     region[:] = (region * keep[..., None] + 0.5).astype(np.uint8)
@@ -89,7 +99,9 @@ def weights(opacity: float, darkness: np.ndarray) -> np.ndarray:
     return cv2.convertScaleAbs(np.ascontiguousarray(darkness, dtype=np.float32), alpha=255.0 * opacity)
 
 
-def under(canvas: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int], left: int, top: int, w8: np.ndarray) -> None:
+def under(
+    canvas: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int], left: int, top: int, w8: np.ndarray
+) -> None:
     """Shadow a product already laid on a flat colour: canvas -= color * w8 * (255 - alpha) / 255^2.
 
     With the product over colour c, shadowing the colour first gives c k + (F - c k) a, which is
@@ -101,7 +113,7 @@ def under(canvas: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int], le
     x0, y0, x1, y1 = max(0, left), max(0, top), min(W, left + w), min(H, top + h)
     if x1 <= x0 or y1 <= y0:
         return
-    d = w8[y0 - top:y1 - top, x0 - left:x1 - left]
+    d = w8[y0 - top : y1 - top, x0 - left : x1 - left]
     for (r0, r1), (c0, c1) in _shaded_blocks(d):
         ry0, ry1, rx0, rx1 = y0 + r0, y0 + r1, x0 + c0, x0 + c1
         t = cv2.multiply(d[r0:r1, c0:c1], cv2.bitwise_not(alpha[ry0:ry1, rx0:rx1]), scale=1 / 255)

@@ -31,7 +31,11 @@ __all__ = ["encode", "DEFERRED_FORMATS", "FORMATS"]
 FORMATS = EXPORT_FORMATS
 DEFERRED_FORMATS: frozenset[str] = frozenset({"png", "tiff", "webp"})
 
-_SUBSAMPLING = {"420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422, "444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444}
+_SUBSAMPLING = {
+    "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+    "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    "444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+}
 _TIFF = {"none": None, "lzw": "tiff_lzw", "deflate": "tiff_adobe_deflate"}
 
 
@@ -52,7 +56,12 @@ def _ok(ok: bool, buf: np.ndarray, what: str) -> bytes:
 def _jpeg(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
     # an opaque cut-out from compose carries its BGR canvas (Cutout.bgr): no conversion
     bgr = cutout.bgr_image() if not cutout.transparent else cv2.cvtColor(_flat(cutout), cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _SUBSAMPLING[cfg.jpeg_subsampling]]
+    params = [
+        cv2.IMWRITE_JPEG_QUALITY,
+        cfg.jpeg_quality,
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+        _SUBSAMPLING[cfg.jpeg_subsampling],
+    ]
     data = _ok(*cv2.imencode(".jpg", bgr, params), "JPEG")
     return metadata.jpeg_with_exif(data, meta) if cfg.embed_metadata else data
 
@@ -67,7 +76,9 @@ def _png(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF)
+    )
 
 
 def _deflate(raw: np.ndarray, level: int) -> bytes:
@@ -84,9 +95,14 @@ def _png_rows(img: np.ndarray) -> np.ndarray | None:
     byte into rows of width + 1 whose first byte is 0), else None."""
     base = img.base
     h, w = img.shape
-    if (not isinstance(base, np.ndarray) or base.dtype != np.uint8 or base.shape != (h, w + 1)
-            or not base.flags.c_contiguous or img.strides != (w + 1, 1)
-            or img.__array_interface__["data"][0] != base.__array_interface__["data"][0] + 1):
+    if (
+        not isinstance(base, np.ndarray)
+        or base.dtype != np.uint8
+        or base.shape != (h, w + 1)
+        or not base.flags.c_contiguous
+        or img.strides != (w + 1, 1)
+        or img.__array_interface__["data"][0] != base.__array_interface__["data"][0] + 1
+    ):
         return None
     return base if not base[:, 0].any() else None
 
@@ -104,7 +120,12 @@ def gray_png(img: np.ndarray, level: int) -> bytes:
         raw[:, 0] = 0  # filter type None on every row
         raw[:, 1:] = img
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", _deflate(raw, level)) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", _deflate(raw, level))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _mask(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
@@ -157,7 +178,9 @@ def encode(cutout: Cutout, meta: dict, formats: Sequence[str], cfg: ExportConfig
     if bad:
         raise ValueError(f"unknown export format {bad[0]!r}: choose from {', '.join(FORMATS)}")
     if cutout.rgb.dtype != np.uint8 or cutout.alpha.dtype != np.uint8 or cutout.rgb.shape[:2] != cutout.alpha.shape:
-        raise ValueError(f"cut-out must be HxWx3 uint8 with an HxW uint8 alpha (got {cutout.rgb.shape} {cutout.rgb.dtype}, {cutout.alpha.shape} {cutout.alpha.dtype})")
+        raise ValueError(
+            f"cut-out must be HxWx3 uint8 with an HxW uint8 alpha (got {cutout.rgb.shape} {cutout.rgb.dtype}, {cutout.alpha.shape} {cutout.alpha.dtype})"
+        )
     meta = dict(meta)
     meta.setdefault("capture_id", cutout.frame.id)
     meta.setdefault("model", cutout.model)

@@ -31,7 +31,9 @@ def exif(meta: dict) -> Image.Exif:
     e = Image.Exif()
     e[_IMAGE_DESCRIPTION] = summary(meta)
     e[_SOFTWARE] = SOFTWARE
-    e.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"ASCII\x00\x00\x00" + json.dumps(meta, separators=(",", ":"), default=str).encode("ascii", "replace")
+    e.get_ifd(_EXIF_IFD)[_USER_COMMENT] = b"ASCII\x00\x00\x00" + json.dumps(
+        meta, separators=(",", ":"), default=str
+    ).encode("ascii", "replace")
     return e
 
 
@@ -63,5 +65,8 @@ def png_with_text(png: bytes, meta: dict) -> bytes:
     end_ihdr = 8 + 25
     if png[12:16] != b"IHDR":
         raise ValueError("not a PNG stream: IHDR not found where it must be")
-    chunks = b"".join(_chunk(b"iTXt", k.encode("latin-1") + b"\x00\x00\x00\x00\x00" + v.encode("utf-8")) for k, v in png_text(meta).items())
+    chunks = b"".join(
+        _chunk(b"iTXt", k.encode("latin-1") + b"\x00\x00\x00\x00\x00" + v.encode("utf-8"))
+        for k, v in png_text(meta).items()
+    )
     return png[:end_ihdr] + chunks + png[end_ihdr:]

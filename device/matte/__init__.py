@@ -32,14 +32,18 @@ def _check_mask(mask: Mask) -> np.ndarray:
     return np.clip(prob, 0, 1)
 
 
-def _subject_roi(kept: np.ndarray, frame_w: int, frame_h: int, pad: int, extra: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
+def _subject_roi(
+    kept: np.ndarray, frame_w: int, frame_h: int, pad: int, extra: tuple[int, int, int, int] | None
+) -> tuple[int, int, int, int] | None:
     """Frame-pixel box around the kept mask pieces (and keep strokes), padded for the band."""
     pts = cv2.findNonZero(kept)
     boxes = []
     if pts is not None:
         x, y, w, h = cv2.boundingRect(pts)
         sx, sy = frame_w / kept.shape[1], frame_h / kept.shape[0]
-        boxes.append((int(np.floor(x * sx)), int(np.floor(y * sy)), int(np.ceil((x + w) * sx)), int(np.ceil((y + h) * sy))))
+        boxes.append(
+            (int(np.floor(x * sx)), int(np.floor(y * sy)), int(np.ceil((x + w) * sx)), int(np.ceil((y + h) * sy)))
+        )
     if extra is not None:
         boxes.append(extra)
     if not boxes:
@@ -51,7 +55,9 @@ def _subject_roi(kept: np.ndarray, frame_w: int, frame_h: int, pad: int, extra: 
     return x0, y0, x1, y1
 
 
-def _lowres_to_work(prob: np.ndarray, roi: tuple[int, int, int, int], frame_w: int, frame_h: int, k: int, size: tuple[int, int]) -> np.ndarray:
+def _lowres_to_work(
+    prob: np.ndarray, roi: tuple[int, int, int, int], frame_w: int, frame_h: int, k: int, size: tuple[int, int]
+) -> np.ndarray:
     """Resample the whole-frame low-res map onto the work grid (cells of k x k frame pixels from the
     ROI's corner), bilinear and pixel-centre exact. The map is tiny, so warpAffine's cost is nil here."""
     kx = frame_w / prob.shape[1] / k
@@ -81,7 +87,9 @@ def _sample(grids: list[np.ndarray], mx: np.ndarray, my: np.ndarray) -> list[np.
     return out
 
 
-def _work_grid(roi: tuple[int, int, int, int], frame_w: int, frame_h: int, work_px: int) -> tuple[int, tuple[int, int, int, int]]:
+def _work_grid(
+    roi: tuple[int, int, int, int], frame_w: int, frame_h: int, work_px: int
+) -> tuple[int, tuple[int, int, int, int]]:
     """(k, roi): an integer cell size k (work grid long side about work_px) and the ROI grown to
     whole cells where the frame allows, so the guide is an integer-factor INTER_AREA (a fast
     path, 3-4x the speed of a fractional one) and every work cell is exactly k x k frame pixels."""
@@ -129,8 +137,15 @@ def _cell_pixels(cy: np.ndarray, cx: np.ndarray, k: int, rw: int, rh: int):
     return ys * rw + xs, mx, my, inside
 
 
-def _keep_see_through(a_roi: np.ndarray, p_w: np.ndarray, band_cells: np.ndarray, see_through: tuple[float, float],
-                      k: int, rw: int, rh: int) -> None:
+def _keep_see_through(
+    a_roi: np.ndarray,
+    p_w: np.ndarray,
+    band_cells: np.ndarray,
+    see_through: tuple[float, float],
+    k: int,
+    rw: int,
+    rh: int,
+) -> None:
     """Cells off the edge band whose mask value lies strictly inside `see_through` take that
     value as alpha (bilinear at frame pixels), not the 0/1 a probability would round to."""
     lo, hi = see_through
@@ -169,7 +184,13 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     cell = max(W / prob.shape[1], H / prob.shape[0])
     roi = _subject_roi(kept, W, H, int(np.ceil(2 * cell + 2 * cfg.band_px)), keep_box)
     if roi is None:
-        return Matte(frame=frame, alpha=np.zeros((0, 0), np.uint8), foreground=np.zeros((0, 0, 3), np.uint8), model=mask.model, roi=(0, 0, 0, 0))
+        return Matte(
+            frame=frame,
+            alpha=np.zeros((0, 0), np.uint8),
+            foreground=np.zeros((0, 0, 3), np.uint8),
+            model=mask.model,
+            roi=(0, 0, 0, 0),
+        )
 
     # 2. work grid of k x k cells: guide, soft mask, strokes
     k, roi = _work_grid(roi, W, H, cfg.work_px)
@@ -181,8 +202,16 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
     if ww * k != rw or wh * k != rh:  # the ROI spans the frame and the frame is not whole cells
         src = cv2.copyMakeBorder(img_roi, 0, wh * k - rh, 0, ww * k - rw, cv2.BORDER_REPLICATE)
     half = frame.half(make=False)  # the model input's halving, when it made one
-    if half is not None and k % 2 == 0 and x0 % 2 == 0 and y0 % 2 == 0 and src is img_roi and x1 <= W - W % 2 and y1 <= H - H % 2:
-        guide8 = _block_means(half[y0 // 2:y1 // 2, x0 // 2:x1 // 2], k // 2)
+    if (
+        half is not None
+        and k % 2 == 0
+        and x0 % 2 == 0
+        and y0 % 2 == 0
+        and src is img_roi
+        and x1 <= W - W % 2
+        and y1 <= H - H % 2
+    ):
+        guide8 = _block_means(half[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], k // 2)
     else:
         guide8 = _block_means(src, k)
     guide_w = guide8.astype(np.float32)
@@ -259,14 +288,20 @@ def refine(mask: Mask, cfg: MatteConfig, strokes: Strokes | None = None) -> Matt
         np.clip(a_band, 0, 1, out=a_band)
         # hard: 0/1 by the threshold (solid cells and strokes are 0 / 255 already); the colour
         # correction below still uses the soft alpha
-        a_store = np.where(a_band >= cfg.threshold, np.uint8(255), np.uint8(0)) if cfg.hard else cv2.convertScaleAbs(a_band, alpha=255.0).reshape(-1)
+        a_store = (
+            np.where(a_band >= cfg.threshold, np.uint8(255), np.uint8(0))
+            if cfg.hard
+            else cv2.convertScaleAbs(a_band, alpha=255.0).reshape(-1)
+        )
         a_roi.reshape(-1)[idx] = a_store
         if cfg.decontaminate:
             f_band = foreground.correct(pix, a_band[None, :], fb[:3], fb[3:], channel_axis=0)
             foreground.suppress_spill(f_band, fb[:3], fb[3:])
             f_band *= 255
             f_band += 0.5
-            fg_roi.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)
+            fg_roi.reshape(-1, 3).view(_RGB).reshape(-1)[idx] = (
+                f_band.T.astype(np.uint8, order="C").view(_RGB).reshape(-1)
+            )
     if mask.see_through is not None and not cfg.hard:
         _keep_see_through(a_roi, p_w, band_cells, mask.see_through, k, rw, rh)
     if keep_roi is not None:

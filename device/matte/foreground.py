@@ -20,7 +20,9 @@ def _blur(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.blur(x, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def colour_layers(image: np.ndarray, alpha: np.ndarray, radii: tuple[int, ...] = (45, 3)) -> tuple[np.ndarray, np.ndarray]:
+def colour_layers(
+    image: np.ndarray, alpha: np.ndarray, radii: tuple[int, ...] = (45, 3)
+) -> tuple[np.ndarray, np.ndarray]:
     """Smooth foreground and backdrop colour estimates (hxwx3 float32, 0..1) on one grid.
 
     image: hxwx3 float32 0..1, alpha: hxw float32 0..1. Large radius first (fills colours far
@@ -49,7 +51,9 @@ def colour_layers(image: np.ndarray, alpha: np.ndarray, radii: tuple[int, ...] =
     return f_blur, b_blur
 
 
-def correct(image: np.ndarray, alpha: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarray, channel_axis: int = -1) -> np.ndarray:
+def correct(
+    image: np.ndarray, alpha: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarray, channel_axis: int = -1
+) -> np.ndarray:
     """Per-pixel blur-fusion step: F = F~ + a (I - a F~ - (1 - a) B~), all float32 0..1: colours
     Nx3 (or 3xN planes with channel_axis=0, alpha then 1xN), alpha N.
 
@@ -70,7 +74,9 @@ def estimate(image: np.ndarray, alpha: np.ndarray, radii: tuple[int, ...] = (45,
     return correct(image, alpha, f, b)
 
 
-def suppress_spill(colours: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarray, min_separation: float = 0.1) -> np.ndarray:
+def suppress_spill(
+    colours: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarray, min_separation: float = 0.1
+) -> np.ndarray:
     """Take out of edge colours the tint that still leans from the local product colour F~
     towards the backdrop's (3xN planes, float32 0..1, changed in place).
 
@@ -81,6 +87,7 @@ def suppress_spill(colours: np.ndarray, f_smooth: np.ndarray, b_smooth: np.ndarr
     shading stay and the correction never goes past F~'s own tint (no complementary rim). Only
     where F~ and B~ differ in tint enough for the direction to mean something; used on the
     unknown band only (a few pixels from the edge)."""
+
     def chroma(x: np.ndarray) -> np.ndarray:
         return x - x.mean(axis=0, keepdims=True)
 

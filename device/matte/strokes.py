@@ -23,18 +23,22 @@ class Strokes:
             if not isinstance(a, np.ndarray) or a.ndim != 2:
                 raise ValueError(f"Strokes.{name} must be a 2-D HxW bool array (got {getattr(a, 'shape', type(a))})")
         if self.keep.shape != self.remove.shape:
-            raise ValueError(f"Strokes.keep {self.keep.shape} and Strokes.remove {self.remove.shape} must have the same shape")
+            raise ValueError(
+                f"Strokes.keep {self.keep.shape} and Strokes.remove {self.remove.shape} must have the same shape"
+            )
         object.__setattr__(self, "keep", self.keep.astype(bool, copy=False))
         object.__setattr__(self, "remove", self.remove.astype(bool, copy=False))
 
     @classmethod
-    def empty(cls, height: int, width: int) -> "Strokes":
+    def empty(cls, height: int, width: int) -> Strokes:
         z = np.zeros((height, width), bool)
         return cls(z, z.copy())
 
     def check_size(self, height: int, width: int) -> None:
         if self.keep.shape != (height, width):
-            raise ValueError(f"strokes are {self.keep.shape[1]}x{self.keep.shape[0]} but the frame is {width}x{height}: paint them at frame size")
+            raise ValueError(
+                f"strokes are {self.keep.shape[1]}x{self.keep.shape[0]} but the frame is {width}x{height}: paint them at frame size"
+            )
 
     def keep_box(self) -> tuple[int, int, int, int] | None:
         """Bounding box (x0, y0, x1, y1) of the keep strokes, None when there are none."""

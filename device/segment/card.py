@@ -58,11 +58,13 @@ class ModelCard:
         return path if path.suffix == ".json" else path.with_suffix(".json")
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelCard":
+    def load(cls, path: str | Path) -> ModelCard:
         """Read and validate the card for `path` (the model file or the card itself)."""
         card_path = cls.card_path_for(path)
         if not card_path.exists():
-            raise ModelError(f"model card not found: {card_path} (every model needs its card, same name with .json, beside it)")
+            raise ModelError(
+                f"model card not found: {card_path} (every model needs its card, same name with .json, beside it)"
+            )
         try:
             raw = json.loads(card_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -88,9 +90,13 @@ class ModelCard:
                 raw=raw,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"model card {card_path} lacks or mangles {exc} (see models/README or the card format)") from None
+            raise ModelError(
+                f"model card {card_path} lacks or mangles {exc} (see models/README or the card format)"
+            ) from None
         if card.channel_count is None:
-            raise ModelError(f"model card {card_path}: input channels {card.input_channels!r} unknown (RGB or RGB+plate)")
+            raise ModelError(
+                f"model card {card_path}: input channels {card.input_channels!r} unknown (RGB or RGB+plate)"
+            )
         for what, dt in (("input", card.input_dtype), ("output", card.output_dtype)):
             if dt not in _DTYPES:
                 raise ModelError(f"model card {card_path}: {what} dtype {dt!r} unknown (one of {sorted(_DTYPES)})")
@@ -113,7 +119,9 @@ class ModelCard:
         shape = [int(v) for v in input_detail["shape"]]
         want = [1, self.input_height, self.input_width, self.channel_count]
         if shape != want:
-            raise ModelError(f"model input is {shape} but its card {self.path.name} says {want} (card and model disagree)")
+            raise ModelError(
+                f"model input is {shape} but its card {self.path.name} says {want} (card and model disagree)"
+            )
         if input_detail["dtype"].__name__ != self.input_dtype:
             raise ModelError(
                 f"model input dtype is {input_detail['dtype'].__name__} but its card {self.path.name} says {self.input_dtype}"

@@ -36,7 +36,9 @@ def _interpreter_api():
 
         return Interpreter, load_delegate, "tflite-runtime"
     except ImportError:
-        raise ModelError("no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime on old systems)") from None
+        raise ModelError(
+            "no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime on old systems)"
+        ) from None
 
 
 def find_edgetpu() -> str | None:
@@ -94,7 +96,9 @@ class Int8Model:
         self.card = ModelCard.load(model_path)
         self.card.check_file(model_path)
         if self.card.input_channels != channels:
-            raise ModelError(f"{model_path.name} takes {self.card.input_channels} input, not {channels} (check {setting})")
+            raise ModelError(
+                f"{model_path.name} takes {self.card.input_channels} input, not {channels} (check {setting})"
+            )
         self.model_path = model_path
         self.threads = threads
         Interpreter, load_delegate, self.runtime = _interpreter_api()
@@ -105,7 +109,9 @@ class Int8Model:
             if not run_path.is_file():
                 raise ModelError(f"Edge TPU model not found: {run_path} (segment.edgetpu_model)")
         try:
-            self._interp = Interpreter(model_path=str(run_path), num_threads=threads, experimental_delegates=delegates or None)
+            self._interp = Interpreter(
+                model_path=str(run_path), num_threads=threads, experimental_delegates=delegates or None
+            )
             self._interp.allocate_tensors()
         except Exception as exc:
             raise ModelError(f"cannot load model {run_path.name}: {' '.join(str(exc).split())[:200]}") from None
@@ -128,7 +134,11 @@ class Int8Model:
             self._interp.invoke()
             y = self._interp.get_tensor(self._out["index"])
         y = y.reshape(y.shape[1], y.shape[2]) if y.ndim == 4 else y.reshape(y.shape[-2], y.shape[-1])
-        prob = (y.astype(np.float32) - self._out_zero) * self._out_scale if self._out_scale is not None else y.astype(np.float32)
+        prob = (
+            (y.astype(np.float32) - self._out_zero) * self._out_scale
+            if self._out_scale is not None
+            else y.astype(np.float32)
+        )
         np.clip(prob, 0.0, 1.0, out=prob)
         return prob
 
@@ -158,11 +168,19 @@ class LiteRTSegmenter:
     ):
         self.model = Int8Model(model_path, "RGB", threads, delegate, edgetpu_lib, edgetpu_model)
         self.card, self.model_path, self.threads = self.model.card, self.model.model_path, threads
-        self.runtime, self.backend, self.backend_reason = self.model.runtime, self.model.backend, self.model.backend_reason
+        self.runtime, self.backend, self.backend_reason = (
+            self.model.runtime,
+            self.model.backend,
+            self.model.backend_reason,
+        )
         self.input_size = self.model.input_size
         log.info(
             "segment: %s on %s (%s), %d thread(s), %s",
-            self.card.label, self.backend, self.backend_reason, threads, self.runtime,
+            self.card.label,
+            self.backend,
+            self.backend_reason,
+            threads,
+            self.runtime,
         )
 
     def prepare(self, frame: Frame) -> np.ndarray:

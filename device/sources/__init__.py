@@ -8,8 +8,8 @@ a tethered DSLR through gphoto2.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from device.config import SourceConfig
 from device.sources.base import FrameSource, SourceError
@@ -18,8 +18,9 @@ from device.sources.decode import ImageError, decode_image
 __all__ = ["FrameSource", "ImageError", "SourceError", "decode_image", "open_source"]
 
 
-def open_source(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = None,
-                data_dir: str | os.PathLike | None = None) -> FrameSource:
+def open_source(
+    cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = None, data_dir: str | os.PathLike | None = None
+) -> FrameSource:
     """The source `cfg.kind` names; `paths` (files kind) overrides `cfg.path`; `data_dir`
     (station.data_dir) holds a tethered camera's downloads unless `gphoto2_folder` says."""
     if cfg.kind == "files":
@@ -34,7 +35,9 @@ def open_source(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = N
 
         if cfg.path is None:
             raise SourceError("source.kind = hotfolder needs source.path (the folder to watch)")
-        return HotFolderSource(cfg.path, cfg.patterns, cfg.poll_interval_s, cfg.stable_polls, cfg.processed_dir, cfg.max_pixels)
+        return HotFolderSource(
+            cfg.path, cfg.patterns, cfg.poll_interval_s, cfg.stable_polls, cfg.processed_dir, cfg.max_pixels
+        )
     if cfg.kind == "uvc":
         from device.sources.uvc import UvcSource
 
@@ -47,6 +50,11 @@ def open_source(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = N
         from device.sources.gphoto2 import GPhoto2Source
 
         folder = cfg.gphoto2_folder or Path(data_dir or "cutbox-data") / "tethered"
-        return GPhoto2Source(folder, camera=cfg.gphoto2_camera, port=cfg.gphoto2_port, timeout_s=cfg.gphoto2_timeout_s,
-                             max_pixels=cfg.max_pixels)
+        return GPhoto2Source(
+            folder,
+            camera=cfg.gphoto2_camera,
+            port=cfg.gphoto2_port,
+            timeout_s=cfg.gphoto2_timeout_s,
+            max_pixels=cfg.max_pixels,
+        )
     raise SourceError(f"unknown source.kind {cfg.kind!r}")  # pragma: no cover - config validates it

@@ -55,7 +55,9 @@ def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PI
     except UnidentifiedImageError:
         raise ImageError(f"not a readable image ({len(raw)} bytes, unknown format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"image header claims too many pixels (over {max_pixels / 1e6:.0f} MP, source.max_pixels)") from None
+        raise ImageError(
+            f"image header claims too many pixels (over {max_pixels / 1e6:.0f} MP, source.max_pixels)"
+        ) from None
     except Exception as exc:  # a broken header can raise almost anything inside Pillow
         raise ImageError(f"unreadable image header: {one_line(exc)}") from None
 

@@ -7,8 +7,8 @@ import glob
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 from device.sources.base import SourceError, new_frame_id
 from device.sources.decode import DEFAULT_MAX_PIXELS, ImageError, decode_image_info

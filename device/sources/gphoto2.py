@@ -14,8 +14,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from device.sources.base import SourceError, new_frame_id
 from device.sources.decode import DEFAULT_MAX_PIXELS, ImageError
@@ -68,9 +68,13 @@ class GPhoto2Source:
         pattern = str(self.folder / f"{stem}.%C")
         cmd = self._command("--capture-image-and-download", "--filename", pattern, "--force-overwrite")
         try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s, env=dict(os.environ, LANG="C"))
+            run = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=self.timeout_s, env=dict(os.environ, LANG="C")
+            )
         except subprocess.TimeoutExpired:
-            raise SourceError(f"gphoto2 capture took over {self.timeout_s:g} s (camera asleep, or autofocus cannot lock?)") from None
+            raise SourceError(
+                f"gphoto2 capture took over {self.timeout_s:g} s (camera asleep, or autofocus cannot lock?)"
+            ) from None
         saved = [Path(p) for p in _SAVED.findall(run.stdout)]
         if not saved:  # --quiet hides the "Saving file as" line in some versions: look on disk
             saved = sorted(self.folder.glob(f"{stem}.*"))

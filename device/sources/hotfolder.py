@@ -14,8 +14,8 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from device.sources.base import SourceError
 from device.sources.decode import DEFAULT_MAX_PIXELS, ImageError

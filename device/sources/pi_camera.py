@@ -8,7 +8,7 @@ it is imported when this source is opened, never at package import.
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -36,17 +36,23 @@ class Picamera2Source:
         try:
             cam = Picamera2(camera)
         except Exception as exc:
-            raise SourceError(f"cannot open Pi camera {camera}: {exc} (check the ribbon cable and `rpicam-hello --list-cameras`)") from None
+            raise SourceError(
+                f"cannot open Pi camera {camera}: {exc} (check the ribbon cable and `rpicam-hello --list-cameras`)"
+            ) from None
         # picamera2's "BGR888" is R,G,B in memory, i.e. numpy RGB.
         self._lores_yuv = False
         try:
             config = cam.create_video_configuration(
-                main={"size": tuple(main), "format": "BGR888"}, lores={"size": tuple(lores), "format": "BGR888"}, buffer_count=4
+                main={"size": tuple(main), "format": "BGR888"},
+                lores={"size": tuple(lores), "format": "BGR888"},
+                buffer_count=4,
             )
             cam.configure(config)
         except Exception:  # Pi 4 and older ISPs give lores only as YUV420
             config = cam.create_video_configuration(
-                main={"size": tuple(main), "format": "BGR888"}, lores={"size": tuple(lores), "format": "YUV420"}, buffer_count=4
+                main={"size": tuple(main), "format": "BGR888"},
+                lores={"size": tuple(lores), "format": "YUV420"},
+                buffer_count=4,
             )
             cam.configure(config)
             self._lores_yuv = True

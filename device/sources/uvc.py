@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import cv2
 
@@ -19,7 +19,9 @@ class UvcSource:
     (a video file works too, which is how the tests exercise this path).
     """
 
-    def __init__(self, device: int | str = 0, width: int = 2304, height: int = 1296, fourcc: str = "MJPG", fps: float = 30.0):
+    def __init__(
+        self, device: int | str = 0, width: int = 2304, height: int = 1296, fourcc: str = "MJPG", fps: float = 30.0
+    ):
         if isinstance(device, str) and device.isdigit():
             device = int(device)
         self.device = device
@@ -29,7 +31,9 @@ class UvcSource:
             cap = cv2.VideoCapture(str(device) if not isinstance(device, int) else device)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"cannot open UVC camera {device!r}: not present or busy (check source.uvc_device, `v4l2-ctl --list-devices`)")
+            raise SourceError(
+                f"cannot open UVC camera {device!r}: not present or busy (check source.uvc_device, `v4l2-ctl --list-devices`)"
+            )
         if isinstance(device, int):
             cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*fourcc))
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)

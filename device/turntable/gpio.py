@@ -31,7 +31,9 @@ class GpioTurntable:
         try:
             from gpiozero import DigitalOutputDevice
         except ImportError:
-            raise TurntableError("gpiozero is not installed: on the Pi `apt install python3-gpiozero python3-lgpio` (or pip install 'cutbox[pi]')") from None
+            raise TurntableError(
+                "gpiozero is not installed: on the Pi `apt install python3-gpiozero python3-lgpio` (or pip install 'cutbox[pi]')"
+            ) from None
         self.steps_per_deg = steps_per_rev * microsteps * gear_ratio / 360.0
         self.speed_deg_s = speed_deg_s
         self.invert_dir = invert_dir
@@ -46,7 +48,9 @@ class GpioTurntable:
                 else None
             )
         except Exception as exc:  # gpiozero raises its own families (BadPinFactory, GPIOPinInUse...)
-            raise TurntableError(f"cannot claim GPIO pins step={step_pin} dir={dir_pin} enable={enable_pin}: {exc} (is the user in group gpio? another process using them?)") from None
+            raise TurntableError(
+                f"cannot claim GPIO pins step={step_pin} dir={dir_pin} enable={enable_pin}: {exc} (is the user in group gpio? another process using them?)"
+            ) from None
 
     @property
     def angle(self) -> float:

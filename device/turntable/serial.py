@@ -43,7 +43,9 @@ class SerialTurntable:
         try:
             rotate_command.format(deg=1.0)
         except (KeyError, IndexError, ValueError) as exc:
-            raise TurntableError(f"turntable.serial.rotate_command {rotate_command!r} is not a valid template ({exc}); use e.g. 'ROT {{deg:.2f}}\\n'") from None
+            raise TurntableError(
+                f"turntable.serial.rotate_command {rotate_command!r} is not a valid template ({exc}); use e.g. 'ROT {{deg:.2f}}\\n'"
+            ) from None
         try:
             self._done = re.compile(done_pattern)
             self._error = re.compile(error_pattern)
@@ -57,7 +59,9 @@ class SerialTurntable:
         try:
             self._serial = serial.serial_for_url(port, baudrate=baud, timeout=0.05, write_timeout=2.0)
         except (serial.SerialException, ValueError) as exc:
-            raise TurntableError(f"cannot open turntable port {port}: {exc} (check the cable, turntable.serial.port, and that the user is in group dialout)") from None
+            raise TurntableError(
+                f"cannot open turntable port {port}: {exc} (check the cable, turntable.serial.port, and that the user is in group dialout)"
+            ) from None
         if open_delay_s:
             time.sleep(open_delay_s)
         self._serial.reset_input_buffer()
@@ -98,7 +102,9 @@ class SerialTurntable:
         while True:
             line = self._read_line(deadline)
             if line is None:
-                raise TurntableTimeout(f"turntable {what}: no done line from {self.port} within {self.timeout_s:g} s (turntable.serial.timeout_s; check power, cable and baud rate)")
+                raise TurntableTimeout(
+                    f"turntable {what}: no done line from {self.port} within {self.timeout_s:g} s (turntable.serial.timeout_s; check power, cable and baud rate)"
+                )
             if self._error.search(line):
                 raise TurntableError(f"turntable {what}: controller answered {line!r}")
             if self._done.search(line):

@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from device.compose import subject_box
 from device.sku import clean_sku, sku_from_frame
@@ -94,7 +94,9 @@ def shoot_spin(
         if size is None:
             size = frame.size
         elif frame.size != size:
-            raise ValueError(f"spin {spin_id}: view {i + 1} is {frame.size[0]}x{frame.size[1]}, the first was {size[0]}x{size[1]}; one camera mode per spin")
+            raise ValueError(
+                f"spin {spin_id}: view {i + 1} is {frame.size[0]}x{frame.size[1]}, the first was {size[0]}x{size[1]}; one camera mode per spin"
+            )
         if sku is not None and frame.sku != sku:
             frame = dataclasses.replace(frame, sku=sku)
         angle = wrap(turntable.angle - start)

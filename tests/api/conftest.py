@@ -31,12 +31,14 @@ def free_port() -> int:
 
 
 def make_config(tmp: Path, photos: Path, **api) -> CutboxConfig:
-    return CutboxConfig.model_validate({
-        "station": {"id": "test-booth", "data_dir": str(tmp / "data")},
-        "source": {"kind": "files", "path": str(photos)},
-        "compose": {"preset": "transparent-png"},
-        "api": {"token": TOKEN, **api},
-    })
+    return CutboxConfig.model_validate(
+        {
+            "station": {"id": "test-booth", "data_dir": str(tmp / "data")},
+            "source": {"kind": "files", "path": str(photos)},
+            "compose": {"preset": "transparent-png"},
+            "api": {"token": TOKEN, **api},
+        }
+    )
 
 
 @dataclass
@@ -59,8 +61,11 @@ class LiveServer:
 
     def __init__(self, app):
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    timeout_graceful_shutdown=1, lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1, lifespan="off"
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
 
     def start(self) -> str:

@@ -22,9 +22,16 @@ def state_changing_routes(app) -> list[tuple[str, str]]:
 
 def test_the_app_has_the_state_changing_routes_we_expect(box):
     routes = set(state_changing_routes(box.app))
-    assert {("POST", "/api/capture"), ("POST", "/api/spin"), ("POST", "/api/calibrate"), ("PUT", "/api/config"),
-            ("PUT", "/api/preset"), ("POST", f"/api/review/{SAMPLE_ID}/approve"),
-            ("POST", f"/api/review/{SAMPLE_ID}/reject"), ("POST", f"/api/captures/{SAMPLE_ID}/correct")} <= routes
+    assert {
+        ("POST", "/api/capture"),
+        ("POST", "/api/spin"),
+        ("POST", "/api/calibrate"),
+        ("PUT", "/api/config"),
+        ("PUT", "/api/preset"),
+        ("POST", f"/api/review/{SAMPLE_ID}/approve"),
+        ("POST", f"/api/review/{SAMPLE_ID}/reject"),
+        ("POST", f"/api/captures/{SAMPLE_ID}/correct"),
+    } <= routes
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token-0123456789", ""])
@@ -40,7 +47,18 @@ def test_every_state_changing_route_refuses_a_call_without_the_right_token(box, 
 
 def test_reading_needs_no_token(box):
     with box.client(token=None) as c:
-        for path in ("/health/live", "/api/status", "/api/captures", "/api/review", "/api/presets", "/api/config", "/metrics", "/openapi.json", "/docs", "/"):
+        for path in (
+            "/health/live",
+            "/api/status",
+            "/api/captures",
+            "/api/review",
+            "/api/presets",
+            "/api/config",
+            "/metrics",
+            "/openapi.json",
+            "/docs",
+            "/",
+        ):
             assert c.get(path).status_code == 200, path
 
 
@@ -52,7 +70,9 @@ def test_the_config_view_never_shows_the_token(box):
 
 def test_cors_is_closed_by_default(box):
     with box.client(token=None) as c:
-        r = c.options("/api/capture", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+        r = c.options(
+            "/api/capture", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+        )
         assert "access-control-allow-origin" not in r.headers
         r = c.get("/api/status", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in r.headers
@@ -61,8 +81,14 @@ def test_cors_is_closed_by_default(box):
 def test_cors_opens_only_to_configured_origins(box_factory):
     b = box_factory(cors_origins=["http://tablet.local:8080"])
     with b.client(token=None) as c:
-        ok = c.options("/api/capture", headers={"Origin": "http://tablet.local:8080", "Access-Control-Request-Method": "POST",
-                                                 "Access-Control-Request-Headers": "authorization"})
+        ok = c.options(
+            "/api/capture",
+            headers={
+                "Origin": "http://tablet.local:8080",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
         assert ok.headers.get("access-control-allow-origin") == "http://tablet.local:8080"
         other = c.get("/api/status", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in other.headers

@@ -127,6 +127,7 @@ def test_bad_corrections_are_refused_and_the_box_keeps_working(box):
         assert c.post(f"/api/captures/{cid}/correct", json={"mask_png": "aGVsbG8="}).status_code == 400
         assert c.post(f"/api/captures/{cid}/correct", json={}).status_code == 422
         assert c.post(f"/api/captures/{cid}/correct", json={"keep": [[[1e300, -1e300], [5, 5]]]}).status_code == 200
-        assert c.post("/api/captures/20990101T000000000Z-00000000/correct", json={"keep": [[[1, 1]]]}).status_code == 404
+        assert (
+            c.post("/api/captures/20990101T000000000Z-00000000/correct", json={"keep": [[[1, 1]]]}).status_code == 404
+        )
         assert c.post("/api/capture").status_code == 200
-

@@ -16,8 +16,16 @@ from playwright.sync_api import Page, expect, sync_playwright
 from .conftest import TOKEN
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TABLET = {"width": 1024, "height": 768}
 
 
@@ -81,8 +89,12 @@ def test_a_capture_with_the_button_shows_the_result(browser, box, artifacts_dir)
     before = len(box.service.store.ids())
     page.click("#capture-btn")
     expect(page.locator("#message")).to_contain_text("Captured", timeout=30_000)
-    page.wait_for_function("() => { const i = document.querySelector('#result-after'); return i.complete && i.naturalWidth > 0; }")
-    page.wait_for_function("() => { const i = document.querySelector('#result-before'); return i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#result-after'); return i.complete && i.naturalWidth > 0; }"
+    )
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#result-before'); return i.complete && i.naturalWidth > 0; }"
+    )
     assert len(box.service.store.ids()) == before + 1
     shown = page.get_attribute("#result-after", "src")
     assert latest_id(box) in shown
@@ -110,7 +122,9 @@ def test_painting_a_correction_changes_the_alpha_where_painted(browser, box, art
     h, w = before.shape
     page.click("#fix-latest")
     expect(page.locator("#editor")).to_be_visible()
-    page.wait_for_function("() => document.querySelector('#base').width > 0 && document.querySelector('#strokes').width === document.querySelector('#base').width")
+    page.wait_for_function(
+        "() => document.querySelector('#base').width > 0 && document.querySelector('#strokes').width === document.querySelector('#base').width"
+    )
     page.wait_for_timeout(200)
     box_ = page.locator("#strokes").bounding_box()
 
@@ -118,7 +132,10 @@ def test_painting_a_correction_changes_the_alpha_where_painted(browser, box, art
         page.mouse.move(box_["x"] + fx0 * box_["width"], box_["y"] + fy0 * box_["height"])
         page.mouse.down()
         for t in np.linspace(0, 1, 8)[1:]:
-            page.mouse.move(box_["x"] + (fx0 + t * (fx1 - fx0)) * box_["width"], box_["y"] + (fy0 + t * (fy1 - fy0)) * box_["height"])
+            page.mouse.move(
+                box_["x"] + (fx0 + t * (fx1 - fx0)) * box_["width"],
+                box_["y"] + (fy0 + t * (fy1 - fy0)) * box_["height"],
+            )
         page.mouse.up()
 
     page.click("#tool-keep")

@@ -36,13 +36,28 @@ def test_config_updates_are_validated_and_errors_name_the_key(fresh_box):
         r = c.put("/api/config", json={"segment": {"threads": 0}})
         assert r.status_code == 422 and any(p.startswith("segment.threads") for p in r.json()["problems"])
         r = c.put("/api/config", json={"compose": {"presets": {"transparent-png": {"bogus": 1}}}})
-        assert r.status_code == 422 and any("compose.presets.transparent-png.bogus" in p and "unknown key" in p for p in r.json()["problems"])
+        assert r.status_code == 422 and any(
+            "compose.presets.transparent-png.bogus" in p and "unknown key" in p for p in r.json()["problems"]
+        )
         r = c.put("/api/config", json={"nosuchsection": {}})
         assert r.status_code == 422 and "nosuchsection" in r.text
         r = c.put("/api/config", json=["not", "an", "object"])
         assert r.status_code == 422
         # A good change applies at once; the background of the current preset becomes a colour.
-        r = c.put("/api/config", json={"compose": {"presets": {"transparent-png": {"background": "color", "color": "#ff0000", "formats": ["jpeg", "mask", "meta"]}}}})
+        r = c.put(
+            "/api/config",
+            json={
+                "compose": {
+                    "presets": {
+                        "transparent-png": {
+                            "background": "color",
+                            "color": "#ff0000",
+                            "formats": ["jpeg", "mask", "meta"],
+                        }
+                    }
+                }
+            },
+        )
         assert r.status_code == 200 and r.json()["changed"] == ["compose"]
         assert c.get("/api/config").json()["compose"]["presets"]["transparent-png"]["color"] == "#ff0000"
         meta = c.post("/api/capture").json()

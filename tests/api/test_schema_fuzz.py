@@ -28,15 +28,22 @@ def test_no_generated_request_causes_a_server_error(box):
         codes = seen.setdefault(label, {})
 
         @given(case=op.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         def run(case):
             response = case.call_and_validate(headers=auth, checks=[not_a_server_error], timeout=60)
-            codes[response.status_code] = codes.get(response.status_code, 0) + 1
+            codes[response.status_code] = codes.get(response.status_code, 0) + 1  # noqa: B023
 
         run()
     elapsed = time.monotonic() - started
-    print(f"schemathesis: {sum(sum(c.values()) for c in seen.values())} calls over {len(seen)} operations in {elapsed:.1f} s")
+    print(
+        f"schemathesis: {sum(sum(c.values()) for c in seen.values())} calls over {len(seen)} operations in {elapsed:.1f} s"
+    )
     for label, codes in sorted(seen.items()):
         print(f"  {label}: {dict(sorted(codes.items()))}")
     assert len(seen) >= 15

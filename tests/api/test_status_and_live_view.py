@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 
 from PIL import Image
-import io
 
 
 def test_health_live_and_ready(box):
@@ -23,7 +23,7 @@ def test_metrics_report_stage_latency_and_queue_depths(box):
     assert 'cutbox_stage_seconds_count{stage="total"}' in text
     assert "cutbox_review_queue_depth " in text and "cutbox_outbox_depth " in text
     assert "cutbox_camera_ok 1.0" in text
-    assert 'cutbox_captures_total{review=' in text
+    assert "cutbox_captures_total{review=" in text
 
 
 def test_the_live_view_is_an_mjpeg_stream_at_a_bounded_rate(box):

@@ -26,7 +26,9 @@ def booth_plate(h: int = 360, w: int = 640, seed: int = 0) -> np.ndarray:
     return img
 
 
-def with_product(plate: np.ndarray, colour=(240, 240, 236), shadow: float = 0.35) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def with_product(
+    plate: np.ndarray, colour=(240, 240, 236), shadow: float = 0.35
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frame float32, alpha, shadow) with an elliptic product standing in the middle and its cast shadow."""
     h, w = plate.shape[:2]
     alpha = np.zeros((h, w), np.float32)

@@ -11,16 +11,32 @@ BOOTH = ROOT / "models" / "cutbox-booth-int8.tflite"
 
 
 def _state(**extra) -> dict:
-    return {"step": 600, "best_step": 200, "best_iou": 0.93, "history": [], "seed": 5, "threads": 2,
-            "model": {"size": 256, "width": 1.0, "decoder": [96, 64, 48, 32]},
-            "schedule": {"lr": 2e-4, "total_steps": 600, "warmup_steps": 0, "batch": 8, "case_weights": None}, **extra}
+    return {
+        "step": 600,
+        "best_step": 200,
+        "best_iou": 0.93,
+        "history": [],
+        "seed": 5,
+        "threads": 2,
+        "model": {"size": 256, "width": 1.0, "decoder": [96, 64, 48, 32]},
+        "schedule": {"lr": 2e-4, "total_steps": 600, "warmup_steps": 0, "batch": 8, "case_weights": None},
+        **extra,
+    }
 
 
 def test_a_continued_run_counts_on_from_the_model_it_started_from(tmp_path):
     tflite = tmp_path / BOOTH.name
     shutil.copy(BOOTH, tflite)
-    card = write_card(tflite, _state(init="the plate model 0.1.1200 (recovered)", init_kind="plate", steps_before=1200,
-                                     exported={"weights": "last.weights.h5", "step": 600}), 256)
+    card = write_card(
+        tflite,
+        _state(
+            init="the plate model 0.1.1200 (recovered)",
+            init_kind="plate",
+            steps_before=1200,
+            exported={"weights": "last.weights.h5", "step": 600},
+        ),
+        256,
+    )
     assert card["version"] == "0.1.1800"
     assert card["training"]["exported"] == {"weights": "last.weights.h5", "step": 600}
     assert "continued from the plate model 0.1.1200" in card["training"]["summary"]

@@ -81,8 +81,8 @@ def test_plate_mode_beats_generic_on_white_on_white():
 
 
 def test_see_through_brings_a_translucent_products_alpha_closer_to_the_truth():
-    from device.matte import refine
     from device.config import MatteConfig
+    from device.matte import refine
     from tools.booth import synth
 
     products, _ = synth.list_products("val")
@@ -151,13 +151,17 @@ def test_plate_model_opens_only_once_there_is_a_plate(tmp_path):
     assert seg.segment(frame).model == generic.card.label and "cutbox calibrate" in frame.info["plate_fit"]
     assert seg.plate_model is None
 
-    seg.set_plate(Plate(image=np.full((288, 384, 3), 200, np.uint8), settings={}, created=0.0, n_frames=1, method="median"))
+    seg.set_plate(
+        Plate(image=np.full((288, 384, 3), 200, np.uint8), settings={}, created=0.0, n_frames=1, method="median")
+    )
     assert isinstance(seg.plate_model, PlateModel)
     model = seg.plate_model
     frame = Frame(id="f2", image=np.full((288, 384, 3), 200, np.uint8), timestamp=0.0, source="test")
     assert seg.segment(frame).model.startswith("cutbox-booth-int8") and frame.info["segment_mode"] == "plate"
     seg.set_plate(None)
-    seg.set_plate(Plate(image=np.full((288, 384, 3), 190, np.uint8), settings={}, created=0.0, n_frames=1, method="median"))
+    seg.set_plate(
+        Plate(image=np.full((288, 384, 3), 190, np.uint8), settings={}, created=0.0, n_frames=1, method="median")
+    )
     assert seg.plate_model is model  # opened once, kept across recalibrations
 
 
@@ -168,7 +172,9 @@ def test_missing_plate_model_is_reported_once_a_plate_needs_it(tmp_path):
     cfg = validate({"station": {"data_dir": str(tmp_path)}, "booth": {"model": str(tmp_path / "missing.tflite")}})
     seg = open_booth_segmenter(cfg, LiteRTSegmenter(GENERIC, threads=1, delegate="cpu"))
     assert seg.plate_model is None and seg.unavailable == ""
-    seg.set_plate(Plate(image=np.full((288, 384, 3), 200, np.uint8), settings={}, created=0.0, n_frames=1, method="median"))
+    seg.set_plate(
+        Plate(image=np.full((288, 384, 3), 200, np.uint8), settings={}, created=0.0, n_frames=1, method="median")
+    )
     frame = Frame(id="f", image=np.full((288, 384, 3), 200, np.uint8), timestamp=0.0, source="test")
     seg.segment(frame)
     assert frame.info["segment_mode"] == "generic" and "model file not found" in frame.info["plate_fit"]

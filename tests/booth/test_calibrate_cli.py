@@ -30,7 +30,9 @@ def test_calibrate_command_stores_plate_and_check_reports_fit(tmp_path, capsys):
     assert main(["calibrate", "--config", str(cfg), "--frames", "4", "--average", "mean", *shots]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] == 4 and out["average"] == "mean" and (out["width"], out["height"]) == (640, 360)
-    assert (tmp_path / "data" / "plate" / "plate.png").exists() and (tmp_path / "data" / "plate" / "plate.json").exists()
+    assert (tmp_path / "data" / "plate" / "plate.png").exists() and (
+        tmp_path / "data" / "plate" / "plate.json"
+    ).exists()
 
     product, _, _ = with_product(empty)
     good = _write(tmp_path / "good.png", product, 10)

@@ -170,8 +170,13 @@ def test_plate_mode_when_it_fits_and_generic_with_reason_when_stale(empty, plate
 
 def test_see_through_goes_with_plate_mode_masks_only_when_switched_on(empty, plate):
     frame_img, _, _ = with_product(empty)
-    assert BoothSegmenter(FakeGeneric(), FakePlateModel(), plate, BoothConfig()).segment(_frame(frame_img)).see_through is None
-    seg = BoothSegmenter(FakeGeneric(), FakePlateModel(), plate, BoothConfig(see_through=True, see_through_range=(0.3, 0.9)))
+    assert (
+        BoothSegmenter(FakeGeneric(), FakePlateModel(), plate, BoothConfig()).segment(_frame(frame_img)).see_through
+        is None
+    )
+    seg = BoothSegmenter(
+        FakeGeneric(), FakePlateModel(), plate, BoothConfig(see_through=True, see_through_range=(0.3, 0.9))
+    )
     assert seg.segment(_frame(frame_img)).see_through == (0.3, 0.9)
     stale = _frame(shifted(frame_img, 10, 0))
     assert seg.segment(stale).see_through is None and stale.info["segment_mode"] == "generic"

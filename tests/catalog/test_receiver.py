@@ -1,20 +1,37 @@
 """The catalog receiver: checks every sha256, stores each capture once, survives kill -9."""
 
 import hashlib
-from pathlib import Path
 import time
+from pathlib import Path
+
+from mqtt_harness import (
+    Broker,
+    catalog_counts,
+    make_capture,
+    python_subprocess,
+    sigkill,
+    verify_catalog,
+    wait_for,
+    write_config,
+)
 
 from device.catalog.receiver import CatalogStore
 from device.comms.mqtt import Publisher, capture_messages
 from device.config import load_config
-from mqtt_harness import (Broker, catalog_counts, make_capture, python_subprocess, sigkill, verify_catalog,
-                          wait_for, write_config)
 
 
 def _feed(store, cap, station="booth-1"):
-    return [store.store(m.topic, m.payload, dict(m.user_props).get("sha256"), m.content_type,
-                        dict(m.user_props).get("filename"), dict(m.user_props).get("revision"))
-            for m in capture_messages(cap, station)]
+    return [
+        store.store(
+            m.topic,
+            m.payload,
+            dict(m.user_props).get("sha256"),
+            m.content_type,
+            dict(m.user_props).get("filename"),
+            dict(m.user_props).get("revision"),
+        )
+        for m in capture_messages(cap, station)
+    ]
 
 
 def test_capture_is_complete_only_when_meta_and_every_listed_artifact_are_stored(tmp_path):
@@ -25,7 +42,9 @@ def test_capture_is_complete_only_when_meta_and_every_listed_artifact_are_stored
     out = store.store(meta.topic, meta.payload, dict(meta.user_props)["sha256"])  # meta first this time
     assert out.kind == "stored" and out.completed is None
     for m in msgs[:-1]:
-        out = store.store(m.topic, m.payload, dict(m.user_props)["sha256"], m.content_type, dict(m.user_props)["filename"])
+        out = store.store(
+            m.topic, m.payload, dict(m.user_props)["sha256"], m.content_type, dict(m.user_props)["filename"]
+        )
     assert out.completed == cap.id
     assert store.stats()["complete_captures"] == 1
     verify_catalog(tmp_path, [1], "booth-1")
@@ -52,9 +71,15 @@ def test_bad_checksum_missing_checksum_and_bad_topics_are_rejected_not_stored(tm
     # same name, different content, older revision (a late redelivery): the stored one is kept
     assert store.store("cutbox/b/captures/c1/jpeg", data, good, revision="2").kind == "stored"
     other = b"y" * 100
-    assert store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest(), revision="1").kind == "conflict"
+    assert (
+        store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest(), revision="1").kind
+        == "conflict"
+    )
     assert (tmp_path / "files/b/c1/jpeg").read_bytes() == data
-    assert store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest(), revision="x").kind == "rejected"
+    assert (
+        store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest(), revision="x").kind
+        == "rejected"
+    )
 
 
 def test_receiver_killed_with_sigkill_mid_stream_and_restarted_none_lost_none_twice(tmp_path):
@@ -96,7 +121,9 @@ def _corrected(index: int, revision: int = 1):
 
     cap = make_capture(index)
     cap.meta["corrections"] = revision
-    cap.artifacts = [Artifact(a.name, a.filename, a.content_type, a.data[::-1] + b"v%d" % revision) for a in cap.artifacts]
+    cap.artifacts = [
+        Artifact(a.name, a.filename, a.content_type, a.data[::-1] + b"v%d" % revision) for a in cap.artifacts
+    ]
     return cap
 
 
@@ -126,9 +153,27 @@ def test_a_corrected_capture_is_incomplete_until_its_new_meta_and_artifacts_all_
     _feed(store, make_capture(4))
     msgs = capture_messages(_corrected(4), "booth-1")
     m = msgs[0]  # the new jpeg, before the new meta
-    assert store.store(m.topic, m.payload, dict(m.user_props)["sha256"], m.content_type, dict(m.user_props)["filename"],
-                       dict(m.user_props)["revision"]).kind == "replaced"
+    assert (
+        store.store(
+            m.topic,
+            m.payload,
+            dict(m.user_props)["sha256"],
+            m.content_type,
+            dict(m.user_props)["filename"],
+            dict(m.user_props)["revision"],
+        ).kind
+        == "replaced"
+    )
     assert store.stats()["complete_captures"] == 0
-    outs = [store.store(x.topic, x.payload, dict(x.user_props)["sha256"], x.content_type, dict(x.user_props).get("filename"),
-                        dict(x.user_props)["revision"]) for x in msgs[1:]]
+    outs = [
+        store.store(
+            x.topic,
+            x.payload,
+            dict(x.user_props)["sha256"],
+            x.content_type,
+            dict(x.user_props).get("filename"),
+            dict(x.user_props)["revision"],
+        )
+        for x in msgs[1:]
+    ]
     assert outs[-1].completed and store.stats()["complete_captures"] == 1

@@ -5,13 +5,13 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
+from mqtt_harness import Broker, ReceiverThread, catalog_counts, make_capture, verify_catalog, wait_for, write_config
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.comms.commands import CommandDispatcher
 from device.comms.mqtt import Publisher
 from device.config import load_config
-from mqtt_harness import Broker, ReceiverThread, catalog_counts, make_capture, verify_catalog, wait_for, write_config
 
 
 class RecordingService:
@@ -46,15 +46,18 @@ class RecordingService:
         return {"ok": True}
 
 
-@pytest.mark.parametrize("verb,payload,error", [
-    ("capture", b"{not json", "not valid JSON"),
-    ("capture", b"[1, 2]", "JSON object"),
-    ("spin", b'{"steps": 0}', "invalid request"),
-    ("spin", b"{}", "invalid request"),
-    ("capture", b'{"skew": "typo"}', "invalid request"),
-    ("reboot", b"{}", "unknown verb"),
-    ("calibrate", b"", "no clean plate"),
-])
+@pytest.mark.parametrize(
+    "verb,payload,error",
+    [
+        ("capture", b"{not json", "not valid JSON"),
+        ("capture", b"[1, 2]", "JSON object"),
+        ("spin", b'{"steps": 0}', "invalid request"),
+        ("spin", b"{}", "invalid request"),
+        ("capture", b'{"skew": "typo"}', "invalid request"),
+        ("reboot", b"{}", "unknown verb"),
+        ("calibrate", b"", "no clean plate"),
+    ],
+)
 def test_bad_commands_get_an_error_reply_and_the_handler_is_not_called_wrongly(verb, payload, error):
     svc = RecordingService()
     reply = CommandDispatcher(svc).handle(verb, payload)
@@ -96,6 +99,7 @@ def test_commands_over_mqtt_reply_with_correlation_data_and_malformed_ones_do_no
         op.subscribe("cutbox/booth-1/cmd/+/result", qos=1)
         op.subscribe("ops/replies", qos=1)
         import time
+
         time.sleep(0.3)
 
         def send(verb, payload, corr, response_topic=None):

@@ -6,10 +6,11 @@ import hashlib
 import sqlite3
 import time
 
+from mqtt_harness import Broker, ReceiverThread, catalog_counts, make_capture, wait_for, write_config
+
 from device.comms.mqtt import Publisher
 from device.config import load_config
 from device.types import Artifact
-from mqtt_harness import Broker, ReceiverThread, catalog_counts, make_capture, wait_for, write_config
 
 STATION = "booth-1"
 
@@ -17,7 +18,9 @@ STATION = "booth-1"
 def corrected(index: int, revision: int = 1):
     cap = make_capture(index)
     cap.meta["corrections"] = revision
-    cap.artifacts = [Artifact(a.name, a.filename, a.content_type, a.data[::-1] + b"v%d" % revision) for a in cap.artifacts]
+    cap.artifacts = [
+        Artifact(a.name, a.filename, a.content_type, a.data[::-1] + b"v%d" % revision) for a in cap.artifacts
+    ]
     return cap
 
 
@@ -48,7 +51,9 @@ def expected(cap) -> dict:
 
 def test_correction_made_while_the_old_version_waits_replaces_it_in_the_outbox(tmp_path):
     broker = Broker(tmp_path / "broker").start()
-    cfg = load_config(write_config(tmp_path / "c.toml", STATION, broker.port, tmp_path / "data", catalog_extra='share_group = ""'))
+    cfg = load_config(
+        write_config(tmp_path / "c.toml", STATION, broker.port, tmp_path / "data", catalog_extra='share_group = ""')
+    )
     cat = cfg.mqtt.catalog.data_dir
     rec = ReceiverThread(cfg).start()
     broker.stop()  # the broker is down: both versions wait in the outbox
@@ -84,8 +89,13 @@ def test_correction_made_after_the_old_version_was_delivered_replaces_it_in_the_
         wait_for(lambda: settled(cat, old.id).get("complete"), 20, what="original complete")
         wait_for(lambda: pub.status()["outbox"]["messages"] == 0, 10, what="original sent")
         assert pub.submit(new)
-        wait_for(lambda: settled(cat, new.id).get("jpeg") == new.artifacts[0].sha256 and settled(cat, new.id).get("complete"),
-                 20, what="correction stored")
+        wait_for(
+            lambda: (
+                settled(cat, new.id).get("jpeg") == new.artifacts[0].sha256 and settled(cat, new.id).get("complete")
+            ),
+            20,
+            what="correction stored",
+        )
         wait_for(lambda: pub.status()["outbox"]["messages"] == 0, 10, what="correction sent")
         assert pub.submit(corrected(2))  # sent already: queued again, and the catalog keeps one copy
         wait_for(lambda: catalog_counts(cat).get("duplicates", 0) == 3, 20, what="resend seen as duplicate")
@@ -97,6 +107,8 @@ def test_correction_made_after_the_old_version_was_delivered_replaces_it_in_the_
     shas = stored_shas(cat, new.id)
     assert shas.pop("complete") and {k: v for k, v in shas.items() if k != "meta"} == expected(new)
     counts = catalog_counts(cat)
-    assert counts["stored"] == 3 and counts["replaced"] == 3 and counts["items"] == 3 and counts.get("conflicts", 0) == 0
+    assert (
+        counts["stored"] == 3 and counts["replaced"] == 3 and counts["items"] == 3 and counts.get("conflicts", 0) == 0
+    )
     files = [p for p in (cat / "files" / STATION).rglob("*") if p.is_file()]
     assert len(files) == 3

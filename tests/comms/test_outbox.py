@@ -4,10 +4,10 @@ import hashlib
 import sqlite3
 
 import pytest
+from mqtt_harness import make_capture
 
 from device.comms.mqtt import capture_messages
 from device.comms.outbox import Outbox, OutboxFull, OutMessage
-from mqtt_harness import make_capture
 
 
 def _msgs(i: int, n: int = 2, size: int = 100) -> list[OutMessage]:
@@ -98,6 +98,7 @@ def test_capture_becomes_artifacts_then_meta_with_checksums():
     assert dict(jpeg.user_props)["sha256"] == hashlib.sha256(cap.artifacts[0].data).hexdigest()
     assert jpeg.content_type == "image/jpeg"
     import json
+
     meta = json.loads(msgs[-1].payload)
     assert meta["schema"] == "cutbox.capture.meta/1" and meta["sku"] == "SKU-7"
     assert meta["spin_id"] == "spin-1" and meta["angle"] == 7
@@ -144,7 +145,9 @@ def test_a_capture_sent_already_is_queued_again_when_resubmitted(tmp_path):
 
 def test_an_outbox_from_before_corrections_is_upgraded_in_place(tmp_path):
     db = sqlite3.connect(tmp_path / "o.sqlite")
-    db.executescript("CREATE TABLE captures (capture_id TEXT PRIMARY KEY, bytes INTEGER NOT NULL, created REAL NOT NULL);")
+    db.executescript(
+        "CREATE TABLE captures (capture_id TEXT PRIMARY KEY, bytes INTEGER NOT NULL, created REAL NOT NULL);"
+    )
     db.execute("INSERT INTO captures VALUES ('old', 1, 0)")
     db.commit()
     db.close()

@@ -11,13 +11,24 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.subscribeoptions import SubscribeOptions
 import pytest
+from mqtt_harness import (
+    REPO,
+    Broker,
+    ReceiverThread,
+    catalog_counts,
+    make_capture,
+    make_password_file,
+    python_subprocess,
+    sigkill,
+    verify_catalog,
+    wait_for,
+    write_config,
+)
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from device.comms.mqtt import Publisher
 from device.config import load_config
-from mqtt_harness import (REPO, Broker, ReceiverThread, catalog_counts, make_capture, make_password_file,
-                          python_subprocess, sigkill, verify_catalog, wait_for, write_config)
 
 STATION = "booth-1"
 
@@ -108,7 +119,9 @@ def test_publisher_killed_with_sigkill_mid_stream_and_restarted_exactly_all_none
     cfg = load_config(path)
     rec = ReceiverThread(cfg).start()
     log1 = tmp_path / "pub1.log"
-    proc = python_subprocess([str(REPO / "tests/comms/publisher_proc.py"), str(path), "0", "200", "--pace", "0.01"], log1)
+    proc = python_subprocess(
+        [str(REPO / "tests/comms/publisher_proc.py"), str(path), "0", "200", "--pace", "0.01"], log1
+    )
     try:
         wait_for(lambda: log1.read_text().count("queued") >= 60, 60, what="60 queued")
         sigkill(proc)
@@ -122,8 +135,17 @@ def test_publisher_killed_with_sigkill_mid_stream_and_restarted_exactly_all_none
         watcher.disconnect()
         # restart: queue what the first run had not confirmed, then drain the old outbox too
         log2 = tmp_path / "pub2.log"
-        proc2 = python_subprocess([str(REPO / "tests/comms/publisher_proc.py"), str(path), "0", "200",
-                                   "--skip", ",".join(map(str, sorted(queued)))], log2)
+        proc2 = python_subprocess(
+            [
+                str(REPO / "tests/comms/publisher_proc.py"),
+                str(path),
+                "0",
+                "200",
+                "--skip",
+                ",".join(map(str, sorted(queued))),
+            ],
+            log2,
+        )
         assert proc2.wait(90) == 0, log2.read_text()[-2000:]
         wait_for(lambda: catalog_counts(cfg.mqtt.catalog.data_dir)["complete"] == 200, 30, what="200 complete")
     finally:
@@ -164,14 +186,35 @@ def secured_broker(tmp_path):
 
 def test_station_publishing_outside_its_root_is_refused_by_the_acl(tmp_path, secured_broker):
     (tmp_path / "booth.pw").write_text("pw-booth-1\n")
-    cat_cfg = load_config(write_config(tmp_path / "cat.toml", "booth-1", secured_broker.port, tmp_path / "data",
-                                       mqtt_extra='username = "catalog"\npassword = "pw-catalog"'))
+    cat_cfg = load_config(
+        write_config(
+            tmp_path / "cat.toml",
+            "booth-1",
+            secured_broker.port,
+            tmp_path / "data",
+            mqtt_extra='username = "catalog"\npassword = "pw-catalog"',
+        )
+    )
     rec = ReceiverThread(cat_cfg).start()
     # user booth-1 pretends to be booth-2: every message is outside cutbox/booth-1/
-    rogue = load_config(write_config(tmp_path / "rogue.toml", "booth-2", secured_broker.port, tmp_path / "rogue",
-                                     mqtt_extra=f'username = "booth-1"\npassword_file = "{tmp_path / "booth.pw"}"'))
-    honest = load_config(write_config(tmp_path / "honest.toml", "booth-1", secured_broker.port, tmp_path / "honest",
-                                      mqtt_extra=f'username = "booth-1"\npassword_file = "{tmp_path / "booth.pw"}"'))
+    rogue = load_config(
+        write_config(
+            tmp_path / "rogue.toml",
+            "booth-2",
+            secured_broker.port,
+            tmp_path / "rogue",
+            mqtt_extra=f'username = "booth-1"\npassword_file = "{tmp_path / "booth.pw"}"',
+        )
+    )
+    honest = load_config(
+        write_config(
+            tmp_path / "honest.toml",
+            "booth-1",
+            secured_broker.port,
+            tmp_path / "honest",
+            mqtt_extra=f'username = "booth-1"\npassword_file = "{tmp_path / "booth.pw"}"',
+        )
+    )
     bad = Publisher(rogue.mqtt, "booth-2", tmp_path / "rogue/outbox.sqlite").start()
     good = Publisher(honest.mqtt, "booth-1", tmp_path / "honest/outbox.sqlite").start()
     try:
@@ -191,8 +234,15 @@ def test_station_publishing_outside_its_root_is_refused_by_the_acl(tmp_path, sec
 
 
 def test_bad_password_is_refused_and_reported_in_status(tmp_path, secured_broker):
-    cfg = load_config(write_config(tmp_path / "c.toml", "booth-1", secured_broker.port, tmp_path / "data",
-                                   mqtt_extra='username = "booth-1"\npassword = "wrong"'))
+    cfg = load_config(
+        write_config(
+            tmp_path / "c.toml",
+            "booth-1",
+            secured_broker.port,
+            tmp_path / "data",
+            mqtt_extra='username = "booth-1"\npassword = "wrong"',
+        )
+    )
     pub = Publisher(cfg.mqtt, "booth-1", tmp_path / "data/outbox.sqlite").start()
     try:
         pub.submit(make_capture(1))
@@ -205,13 +255,44 @@ def test_bad_password_is_refused_and_reported_in_status(tmp_path, secured_broker
 def _make_certs(d: Path) -> Path:
     """A throwaway CA and a broker certificate for 127.0.0.1 (openssl CLI, no network)."""
     d.mkdir()
-    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cutbox-test-ca",
-        "-keyout", "ca.key", "-out", "ca.crt")
+
+    def run(*a):
+        return subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cutbox-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "broker.key", "-out", "broker.csr")
     (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-        "-extfile", "san.ext", "-out", "broker.crt")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "broker.crt",
+    )
     return d
 
 
@@ -219,12 +300,16 @@ def test_tls_options_reach_paho(tmp_path):
     """A TLS broker: the configured CA gets through and captures arrive; without it the
     certificate check fails and status says so; the service keeps running either way."""
     certs = _make_certs(tmp_path / "certs")
-    b = Broker(tmp_path / "tlsbroker", extra=f"cafile {certs}/ca.crt\ncertfile {certs}/broker.crt\nkeyfile {certs}/broker.key").start()
+    b = Broker(
+        tmp_path / "tlsbroker", extra=f"cafile {certs}/ca.crt\ncertfile {certs}/broker.crt\nkeyfile {certs}/broker.key"
+    ).start()
     try:
         untrusted = _config(tmp_path, b.port, mqtt_extra="[mqtt.tls]\nenabled = true")
         pub = Publisher(untrusted.mqtt, STATION, tmp_path / "data/outbox-untrusted.sqlite").start()
         try:
-            wait_for(lambda: "CERTIFICATE_VERIFY_FAILED" in (pub.status()["last_error"] or ""), 10, what="verify failure")
+            wait_for(
+                lambda: "CERTIFICATE_VERIFY_FAILED" in (pub.status()["last_error"] or ""), 10, what="verify failure"
+            )
             assert not pub.status()["connected"]
         finally:
             pub.stop()

@@ -6,16 +6,15 @@ import json
 import shutil
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from mqtt_harness import REPO, Broker, ReceiverThread, wait_for
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.config import CutboxConfig
 from device.service import CutboxService
-from mqtt_harness import REPO, Broker, ReceiverThread, wait_for
 
 STATION = "booth-7"
 
@@ -26,21 +25,30 @@ def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path
     photos.mkdir()
     for name in ("cap.jpg", "shoes.jpg"):
         shutil.copy(REPO / "device" / "samples" / name, photos / name)
-    cfg = CutboxConfig.model_validate({
-        "station": {"id": STATION, "data_dir": str(tmp_path / "data")},
-        "source": {"kind": "files", "path": str(photos)},
-        "segment": {"model": str(REPO / "models" / "cutbox-student-int8.tflite")},
-        "api": {"token": "t" * 20},
-        "mqtt": {"enabled": True, "port": broker.port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5,
-                 "catalog": {"data_dir": str(tmp_path / "catalog")}},
-    })
+    cfg = CutboxConfig.model_validate(
+        {
+            "station": {"id": STATION, "data_dir": str(tmp_path / "data")},
+            "source": {"kind": "files", "path": str(photos)},
+            "segment": {"model": str(REPO / "models" / "cutbox-student-int8.tflite")},
+            "api": {"token": "t" * 20},
+            "mqtt": {
+                "enabled": True,
+                "port": broker.port,
+                "reconnect_min_s": 0.1,
+                "reconnect_max_s": 0.5,
+                "catalog": {"data_dir": str(tmp_path / "catalog")},
+            },
+        }
+    )
     rec = ReceiverThread(cfg).start()
     svc = CutboxService(cfg).start()
     op = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="operator", protocol=mqtt.MQTTv5)
     replies: dict[bytes, tuple[str, dict]] = {}
     try:
         wait_for(lambda: svc.status()["mqtt"].get("connected"), 15, what="service connected to the broker")
-        op.on_message = lambda c, u, m: replies.__setitem__(m.properties.CorrelationData, (m.topic, json.loads(m.payload)))
+        op.on_message = lambda c, u, m: replies.__setitem__(
+            m.properties.CorrelationData, (m.topic, json.loads(m.payload))
+        )
         op.connect("127.0.0.1", broker.port)
         op.loop_start()
         subscribed = threading.Event()
@@ -73,7 +81,9 @@ def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path
         def complete() -> bool:
             db = sqlite3.connect(f"file:{cat / 'index.sqlite'}?mode=ro", uri=True, timeout=10)
             try:
-                row = db.execute("SELECT complete FROM captures WHERE station=? AND capture_id=?", (STATION, capture_id)).fetchone()
+                row = db.execute(
+                    "SELECT complete FROM captures WHERE station=? AND capture_id=?", (STATION, capture_id)
+                ).fetchone()
             finally:
                 db.close()
             return bool(row and row[0])
@@ -87,7 +97,10 @@ def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path
         broker.kill()
     db = sqlite3.connect(cat / "index.sqlite")
     meta = json.loads(db.execute("SELECT meta FROM captures WHERE capture_id=?", (capture_id,)).fetchone()[0])
-    items = {name: (sha, path) for name, sha, path in db.execute("SELECT name, sha256, path FROM items WHERE capture_id=?", (capture_id,))}
+    items = {
+        name: (sha, path)
+        for name, sha, path in db.execute("SELECT name, sha256, path FROM items WHERE capture_id=?", (capture_id,))
+    }
     db.close()
     assert meta["sku"] == "CAP-1" and meta["quality"] is not None
     # every artifact the reply names reaches the catalog (the metadata sidecar rides in the meta message)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from device.compose import _boxes, _real_shadow, _real_shadow_weights, compose, layout, shadow, subject_box
-from device.config import CutboxConfig, MarginConfig, PresetConfig, ShadowConfig, validate, ConfigError
+from device.config import ConfigError, CutboxConfig, MarginConfig, PresetConfig, ShadowConfig, validate
 from device.types import Frame, Matte
 
 FRAME_W, FRAME_H = 1200, 800
@@ -49,8 +49,14 @@ def test_marketplace_square_product_fills_85_percent_and_is_centred():
 
 
 def test_margins_in_px_and_percent_with_floor_snap_on_a_4_by_5_canvas():
-    preset = PresetConfig(width=1600, height=2000, fill=1.0, align="floor",
-                          margin=MarginConfig(top=100, right="10%", bottom="5%", left=40), shadow=ShadowConfig(kind="none"))
+    preset = PresetConfig(
+        width=1600,
+        height=2000,
+        fill=1.0,
+        align="floor",
+        margin=MarginConfig(top=100, right="10%", bottom="5%", left=40),
+        shadow=ShadowConfig(kind="none"),
+    )
     cut = compose(_matte(), preset)
     assert cut.rgb.shape == (2000, 1600, 3)
     # room: x 40..1440 (1400 wide), y 100..1900; 400x200 box scales by 3.5 -> 1400 x 700, standing on y = 1900
@@ -58,7 +64,9 @@ def test_margins_in_px_and_percent_with_floor_snap_on_a_4_by_5_canvas():
 
 
 def test_native_size_preset_is_the_crop_plus_margins():
-    preset = PresetConfig(width=0, height=0, background="transparent", margin=MarginConfig(top=10, right=20, bottom=30, left=40))
+    preset = PresetConfig(
+        width=0, height=0, background="transparent", margin=MarginConfig(top=10, right=20, bottom=30, left=40)
+    )
     cut = compose(_matte(), preset)
     assert cut.rgb.shape[:2] == (200 + 10 + 30, 400 + 40 + 20)
     assert cut.transparent
@@ -88,7 +96,9 @@ def test_contact_shadow_sits_under_the_product_and_is_absent_when_off():
 
 
 def test_drop_shadow_falls_away_from_the_light():
-    preset = PresetConfig(shadow=ShadowConfig(kind="drop", opacity=0.5, blur_px=20, distance_px=60, angle_deg=0))  # cast to the right
+    preset = PresetConfig(
+        shadow=ShadowConfig(kind="drop", opacity=0.5, blur_px=20, distance_px=60, angle_deg=0)
+    )  # cast to the right
     cut = compose(_matte(), preset)
     right = cut.rgb[800:1200, 1855:1905].mean()
     left = cut.rgb[800:1200, 95:145].mean()
@@ -158,12 +168,15 @@ def test_presets_by_name_and_validation():
 @pytest.mark.parametrize("side", [1000, 500])  # scale 0.85 (bilinear) and 0.425 (area)
 def test_a_product_larger_than_the_output_is_shrunk_exactly_with_its_shadow(side):
     big = (100, 100, 1100, 700)  # 1000 x 600 in the frame
-    cut = compose(_matte(box=big), PresetConfig(width=side, height=side, shadow=ShadowConfig(kind="contact", opacity=0.4, blur_px=8)))
+    cut = compose(
+        _matte(box=big),
+        PresetConfig(width=side, height=side, shadow=ShadowConfig(kind="contact", opacity=0.4, blur_px=8)),
+    )
     w, h = round(0.85 * side), round(0.85 * side * 0.6)
     x, y = (side - w) // 2, (side - h) // 2
     assert cut.rgb.shape == (side, side, 3)
     assert _close(_box_out(cut.alpha), (x, y, x + w, y + h)), _box_out(cut.alpha)
-    assert cut.rgb[y + h + 1:y + h + 4, side // 2 - 50:side // 2 + 50].mean() < 235  # shadow just under it
+    assert cut.rgb[y + h + 1 : y + h + 4, side // 2 - 50 : side // 2 + 50].mean() < 235  # shadow just under it
     assert cut.rgb[: y - 10, :].min() == 255  # white above it
     assert np.abs(cut.rgb[side // 2, side // 2].astype(int) - (40, 90, 200)).max() <= 2
 
@@ -173,7 +186,11 @@ def test_the_matte_roi_only_narrows_what_is_read():
 
     m = _matte()
     with_roi = replace(m, roi=(280, 230, 720, 470))
-    for preset in (PresetConfig(), PresetConfig(color="#123456", shadow=ShadowConfig(kind="drop")), PresetConfig(background="transparent")):
+    for preset in (
+        PresetConfig(),
+        PresetConfig(color="#123456", shadow=ShadowConfig(kind="drop")),
+        PresetConfig(background="transparent"),
+    ):
         a, b = compose(m, preset), compose(with_roi, preset)
         assert a.box == b.box == BOX
         assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.alpha, b.alpha)

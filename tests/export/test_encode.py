@@ -14,8 +14,16 @@ from device.config import ExportConfig
 from device.export import DEFERRED_FORMATS, encode
 from device.types import Cutout, Frame
 
-META = {"schema": 1, "capture_id": "20250101T000000000Z-abcd1234", "sku": "SKU-4711", "model": "student-v3",
-        "preset": "marketplace-white", "timings_ms": {"matte": 7.5}, "source": "test", "frame_size": [640, 480]}
+META = {
+    "schema": 1,
+    "capture_id": "20250101T000000000Z-abcd1234",
+    "sku": "SKU-4711",
+    "model": "student-v3",
+    "preset": "marketplace-white",
+    "timings_ms": {"matte": 7.5},
+    "source": "test",
+    "frame_size": [640, 480],
+}
 
 
 def _cutout(transparent: bool = False) -> Cutout:
@@ -25,7 +33,15 @@ def _cutout(transparent: bool = False) -> Cutout:
     alpha[50:250, 99] = 128
     rgb[alpha > 0] = (200, 30, 30)
     frame = Frame(id="f", image=rgb, timestamp=0.0, source="test", sku="SKU-4711")
-    return Cutout(frame=frame, rgb=rgb, alpha=alpha, box=(1, 2, 3, 4), preset="marketplace-white", model="student-v3", transparent=transparent)
+    return Cutout(
+        frame=frame,
+        rgb=rgb,
+        alpha=alpha,
+        box=(1, 2, 3, 4),
+        preset="marketplace-white",
+        model="student-v3",
+        transparent=transparent,
+    )
 
 
 def _img(a) -> Image.Image:
@@ -45,7 +61,12 @@ def test_jpeg_decodes_and_carries_exif_metadata():
     assert (a.name, a.filename, a.content_type) == ("jpeg", META["capture_id"] + ".jpg", "image/jpeg")
     assert im.format == "JPEG" and im.size == (400, 300) and im.mode == "RGB"
     desc = json.loads(im.getexif()[0x010E])
-    assert desc == {"capture_id": META["capture_id"], "sku": "SKU-4711", "model": "student-v3", "preset": "marketplace-white"}
+    assert desc == {
+        "capture_id": META["capture_id"],
+        "sku": "SKU-4711",
+        "model": "student-v3",
+        "preset": "marketplace-white",
+    }
     assert _user_comment(im)["timings_ms"] == {"matte": 7.5}
     assert np.abs(np.asarray(im, np.int16)[150, 200] - (200, 30, 30)).max() < 8
 
@@ -117,7 +138,7 @@ def test_gray_png_round_trips_at_any_size_and_level(shape, level):
 
     rng = np.random.default_rng(sum(shape) + level)
     img = np.zeros(shape, np.uint8)
-    img[shape[0] // 4:, shape[1] // 3:] = 255
+    img[shape[0] // 4 :, shape[1] // 3 :] = 255
     img[:, : max(1, shape[1] // 5)] = rng.integers(0, 256, (shape[0], max(1, shape[1] // 5)), np.uint8)
     data = gray_png(img, level)
     im = Image.open(io.BytesIO(data))

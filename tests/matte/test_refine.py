@@ -13,7 +13,11 @@ from device.matte import Strokes, refine
 from device.types import Frame, Mask
 
 CLOTHING = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "distill" / "clothing"
-PHOTOS = ["00143901-a14c-4600-960f-7747b4a3a8cd", "00003aeb-ace5-43bf-9a0c-dc31a03e9cd2", "00149032-3dd6-426e-9bc0-d53032536a42"]
+PHOTOS = [
+    "00143901-a14c-4600-960f-7747b4a3a8cd",
+    "00003aeb-ace5-43bf-9a0c-dc31a03e9cd2",
+    "00149032-3dd6-426e-9bc0-d53032536a42",
+]
 
 
 def _teacher(stem: str) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +27,12 @@ def _teacher(stem: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mask(image: np.ndarray, prob: np.ndarray) -> Mask:
-    return Mask(frame=Frame(id="t", image=image, timestamp=0.0, source="test"), prob=prob.astype(np.float32), model="test", backend="cpu")
+    return Mask(
+        frame=Frame(id="t", image=image, timestamp=0.0, source="test"),
+        prob=prob.astype(np.float32),
+        model="test",
+        backend="cpu",
+    )
 
 
 def _lowres(alpha: np.ndarray, factor: int) -> np.ndarray:
@@ -113,7 +122,7 @@ def test_ring_keeps_its_hole_and_specks_vanish():
     assert a[256, 256] == 0.0  # the hole stays open
     assert a[256, 256 - 120] == 1.0  # the band of the ring is solid
     for x, y in ((40, 40), (470, 60), (60, 460)):
-        assert a[y - 8:y + 9, x - 8:x + 9].max() == 0.0  # dust removed
+        assert a[y - 8 : y + 9, x - 8 : x + 9].max() == 0.0  # dust removed
 
 
 def test_a_pinhole_in_the_mask_is_filled():
@@ -184,15 +193,17 @@ def test_refine_stores_the_roi_only_and_the_full_frame_views_agree():
     full, fg = m.full_alpha(), m.full_foreground()
     assert full.shape == (512, 512) and full.dtype == np.float32 and fg.shape == (512, 512, 3)
     assert m.alpha.dtype == np.uint8  # refine() stores round(255 a) (see Matte)
-    assert np.array_equal(full[y0:y1, x0:x1], m.alpha.astype(np.float32) / np.float32(255)) and np.array_equal(fg[y0:y1, x0:x1], m.foreground)
+    assert np.array_equal(full[y0:y1, x0:x1], m.alpha.astype(np.float32) / np.float32(255)) and np.array_equal(
+        fg[y0:y1, x0:x1], m.foreground
+    )
     outside = np.ones((512, 512), bool)
     outside[y0:y1, x0:x1] = False
     assert full[outside].max() == 0.0 and np.array_equal(fg[outside], img[outside])
     box = (x0 - 5, y0 + 3, x1 - 7, y1 + 0)  # straddles the roi's left edge
-    assert np.array_equal(m.alpha_in(box), full[box[1]:box[3], box[0]:box[2]])
-    assert np.array_equal(m.foreground_in(box), fg[box[1]:box[3], box[0]:box[2]])
+    assert np.array_equal(m.alpha_in(box), full[box[1] : box[3], box[0] : box[2]])
+    assert np.array_equal(m.foreground_in(box), fg[box[1] : box[3], box[0] : box[2]])
     assert m.alpha_in(box).dtype == np.float32
-    assert np.array_equal(m.alpha8_in(box), np.round(full[box[1]:box[3], box[0]:box[2]] * 255).astype(np.uint8))
+    assert np.array_equal(m.alpha8_in(box), np.round(full[box[1] : box[3], box[0] : box[2]] * 255).astype(np.uint8))
     assert np.shares_memory(m.alpha8_in((x0 + 1, y0 + 1, x1 - 1, y1 - 1)), m.alpha)  # inside: a view
 
 
@@ -203,7 +214,13 @@ def test_a_frame_size_matte_and_a_roi_matte_mean_the_same():
     frame = Frame(id="t", image=img, timestamp=0.0, source="test")
     full = Matte(frame=frame, alpha=alpha, foreground=img, model="t", roi=(96, 96, 416, 416))
     assert full.extent == (0, 0, 512, 512) and full.full_alpha() is alpha
-    local = Matte(frame=frame, alpha=alpha[96:416, 96:416].copy(), foreground=img[96:416, 96:416].copy(), model="t", roi=(96, 96, 416, 416))
+    local = Matte(
+        frame=frame,
+        alpha=alpha[96:416, 96:416].copy(),
+        foreground=img[96:416, 96:416].copy(),
+        model="t",
+        roi=(96, 96, 416, 416),
+    )
     inside = np.zeros_like(alpha)  # the ring without the dust specks, which lie outside the box
     inside[96:416, 96:416] = alpha[96:416, 96:416]
     assert local.extent == (96, 96, 416, 416) and np.array_equal(local.full_alpha(), inside)
@@ -223,8 +240,20 @@ def test_a_float_matte_and_a_uint8_matte_read_the_same():
     img, alpha = _ring_scene()
     frame = Frame(id="t", image=img, timestamp=0.0, source="test")
     a8 = np.round(alpha * 255).astype(np.uint8)
-    f = Matte(frame=frame, alpha=alpha[96:416, 96:416].astype(np.float32), foreground=img[96:416, 96:416].copy(), model="t", roi=(96, 96, 416, 416))
-    u = Matte(frame=frame, alpha=a8[96:416, 96:416].copy(), foreground=img[96:416, 96:416].copy(), model="t", roi=(96, 96, 416, 416))
+    f = Matte(
+        frame=frame,
+        alpha=alpha[96:416, 96:416].astype(np.float32),
+        foreground=img[96:416, 96:416].copy(),
+        model="t",
+        roi=(96, 96, 416, 416),
+    )
+    u = Matte(
+        frame=frame,
+        alpha=a8[96:416, 96:416].copy(),
+        foreground=img[96:416, 96:416].copy(),
+        model="t",
+        roi=(96, 96, 416, 416),
+    )
     for box in ((96, 96, 416, 416), (50, 120, 300, 500), (0, 0, 512, 512)):
         assert np.array_equal(f.alpha8_in(box), u.alpha8_in(box))
         assert f.alpha_in(box).dtype == u.alpha_in(box).dtype == np.float32
@@ -246,7 +275,7 @@ def test_guide_from_the_frames_shared_half_is_the_same_as_from_the_frame():
     frame = Frame(id="h", image=image, timestamp=0.0, source="test")
     x0, y0, x1, y1 = 96, 40, 96 + 8 * 60, 40 + 8 * 50  # an even corner, whole 8 x 8 cells
     direct = _block_means(image[y0:y1, x0:x1], 8)
-    shared = _block_means(frame.half()[y0 // 2:y1 // 2, x0 // 2:x1 // 2], 4)
+    shared = _block_means(frame.half()[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], 4)
     assert np.array_equal(direct, shared)
     # the model input reuses the same half and is what the plain resize gives
     assert np.array_equal(model_input(frame, 256, 256), stretch_resize(image, 256, 256))
@@ -265,16 +294,20 @@ def test_see_through_keeps_a_glass_parts_partial_alpha_and_only_when_asked():
     image = np.full((h, w, 3), 235, np.uint8)
     image[120:400, 200:440] = (80, 120, 160)
     prob = np.zeros((120, 160), np.float32)
-    prob[30:100, 50:110] = 1.0                 # a solid product (frame rows 120-400, cols 200-440)
-    prob[40:60, 60:100] = 0.6                  # whose upper part lets 40 % of the booth through
+    prob[30:100, 50:110] = 1.0  # a solid product (frame rows 120-400, cols 200-440)
+    prob[40:60, 60:100] = 0.6  # whose upper part lets 40 % of the booth through
     glass = (slice(180, 220), slice(260, 380))  # frame pixels well inside that part
     solid = (slice(280, 360), slice(260, 380))
     plain = refine(_mask(image, prob), MatteConfig()).full_alpha()
-    assert plain[glass].min() == 1.0           # a probability: 0.6 rounds the interior to solid
+    assert plain[glass].min() == 1.0  # a probability: 0.6 rounds the interior to solid
     m = _mask(image, prob)
-    seen = refine(Mask(frame=m.frame, prob=m.prob, model="test", backend="cpu", see_through=(0.35, 0.8)), MatteConfig()).full_alpha()
+    seen = refine(
+        Mask(frame=m.frame, prob=m.prob, model="test", backend="cpu", see_through=(0.35, 0.8)), MatteConfig()
+    ).full_alpha()
     assert abs(float(seen[glass].mean()) - 0.6) < 0.02
-    assert seen[solid].min() == 1.0            # the solid part stays solid
-    assert seen[:100].max() == 0.0             # and the backdrop empty
-    hard = refine(Mask(frame=m.frame, prob=m.prob, model="test", backend="cpu", see_through=(0.35, 0.8)), MatteConfig(hard=True)).full_alpha()
+    assert seen[solid].min() == 1.0  # the solid part stays solid
+    assert seen[:100].max() == 0.0  # and the backdrop empty
+    hard = refine(
+        Mask(frame=m.frame, prob=m.prob, model="test", backend="cpu", see_through=(0.35, 0.8)), MatteConfig(hard=True)
+    ).full_alpha()
     assert set(np.unique(hard)) <= {0.0, 1.0}  # hard alpha stays hard

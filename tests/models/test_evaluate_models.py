@@ -13,11 +13,14 @@ STUDENT = ROOT / "models" / "cutbox-student-int8.tflite"
 
 def test_plus_matte_scores_the_alpha_a_capture_gets():
     rgb = read_rgb(ROOT / "device" / "samples" / "sweater.jpg")
-    gt = cv2.imread(str(ROOT / "tests" / "data" / "alpha" / "sweater.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+    gt = (
+        cv2.imread(str(ROOT / "tests" / "data" / "alpha" / "sweater.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        / 255
+    )
     raw, matted = load_model(str(STUDENT)), load_model(f"{STUDENT}+matte")
     assert isinstance(matted, WithMatte) and matted.name == "cutbox-student-int8 + matte"
     low, full = raw(rgb), matted(rgb)
-    assert low.shape == (128, 128)                      # the model's own output size
+    assert low.shape == (128, 128)  # the model's own output size
     assert full.shape == rgb.shape[:2] and 0.0 <= full.min() and full.max() <= 1.0
     valid = np.ones(gt.shape, bool)
     s_raw, s_matte = score(low, gt, valid), score(full, gt, valid)

@@ -23,8 +23,9 @@ def test_a_run_from_the_backbone_is_versioned_by_its_best_epoch():
 
 
 def test_a_run_continued_from_a_recovered_shipped_student_counts_on_from_its_epochs(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps(
-        {"kind": "student", "source_version": f"{SERIES}.22", "source_sha256": "69c0a51bf445b83b7a0a"}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"kind": "student", "source_version": f"{SERIES}.22", "source_sha256": "69c0a51bf445b83b7a0a"})
+    )
     version, start = lineage(_cfg(tmp_path / "best.weights.h5"), {"best_epoch": 15})
     assert version == f"{SERIES}.37"
     assert f"continued from the shipped student {SERIES}.22 (sha256 69c0a51bf445," in start
@@ -44,17 +45,23 @@ def test_a_run_continued_from_another_run_counts_that_runs_epochs_too(tmp_path):
     recovered, first, second = (tmp_path / n for n in ("recovered", "first", "second"))
     for d in (recovered, first, second):
         d.mkdir()
-    (recovered / "config.json").write_text(json.dumps({"kind": "student", "source_version": f"{SERIES}.54", "source_sha256": "6801a9c1c643"}))
+    (recovered / "config.json").write_text(
+        json.dumps({"kind": "student", "source_version": f"{SERIES}.54", "source_sha256": "6801a9c1c643"})
+    )
     (first / "config.json").write_text(json.dumps({"train": {"lr": 3e-4}, "init": str(recovered / "best.weights.h5")}))
     (first / "state.json").write_text(json.dumps({"epoch": 20, "best_epoch": 16}))
-    (second / "config.json").write_text(json.dumps({"train": {"lr": 1e-4, "ema": 0.995}, "init": str(first / "best.weights.h5")}))
+    (second / "config.json").write_text(
+        json.dumps({"train": {"lr": 1e-4, "ema": 0.995}, "init": str(first / "best.weights.h5")})
+    )
     (second / "state.json").write_text(json.dumps({"epoch": 10, "best_epoch": 3}))
     version, start = lineage(_cfg(second / "last.weights.h5"), {"best_epoch": 7})
     assert version == f"{SERIES}.87"
-    assert start.startswith(f"continued from the shipped student {SERIES}.54 (sha256 6801a9c1c643, float weights "
-                            "recovered by tools.model.recover), then 16 epochs at lr 0.0003 (first, best.weights.h5), "
-                            "then 10 epochs at lr 0.0001, weights averaged (ema 0.995) (second, last.weights.h5), "
-                            "then at lr 0.0003 for 18 epochs of 100 steps")
+    assert start.startswith(
+        f"continued from the shipped student {SERIES}.54 (sha256 6801a9c1c643, float weights "
+        "recovered by tools.model.recover), then 16 epochs at lr 0.0003 (first, best.weights.h5), "
+        "then 10 epochs at lr 0.0001, weights averaged (ema 0.995) (second, last.weights.h5), "
+        "then at lr 0.0003 for 18 epochs of 100 steps"
+    )
 
 
 def test_a_recovered_model_of_another_series_or_kind_does_not_count(tmp_path):
@@ -66,8 +73,20 @@ def test_a_recovered_model_of_another_series_or_kind_does_not_count(tmp_path):
 
 
 def _result(model: str, names: list[str], iou: float, false_px: int) -> dict:
-    rows = [{"name": n, "iou": iou, "mae": 0.1, "sad": 1.0, "grad": 0.5, "boundary_f": 0.8,
-             "false_fg": false_px / 100, "missed": 0.0, "true_px": 100} for n in names]
+    rows = [
+        {
+            "name": n,
+            "iou": iou,
+            "mae": 0.1,
+            "sad": 1.0,
+            "grad": 0.5,
+            "boundary_f": 0.8,
+            "false_fg": false_px / 100,
+            "missed": 0.0,
+            "true_px": 100,
+        }
+        for n in names
+    ]
     return {"model": model, "images": len(rows), "ms_p50": 1.0, "ms_p95": 2.0, "per_image": rows}
 
 
@@ -78,7 +97,7 @@ def test_the_teachers_like_for_like_table_scores_only_the_images_the_teacher_ran
     rows = same_images([student, teacher])
     assert [(r["model"], r["images"]) for r in rows] == [("student int8", 2), ("isnet", 2)]
     assert rows[0]["iou"] == 0.9 and rows[0]["false_fg"] == 0.1 and rows[1]["false_fg"] == 0.0
-    assert rows[1]["iou_vs_first"]["diff"] == 0.09   # on the two images both ran on
+    assert rows[1]["iou_vs_first"]["diff"] == 0.09  # on the two images both ran on
     assert "| student int8 | 2 | 0.9000 |" in ev.table(rows)  # every column the card's table prints
 
 

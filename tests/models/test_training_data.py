@@ -61,7 +61,10 @@ def test_a_matched_background_takes_the_products_own_colour():
         assert np.abs(np.median(bg, axis=0) - (20, 40, 230)).max() < 70
         assert (bg[:, 2] > 2 * bg[:, 0]).mean() > 0.95
     rng = np.random.default_rng(0)
-    blue = [np.median(booth.composite(rgb, alpha / 255.0, rng, (200, 240))[0][:20].reshape(-1, 3), axis=0) for _ in range(20)]
+    blue = [
+        np.median(booth.composite(rgb, alpha / 255.0, rng, (200, 240))[0][:20].reshape(-1, 3), axis=0)
+        for _ in range(20)
+    ]
     assert sum(b[2] > 2 * b[0] for b in blue) < 10
 
 

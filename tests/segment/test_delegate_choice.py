@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from device.config import load_config
-from device.segment import ModelError, open_segmenter
-from device.segment import litert
+from device.segment import ModelError, litert, open_segmenter
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,14 @@ def not_a_delegate(tmp_path) -> Path:
     """A real ELF shared library that exports no TFLite delegate entry points."""
     name = ctypes.util.find_library("z")
     assert name, "libz not found"
-    for folder in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/lib"):
+    for folder in (
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib/aarch64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+        "/lib",
+    ):
         if Path(folder, name).is_file():
             dst = tmp_path / "libedgetpu.so.1"
             shutil.copy(Path(folder, name), dst)
@@ -66,7 +72,10 @@ def test_coral_present_but_library_not_a_delegate_falls_back_to_cpu(segment_cfg,
 
 def test_coral_required_but_library_not_a_delegate_refuses_to_start(segment_cfg, coral_on_usb, not_a_delegate):
     cfg = segment_cfg.model_copy(update={"delegate": "edgetpu", "edgetpu_lib": str(not_a_delegate)})
-    with pytest.raises(ModelError, match=r"segment.delegate = edgetpu: Coral at usb:1-1 but .* did not load: .*\(install libedgetpu1-std\)"):
+    with pytest.raises(
+        ModelError,
+        match=r"segment.delegate = edgetpu: Coral at usb:1-1 but .* did not load: .*\(install libedgetpu1-std\)",
+    ):
         open_segmenter(cfg)
 
 

@@ -9,16 +9,21 @@ import cv2
 import numpy as np
 import pytest
 
+from device.booth.plate import area_resize
 from device.config import load_config
 from device.segment import ModelError, Segmenter, open_segmenter
-from device.booth.plate import area_resize
 from device.segment.litert import LiteRTSegmenter, find_edgetpu, stretch_resize
 from device.sources.decode import decode_image
 from device.sources.files import read_frame
 from device.types import Frame
 
 GROCERY = Path(__file__).resolve().parents[3] / "shared" / "data" / "distill" / "grocery-iconic"
-PACKSHOTS = ["Alpro-Fresh-Soy-Milk_Iconic", "Anjou_Iconic", "Alpro-Vanilla-Soyghurt_Iconic", "Alpro-Blueberry-Soyghurt_Iconic"]
+PACKSHOTS = [
+    "Alpro-Fresh-Soy-Milk_Iconic",
+    "Anjou_Iconic",
+    "Alpro-Vanilla-Soyghurt_Iconic",
+    "Alpro-Blueberry-Soyghurt_Iconic",
+]
 
 
 @pytest.fixture(scope="module")

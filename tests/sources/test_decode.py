@@ -42,15 +42,33 @@ def rgb_icc_profile(r, g, b, gamma: float = 2.2) -> bytes:
         return b"XYZ " + b"\0" * 4 + b"".join(_s15(c) for c in v)
 
     curv = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
-    tags = [(b"rXYZ", xyz(r)), (b"gXYZ", xyz(g)), (b"bXYZ", xyz(b)), (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
-            (b"rTRC", curv), (b"gTRC", curv), (b"bTRC", curv)]
+    tags = [
+        (b"rXYZ", xyz(r)),
+        (b"gXYZ", xyz(g)),
+        (b"bXYZ", xyz(b)),
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rTRC", curv),
+        (b"gTRC", curv),
+        (b"bTRC", curv),
+    ]
     offset = 128 + 4 + 12 * len(tags)
     table, body = struct.pack(">I", len(tags)), b""
     for sig, data in tags:
         table += sig + struct.pack(">II", offset + len(body), len(data))
         body += data + b"\0" * (-len(data) % 4)
-    header = (struct.pack(">I", offset + len(body)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12
-              + b"acsp" + b"\0" * 28 + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + b"\0" * 48)
+    header = (
+        struct.pack(">I", offset + len(body))
+        + b"lcms"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 28
+        + _s15(0.9642)
+        + _s15(1.0)
+        + _s15(0.8249)
+        + b"\0" * 48
+    )
     return header + table + body
 
 

@@ -18,7 +18,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "device" / "samples" / "cap.jpg"
 
 
 def test_missing_gphoto2_is_one_clear_line(tmp_path):
-    with pytest.raises(SourceError, match=r"^gphoto2-not-here not found: tethered capture needs it \(apt install gphoto2\)$"):
+    with pytest.raises(
+        SourceError, match=r"^gphoto2-not-here not found: tethered capture needs it \(apt install gphoto2\)$"
+    ):
         GPhoto2Source(tmp_path, binary="gphoto2-not-here")
 
 
@@ -68,8 +70,12 @@ def test_gphoto2_camera_and_port_keys_reach_the_source(tmp_path):
     from device.config import SourceConfig
     from device.sources import open_source
 
-    cfg = SourceConfig(kind="gphoto2", gphoto2_camera="Directory Browse", gphoto2_port=f"disk:{tmp_path}",
-                       gphoto2_folder=tmp_path / "shots")
+    cfg = SourceConfig(
+        kind="gphoto2",
+        gphoto2_camera="Directory Browse",
+        gphoto2_port=f"disk:{tmp_path}",
+        gphoto2_folder=tmp_path / "shots",
+    )
     src = open_source(cfg)
     assert (src.camera, src.port, src.folder) == ("Directory Browse", f"disk:{tmp_path}", tmp_path / "shots")
     with pytest.raises(SourceError, match="This camera can not capture"):

@@ -89,7 +89,9 @@ def test_taken_files_move_to_processed_dir(tmp_path):
     inbox, done = tmp_path / "in", tmp_path / "done"
     inbox.mkdir()
     shutil.copy(SAMPLES / "cap.jpg", inbox / "cap.jpg")
-    src = open_source(SourceConfig(kind="hotfolder", path=inbox, stable_polls=1, poll_interval_s=0.01, processed_dir=done))
+    src = open_source(
+        SourceConfig(kind="hotfolder", path=inbox, stable_polls=1, poll_interval_s=0.01, processed_dir=done)
+    )
     frame = src.grab(timeout=5)
     assert frame.size == (400, 534)
     assert not (inbox / "cap.jpg").exists() and (done / "cap.jpg").exists()

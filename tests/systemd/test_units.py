@@ -91,7 +91,16 @@ def test_capture_service_can_still_reach_the_hardware():
     assert s["DevicePolicy"] == ["closed"]
     assert "PrivateDevices" not in s  # it would hide /dev/video*, /dev/media*, /dev/apex_0
     allowed = {v.split()[0] for v in s["DeviceAllow"]}
-    for cls in ("char-video4linux", "char-media", "char-dma_heap", "char-apex", "char-usb_device", "char-ttyUSB", "char-ttyACM", "char-gpiochip"):
+    for cls in (
+        "char-video4linux",
+        "char-media",
+        "char-dma_heap",
+        "char-apex",
+        "char-usb_device",
+        "char-ttyUSB",
+        "char-ttyACM",
+        "char-gpiochip",
+    ):
         assert cls in allowed, cls
     groups = s["SupplementaryGroups"][0].split()
     for group in ("video", "dialout", "gpio", "plugdev"):
@@ -103,12 +112,16 @@ def test_capture_service_can_still_reach_the_hardware():
 def test_install_script_passes_shellcheck():
     exe = shutil.which("shellcheck")
     assert exe, "shellcheck missing: apt install shellcheck"
-    run = subprocess.run([exe, "--severity=style", str(ROOT / "tools" / "install-pi.sh")], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [exe, "--severity=style", str(ROOT / "tools" / "install-pi.sh")], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stdout
 
 
 def test_install_script_refuses_to_run_off_a_pi(tmp_path):
     """Run for real here (x86, not Raspberry Pi OS): it stops before touching anything."""
-    run = subprocess.run(["bash", str(ROOT / "tools" / "install-pi.sh"), "--check"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        ["bash", str(ROOT / "tools" / "install-pi.sh"), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode != 0
     assert "Raspberry Pi OS" in run.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from gpiozero.pins.mock import MockFactory
 
 from device.turntable.gpio import GpioTurntable
@@ -16,7 +15,9 @@ def rising_edges(pin) -> int:
 
 def test_steps_direction_and_exact_return():
     factory = MockFactory()
-    table = GpioTurntable(step_pin=20, dir_pin=21, enable_pin=16, steps_per_rev=200, microsteps=2, speed_deg_s=3600, pin_factory=factory)
+    table = GpioTurntable(
+        step_pin=20, dir_pin=21, enable_pin=16, steps_per_rev=200, microsteps=2, speed_deg_s=3600, pin_factory=factory
+    )
     step, direction, enable = factory.pin(20), factory.pin(21), factory.pin(16)
     try:
         assert enable.state is False  # active-low ENABLE pulled low: driver on

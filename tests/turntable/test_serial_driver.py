@@ -75,7 +75,15 @@ def test_custom_protocol_from_config():
     """A controller with another dialect (G-code-ish, answers 'ok') needs only configuration."""
     peer = FakeController(lambda line: [("ok\n", 0.0)])
     cfg = TurntableConfig.model_validate(
-        {"driver": "serial", "serial": {"port": peer.port, "rotate_command": "G1 A{deg:.1f}\n", "done_pattern": "^ok$", "home_command": ""}}
+        {
+            "driver": "serial",
+            "serial": {
+                "port": peer.port,
+                "rotate_command": "G1 A{deg:.1f}\n",
+                "done_pattern": "^ok$",
+                "home_command": "",
+            },
+        }
     )
     table = open_turntable(cfg)
     try:

@@ -55,7 +55,14 @@ class TurntableScene:
         image = cv2.warpAffine(self.rgb, m, self.canvas, flags=cv2.INTER_LINEAR, borderValue=self.backdrop)
         truth = cv2.warpAffine(self.alpha, m, self.canvas, flags=cv2.INTER_LINEAR, borderValue=0)
         self.shots += 1
-        return Frame(id=f"scene-{self.shots}", image=image, timestamp=0.0, source="test:scene", sku=self.sku, info={"truth": truth})
+        return Frame(
+            id=f"scene-{self.shots}",
+            image=image,
+            timestamp=0.0,
+            source="test:scene",
+            sku=self.sku,
+            info={"truth": truth},
+        )
 
     def frames(self):
         while True:
@@ -86,7 +93,9 @@ def test_spin_set_has_one_crop_box_and_angles_in_meta(pipeline):
     scene = TurntableScene(table)
     steps = 8
     progress = []
-    captures = shoot_spin(scene, pipeline, table, steps, sku="SHIRT-0042", on_step=lambda i, n, a: progress.append((i, a)))
+    captures = shoot_spin(
+        scene, pipeline, table, steps, sku="SHIRT-0042", on_step=lambda i, n, a: progress.append((i, a))
+    )
 
     assert len(captures) == steps
     assert [c.meta["angle"] for c in captures] == [i * 45.0 for i in range(steps)]
@@ -178,4 +187,6 @@ def test_cutbox_spin_writes_each_view_named_by_sku_and_angle_with_its_sidecar(tm
     for side in sidecars:
         meta = json.loads(side.read_text())
         assert meta["spin_id"] == folder.name and meta["sku"] == "SHOE-1"
-        assert (folder / side.name.replace(".json", ".jpg")).is_file() and (folder / side.name.replace(".json", ".mask.png")).is_file()
+        assert (folder / side.name.replace(".json", ".jpg")).is_file() and (
+            folder / side.name.replace(".json", ".mask.png")
+        ).is_file()

@@ -37,9 +37,14 @@ def invoke_latency(tflite: Path, runs: int = 100) -> dict:
         t0 = time.perf_counter()
         it.invoke()
         ms.append((time.perf_counter() - t0) * 1000)
-    return {"ms_p50": round(float(np.percentile(ms, 50)), 2), "ms_p95": round(float(np.percentile(ms, 95)), 2),
-            "threads": 1, "runs": runs, "runtime": "ai-edge-litert (XNNPACK), x86-64 dev machine, 1 thread",
-            "note": f"invoke only; 1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when measured"}
+    return {
+        "ms_p50": round(float(np.percentile(ms, 50)), 2),
+        "ms_p95": round(float(np.percentile(ms, 95)), 2),
+        "threads": 1,
+        "runs": runs,
+        "runtime": "ai-edge-litert (XNNPACK), x86-64 dev machine, 1 thread",
+        "note": f"invoke only; 1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when measured",
+    }
 
 
 def booth_int8_check(tflite: Path) -> dict:
@@ -71,30 +76,51 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
         "version": f"{VERSION_MAJOR_MINOR}.{state.get('steps_before', 0) + exported['step']}",
         "file": tflite.name,
         "sha256": sha256(tflite),
-        "input": {"width": inp["shape"][2], "height": inp["shape"][1], "channels": "RGB+plate", "dtype": "uint8",
-                  "normalisation": "none: 6 uint8 channels, the frame's RGB bytes then the clean plate's RGB bytes at "
-                                   "the same size; the model normalises and takes frame - plate inside",
-                  "resize": "stretch"},
-        "output": {"meaning": "foreground probability", "width": out["shape"][2], "height": out["shape"][1],
-                   "dtype": "uint8", "threshold": 0.5, "quantization": out["quantization"]},
+        "input": {
+            "width": inp["shape"][2],
+            "height": inp["shape"][1],
+            "channels": "RGB+plate",
+            "dtype": "uint8",
+            "normalisation": "none: 6 uint8 channels, the frame's RGB bytes then the clean plate's RGB bytes at "
+            "the same size; the model normalises and takes frame - plate inside",
+            "resize": "stretch",
+        },
+        "output": {
+            "meaning": "foreground probability",
+            "width": out["shape"][2],
+            "height": out["shape"][1],
+            "dtype": "uint8",
+            "threshold": 0.5,
+            "quantization": out["quantization"],
+        },
         "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
         "metrics": old.get("metrics", {}),
-        "latency": {**invoke_latency(tflite), **({"modes": old["latency"]["modes"]} if "modes" in old.get("latency", {}) else {})},
+        "latency": {
+            **invoke_latency(tflite),
+            **({"modes": old["latency"]["modes"]} if "modes" in old.get("latency", {}) else {}),
+        },
         "training": {
-            "summary": (f"plate-aware student: the generic student's graph (MobileNetV2 width {m.get('width')} + U-Net decoder "
-                        f"{m.get('decoder')}, {size} px) with a 6-channel input; a fixed 1x1 conv makes normalised RGB + "
-                        f"(frame - plate)/64; {start}; fine-tuned on booth composites made on the fly from the training split "
-                        "(tools/booth/synth.py: sweeps, vignetting, cast shadows, flicker, camera shift, noise, white on "
-                        "white, translucent parts, straps; mix plain/white/translucent/straps "
-                        f"{_case_mix(state)}), same loss as the generic student, "
-                        f"{state.get('threads', 1)} CPU thread{'s' if state.get('threads', 1) != 1 else ''}"),
-            "best_step": state.get("best_step"), "steps_done": state.get("step"), "exported": exported,
+            "summary": (
+                f"plate-aware student: the generic student's graph (MobileNetV2 width {m.get('width')} + U-Net decoder "
+                f"{m.get('decoder')}, {size} px) with a 6-channel input; a fixed 1x1 conv makes normalised RGB + "
+                f"(frame - plate)/64; {start}; fine-tuned on booth composites made on the fly from the training split "
+                "(tools/booth/synth.py: sweeps, vignetting, cast shadows, flicker, camera shift, noise, white on "
+                "white, translucent parts, straps; mix plain/white/translucent/straps "
+                f"{_case_mix(state)}), same loss as the generic student, "
+                f"{state.get('threads', 1)} CPU thread{'s' if state.get('threads', 1) != 1 else ''}"
+            ),
+            "best_step": state.get("best_step"),
+            "steps_done": state.get("step"),
+            "exported": exported,
             "steps_before": state.get("steps_before", 0),
-            "best_val_iou": state.get("best_iou"), "history": state.get("history", [])[-10:],
-            "split": state.get("split"), "seed": state.get("seed"), "schedule": state.get("schedule"),
+            "best_val_iou": state.get("best_iou"),
+            "history": state.get("history", [])[-10:],
+            "split": state.get("split"),
+            "seed": state.get("seed"),
+            "schedule": state.get("schedule"),
             "notes": state.get("notes", []),
             "licences": LICENCES,
-            "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
     }
     card_path.write_text(json.dumps(card, indent=1) + "\n")
@@ -114,35 +140,49 @@ _DECIMALS = {"iou": 4, "sad": 2, "mae": 4, "boundary_f": 4, "false_fg": 3, "miss
 
 
 def _table(rows: list[dict]) -> str:
-    out = ["| mode | n | " + " | ".join(k.replace("_", " ") for k in _DECIMALS) + " | ms/img |",
-           "|---|---|" + "---|" * len(_DECIMALS) + "---|"]
+    out = [
+        "| mode | n | " + " | ".join(k.replace("_", " ") for k in _DECIMALS) + " | ms/img |",
+        "|---|---|" + "---|" * len(_DECIMALS) + "---|",
+    ]
     for r in rows:
-        out.append(f"| {r['model']} | {r['n']} | " + " | ".join(f"{r.get(k, float('nan')):.{d}f}" for k, d in _DECIMALS.items())
-                   + f" | {r.get('ms', float('nan')):.1f} |")
+        out.append(
+            f"| {r['model']} | {r['n']} | "
+            + " | ".join(f"{r.get(k, float('nan')):.{d}f}" for k, d in _DECIMALS.items())
+            + f" | {r.get('ms', float('nan')):.1f} |"
+        )
     return "\n".join(out)
 
 
 def write_md(card: dict, path: Path) -> None:
     lat = card["latency"]
-    lines = [f"# {card['name']} {card['version']}", "",
-             "Plate-aware (booth mode) int8 segmentation model for cutbox: takes the frame and the clean plate of the "
-             "empty booth. Written by `tools/booth/card.py` and `tools/booth/evaluate_booth.py` from measured numbers.", "",
-             "## Input / output",
-             f"- input: {card['input']['width']}x{card['input']['height']} {card['input']['channels']} {card['input']['dtype']}; "
-             f"{card['input']['normalisation']}; resize: {card['input']['resize']}",
-             f"- output: {card['output']['width']}x{card['output']['height']} {card['output']['dtype']} "
-             f"{card['output']['meaning']}, threshold {card['output']['threshold']} (use q >= 128)",
-             f"- file `{card['file']}`, sha256 `{card['sha256']}`", "",
-             "## Int8 check",
-             f"- fully int8: **{card['int8_check']['fully_int8']}** ({card['int8_check']['ops']} ops: "
-             + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items()) + ")", "",
-             "## Latency",
-             f"- model invoke: p50 {lat['ms_p50']} ms, p95 {lat['ms_p95']} ms ({lat['runtime']}; {lat['note']})"]
+    lines = [
+        f"# {card['name']} {card['version']}",
+        "",
+        "Plate-aware (booth mode) int8 segmentation model for cutbox: takes the frame and the clean plate of the "
+        "empty booth. Written by `tools/booth/card.py` and `tools/booth/evaluate_booth.py` from measured numbers.",
+        "",
+        "## Input / output",
+        f"- input: {card['input']['width']}x{card['input']['height']} {card['input']['channels']} {card['input']['dtype']}; "
+        f"{card['input']['normalisation']}; resize: {card['input']['resize']}",
+        f"- output: {card['output']['width']}x{card['output']['height']} {card['output']['dtype']} "
+        f"{card['output']['meaning']}, threshold {card['output']['threshold']} (use q >= 128)",
+        f"- file `{card['file']}`, sha256 `{card['sha256']}`",
+        "",
+        "## Int8 check",
+        f"- fully int8: **{card['int8_check']['fully_int8']}** ({card['int8_check']['ops']} ops: "
+        + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items())
+        + ")",
+        "",
+        "## Latency",
+        f"- model invoke: p50 {lat['ms_p50']} ms, p95 {lat['ms_p95']} ms ({lat['runtime']}; {lat['note']})",
+    ]
     if "modes" in lat:
         md = lat["modes"]
-        lines.append(f"- whole segment step on a {md['frame']} frame, 1 thread: generic p50 {md['generic_ms_p50']} ms, "
-                     f"plate mode p50 {md['plate_ms_p50']} ms (incl. the plate fit check) = **{md['ratio']:.2f}x** "
-                     f"(target <= 1.20x)")
+        lines.append(
+            f"- whole segment step on a {md['frame']} frame, 1 thread: generic p50 {md['generic_ms_p50']} ms, "
+            f"plate mode p50 {md['plate_ms_p50']} ms (incl. the plate fit check) = **{md['ratio']:.2f}x** "
+            f"(target <= 1.20x)"
+        )
     lines += ["", "## Quality"]
     for set_name, res in card.get("metrics", {}).items():
         lines += ["", f"### {set_name}", res.get("about", "")]
@@ -150,17 +190,25 @@ def write_md(card: dict, path: Path) -> None:
             lines += ["", f"**{subset}**", "", _table(rows)]
         if "shadow" in res:
             s = res["shadow"]
-            lines += ["", f"Shadow layer (device/booth/shadow.py) vs exact shadow ground truth: MAE {s['mae_gt_alpha']:.4f} "
-                      f"with the true alpha, {s['mae_plate_alpha']:.4f} with plate-mode alpha; mean shadow strength in "
-                      f"shadowed pixels {s['gt_mean']:.3f} (true) vs {s['est_mean']:.3f} (estimated)."]
+            lines += [
+                "",
+                f"Shadow layer (device/booth/shadow.py) vs exact shadow ground truth: MAE {s['mae_gt_alpha']:.4f} "
+                f"with the true alpha, {s['mae_plate_alpha']:.4f} with plate-mode alpha; mean shadow strength in "
+                f"shadowed pixels {s['gt_mean']:.3f} (true) vs {s['est_mean']:.3f} (estimated).",
+            ]
         if "targets" in res:
             lines += ["", "Targets: " + "; ".join(f"{k}: {v}" for k, v in res["targets"].items())]
     t = card["training"]
-    lines += ["", "## Training", f"- {t['summary']}",
-              f"- best step {t.get('best_step')} of {t.get('steps_done')}, validation IoU (float, booth composites of "
-              f"held-out products, at output size) {t.get('best_val_iou')}"
-              + (f"; exported: {t['exported']['weights']} (step {t['exported']['step']})" if t.get("exported") else "")
-              + (f"; the run went on from a model of {t['steps_before']} steps" if t.get("steps_before") else ""),
-              f"- split: {t.get('split')}",
-              "", "## Data and licences"] + [f"- {v}" for v in t["licences"].values()]
+    lines += [
+        "",
+        "## Training",
+        f"- {t['summary']}",
+        f"- best step {t.get('best_step')} of {t.get('steps_done')}, validation IoU (float, booth composites of "
+        f"held-out products, at output size) {t.get('best_val_iou')}"
+        + (f"; exported: {t['exported']['weights']} (step {t['exported']['step']})" if t.get("exported") else "")
+        + (f"; the run went on from a model of {t['steps_before']} steps" if t.get("steps_before") else ""),
+        f"- split: {t.get('split')}",
+        "",
+        "## Data and licences",
+    ] + [f"- {v}" for v in t["licences"].values()]
     path.write_text("\n".join(lines) + "\n")

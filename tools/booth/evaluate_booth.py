@@ -56,8 +56,13 @@ class PlateTFLite:
             raise SystemExit(f"error: {path} takes {self.inp['shape'][3]} channels, not RGB+plate")
 
     def __call__(self, rgb: np.ndarray, plate: np.ndarray) -> np.ndarray:
-        x = np.concatenate([cv2.resize(rgb, (self.w, self.h), interpolation=cv2.INTER_AREA),
-                            cv2.resize(plate, (self.w, self.h), interpolation=cv2.INTER_AREA)], axis=2)
+        x = np.concatenate(
+            [
+                cv2.resize(rgb, (self.w, self.h), interpolation=cv2.INTER_AREA),
+                cv2.resize(plate, (self.w, self.h), interpolation=cv2.INTER_AREA),
+            ],
+            axis=2,
+        )
         self.it.set_tensor(self.inp["index"], x[None])
         self.it.invoke()
         q = self.it.get_tensor(self.out["index"])[0, ..., 0]
@@ -124,9 +129,9 @@ def matte_rows(runner_key: str) -> dict[str, tuple[float, float] | None]:
 
 
 def quality(args) -> int:
-    from tools import evaluate as ev
     from device.booth.shadow import estimate_shadow
     from device.config import MatteConfig
+    from tools import evaluate as ev
 
     matte_cfg = MatteConfig()
     load = os.getloadavg()[0]
@@ -154,8 +159,10 @@ def quality(args) -> int:
         if args.u2netp_cached_only:
             missing = [im["name"] for im in images if not u2.cached(read_rgb(root / "img" / f"{im['name']}.png"))]
             if missing:
-                raise SystemExit(f"error: {len(missing)} U2-Net-p predictions not cached (e.g. {missing[0]}); "
-                                 "drop --u2netp-cached-only to compute them (seconds per image) or use --no-u2netp")
+                raise SystemExit(
+                    f"error: {len(missing)} U2-Net-p predictions not cached (e.g. {missing[0]}); "
+                    "drop --u2netp-cached-only to compute them (seconds per image) or use --no-u2netp"
+                )
         runners["U2-Net-p (rembg teacher, frame only)"] = u2
     runners["difference keying (no model)"] = difference_key
     per: dict[str, list[dict]] = {}
@@ -200,34 +207,53 @@ def quality(args) -> int:
             chosen = [s for s in scores if sub == "all" or s["case"] == sub]
             if not chosen:
                 continue
-            rows.append({"model": key, "n": len(chosen),
-                         **ev.mean_scores(chosen, ("iou", "sad", "mae", "boundary_f", "false_fg", "missed", "ms"))})
+            rows.append(
+                {
+                    "model": key,
+                    "n": len(chosen),
+                    **ev.mean_scores(chosen, ("iou", "sad", "mae", "boundary_f", "false_fg", "missed", "ms")),
+                }
+            )
         subsets[sub] = rows
     res = {
-        "about": (f"{len(images)} booth composites ({manifest['size'][0]}x{manifest['size'][1]}) of held-out products "
-                  f"(split {manifest['split']}; products whose teacher label is under 60 % solid skipped), "
-                  f"made by tools/booth/make_booth_set.py seed {manifest['seed']}: "
-                  "synthetic sweeps with vignetting, cast shadows, exposure flicker +-4 %, camera shift <= 1 px, "
-                  "sensor noise; exact alpha and shadow ground truth. Metrics at set resolution; SAD in thousands; "
-                  "false fg / missed: foreground called where there is none / foreground missed, as fractions of "
-                  "the true foreground area (at alpha 0.5) of the subset's images together; "
-                  f"ms/img on 1 thread including resize (1-minute load average {load:.1f} on {os.cpu_count()} cores "
-                  "at the start; U2-Net-p's from the run that filled its cache)."),
+        "about": (
+            f"{len(images)} booth composites ({manifest['size'][0]}x{manifest['size'][1]}) of held-out products "
+            f"(split {manifest['split']}; products whose teacher label is under 60 % solid skipped), "
+            f"made by tools/booth/make_booth_set.py seed {manifest['seed']}: "
+            "synthetic sweeps with vignetting, cast shadows, exposure flicker +-4 %, camera shift <= 1 px, "
+            "sensor noise; exact alpha and shadow ground truth. Metrics at set resolution; SAD in thousands; "
+            "false fg / missed: foreground called where there is none / foreground missed, as fractions of "
+            "the true foreground area (at alpha 0.5) of the subset's images together; "
+            f"ms/img on 1 thread including resize (1-minute load average {load:.1f} on {os.cpu_count()} cores "
+            "at the start; U2-Net-p's from the run that filled its cache)."
+        ),
         "subsets": subsets,
     }
     if shadow_err["gt"]:
-        res["shadow"] = {"mae_gt_alpha": float(np.mean(shadow_err["gt"])), "mae_plate_alpha": float(np.mean(shadow_err["plate"])),
-                         "gt_mean": float(np.mean(shadow_err["gt_mean"])), "est_mean": float(np.mean(shadow_err["est_mean"]))}
+        res["shadow"] = {
+            "mae_gt_alpha": float(np.mean(shadow_err["gt"])),
+            "mae_plate_alpha": float(np.mean(shadow_err["plate"])),
+            "gt_mean": float(np.mean(shadow_err["gt_mean"])),
+            "est_mean": float(np.mean(shadow_err["est_mean"])),
+        }
+
     def row(sub: str, prefix: str) -> dict | None:
         return next((r for r in subsets[sub] if r["model"].startswith(prefix)), None)
 
     if row("all", "plate mode (") and row("all", "generic mode ("):
         res["targets"] = {}
-        for label, pk, gk in (("model", "plate mode (", "generic mode ("), ("after the matte", "plate mode + matte", "generic mode + matte")):
+        for label, pk, gk in (
+            ("model", "plate mode (", "generic mode ("),
+            ("after the matte", "plate mode + matte", "generic mode + matte"),
+        ):
             p_all, p_ww, g_ww = row("all", pk), row("white_on_white", pk), row("white_on_white", gk)
             gain = 100 * (p_ww["iou"] - g_ww["iou"])
-            res["targets"][f"plate mode IoU >= 0.97 (all, {label})"] = f"{p_all['iou']:.4f} -> {'met' if p_all['iou'] >= 0.97 else 'NOT met'}"
-            res["targets"][f"white on white: plate >= generic + 10 IoU points ({label})"] = f"{gain:+.1f} points -> {'met' if gain >= 10 else 'NOT met'}"
+            res["targets"][f"plate mode IoU >= 0.97 (all, {label})"] = (
+                f"{p_all['iou']:.4f} -> {'met' if p_all['iou'] >= 0.97 else 'NOT met'}"
+            )
+            res["targets"][f"white on white: plate >= generic + 10 IoU points ({label})"] = (
+                f"{gain:+.1f} points -> {'met' if gain >= 10 else 'NOT met'}"
+            )
     print(json.dumps(res, indent=1))
     if args.json_out:
         Path(args.json_out).expanduser().write_text(json.dumps(res, indent=1) + "\n")
@@ -264,7 +290,7 @@ def bench(args) -> int:
         return f, ms
 
     res = {}
-    for rnd in range(args.rounds):  # interleave so both see the same CPU contention
+    for _rnd in range(args.rounds):  # interleave so both see the same CPU contention
         _, g = timed(generic, args.frames)
         f, p = timed(booth, args.frames)
         if f.info.get("segment_mode") != "plate":
@@ -272,10 +298,17 @@ def bench(args) -> int:
         res.setdefault("g", []).extend(g)
         res.setdefault("p", []).extend(p)
     g50, p50 = float(np.percentile(res["g"], 50)), float(np.percentile(res["p"], 50))
-    modes = {"frame": f"{W}x{H}", "threads": 1, "frames": len(res["g"]), "generic_ms_p50": round(g50, 2),
-             "plate_ms_p50": round(p50, 2), "generic_ms_p95": round(float(np.percentile(res["g"], 95)), 2),
-             "plate_ms_p95": round(float(np.percentile(res["p"], 95)), 2), "ratio": round(p50 / g50, 3),
-             "note": "segment step only (resize to input, plate fit check in plate mode, invoke, dequantise)"}
+    modes = {
+        "frame": f"{W}x{H}",
+        "threads": 1,
+        "frames": len(res["g"]),
+        "generic_ms_p50": round(g50, 2),
+        "plate_ms_p50": round(p50, 2),
+        "generic_ms_p95": round(float(np.percentile(res["g"], 95)), 2),
+        "plate_ms_p95": round(float(np.percentile(res["p"], 95)), 2),
+        "ratio": round(p50 / g50, 3),
+        "note": "segment step only (resize to input, plate fit check in plate mode, invoke, dequantise)",
+    }
     print(json.dumps(modes, indent=1))
     if Path(args.booth).resolve() == BOOTH_MODEL.resolve():
         _update_card({"latency": {"modes": modes}})

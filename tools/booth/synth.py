@@ -128,8 +128,8 @@ def _add_straps(rgb: np.ndarray, a: np.ndarray, rng: np.random.Generator) -> tup
     pad = int(0.35 * max(h, w))
     big_a = np.zeros((h + 2 * pad, w + 2 * pad), np.float32)
     big_rgb = np.zeros((h + 2 * pad, w + 2 * pad, 3), np.float32)
-    big_a[pad:pad + h, pad:pad + w] = a
-    big_rgb[pad:pad + h, pad:pad + w] = rgb
+    big_a[pad : pad + h, pad : pad + w] = a
+    big_rgb[pad : pad + h, pad : pad + w] = rgb
     solid = a >= 0.5 * a.max()
     ys, xs = np.nonzero(solid)
     colour = rgb[solid].mean(axis=0) * rng.uniform(0.6, 1.0)
@@ -205,8 +205,8 @@ def composite(
     y0 = int(np.clip(h * rng.uniform(0.8, 0.95) - nh, 0, h - nh))
     alpha = np.zeros((h, w), np.float32)
     fg = np.zeros((h, w, 3), np.float32)
-    alpha[y0:y0 + nh, x0:x0 + nw] = a
-    fg[y0:y0 + nh, x0:x0 + nw] = rgb
+    alpha[y0 : y0 + nh, x0 : x0 + nw] = a
+    fg[y0 : y0 + nh, x0 : x0 + nw] = rgb
 
     # Cast shadow: a soft contact shadow at the base plus a drop shadow offset away from the light.
     strength = rng.uniform(0.15, 0.55)
@@ -220,7 +220,16 @@ def composite(
     base = alpha[min(h - 1, y0 + nh - 2)] > 0.3
     if base.any():
         cx = np.nonzero(base)[0]
-        cv2.ellipse(contact, (int(cx.mean()), y0 + nh - 1), (max(2, int((cx.max() - cx.min()) / 2 + 4)), max(2, int(0.03 * h))), 0, 0, 360, 1.0, -1)
+        cv2.ellipse(
+            contact,
+            (int(cx.mean()), y0 + nh - 1),
+            (max(2, int((cx.max() - cx.min()) / 2 + 4)), max(2, int(0.03 * h))),
+            0,
+            0,
+            360,
+            1.0,
+            -1,
+        )
         contact = cv2.GaussianBlur(contact, (0, 0), max(1.0, 0.01 * w))
     shadow_full = np.clip(strength * drop + rng.uniform(0.2, 0.5) * contact, 0, 0.85)
     shadow = (shadow_full * (1 - alpha)).astype(np.float32)

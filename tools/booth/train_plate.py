@@ -97,7 +97,9 @@ def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_siz
     prep.set_weights([k, b])
 
     backbone = keras.applications.MobileNetV2(input_shape=(size, size, 6), alpha=width, include_top=False, weights=None)
-    encoder = keras.Model(backbone.input, [backbone.get_layer(n).output for n in (*gs.SKIPS, gs.BOTTOM)], name="encoder")
+    encoder = keras.Model(
+        backbone.input, [backbone.get_layer(n).output for n in (*gs.SKIPS, gs.BOTTOM)], name="encoder"
+    )
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = gs.BN_MOMENTUM
@@ -151,8 +153,10 @@ def generic_init(init: Path | None = None) -> tuple[Path | None, dict]:
     if cfg_path.exists():
         m = json.loads(cfg_path.read_text())["model"]
     if m.get("context"):
-        raise SystemExit(f"error: {run} is a student with [model] context = {m['context']}; the plate model has no "
-                         "context branch: start it from a student without one (or the recovered shipped booth model)")
+        raise SystemExit(
+            f"error: {run} is a student with [model] context = {m['context']}; the plate model has no "
+            "context branch: start it from a student without one (or the recovered shipped booth model)"
+        )
     if init is not None:
         return init, m
     best = GENERIC_RUN / "best.weights.h5"
@@ -186,8 +190,13 @@ def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None
     ar = rng.uniform(1.2, 1.8)
     h = int(rng.integers(200, 300))
     c = synth.composite(rgb, a, rng, h, int(h * ar), flicker=flicker, max_shift=max_shift, case_weights=case_weights)
-    x = np.concatenate([cv2.resize(c.image, (size, size), interpolation=cv2.INTER_AREA),
-                        cv2.resize(c.plate, (size, size), interpolation=cv2.INTER_AREA)], axis=2)
+    x = np.concatenate(
+        [
+            cv2.resize(c.image, (size, size), interpolation=cv2.INTER_AREA),
+            cv2.resize(c.plate, (size, size), interpolation=cv2.INTER_AREA),
+        ],
+        axis=2,
+    )
     y = cv2.resize(c.alpha, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
     return x, y
 
@@ -211,8 +220,9 @@ def val_set(size: int, n: int, seed: int = 99):
 
 def _schedule(keras, lr: float, total_steps: int, warmup_steps: int):
     if warmup_steps > 0:  # linear warm-up from lr/10 to lr, then cosine down to 5 % of lr
-        return keras.optimizers.schedules.CosineDecay(lr / 10, max(total_steps - warmup_steps, 1), alpha=0.05,
-                                                      warmup_target=lr, warmup_steps=warmup_steps)
+        return keras.optimizers.schedules.CosineDecay(
+            lr / 10, max(total_steps - warmup_steps, 1), alpha=0.05, warmup_target=lr, warmup_steps=warmup_steps
+        )
     return keras.optimizers.schedules.CosineDecay(lr, total_steps, alpha=0.05)
 
 
@@ -237,9 +247,21 @@ def train(args) -> int:
         best_generic, m = generic_init(args.init)
     size, width, decoder = m["size"], m["width"], tuple(m["decoder"])
     model = build_plate_student(size, width, decoder, diff_scale=TRAIN_DIFF_SCALE)
-    state = {"step": 0, "best_iou": -1.0, "history": [], "seed": args.seed, "model": m, "diff_scale": TRAIN_DIFF_SCALE,
-             "schedule": {"lr": args.lr, "total_steps": args.total_steps, "warmup_steps": args.warmup_steps,
-                          "batch": args.batch, "case_weights": args.case_weights}}
+    state = {
+        "step": 0,
+        "best_iou": -1.0,
+        "history": [],
+        "seed": args.seed,
+        "model": m,
+        "diff_scale": TRAIN_DIFF_SCALE,
+        "schedule": {
+            "lr": args.lr,
+            "total_steps": args.total_steps,
+            "warmup_steps": args.warmup_steps,
+            "batch": args.batch,
+            "case_weights": args.case_weights,
+        },
+    }
     sched = _schedule(keras, args.lr, args.total_steps, args.warmup_steps)
     opt = keras.optimizers.AdamW(sched, weight_decay=1e-4)
     opt.build(model.trainable_variables)
@@ -251,18 +273,23 @@ def train(args) -> int:
         if old_scale != TRAIN_DIFF_SCALE:
             set_diff_scale(model, TRAIN_DIFF_SCALE, old_scale)
             state["diff_scale"] = TRAIN_DIFF_SCALE
-            state.setdefault("notes", []).append(f"step {state['step']}: difference scale {old_scale:g} -> {TRAIN_DIFF_SCALE:g} (folded)")
+            state.setdefault("notes", []).append(
+                f"step {state['step']}: difference scale {old_scale:g} -> {TRAIN_DIFF_SCALE:g} (folded)"
+            )
         sched_state = state.setdefault("schedule", {})
         if sched_state.get("total_steps", args.total_steps) != args.total_steps:  # the cosine follows --total-steps
             state.setdefault("notes", []).append(
-                f"step {state['step']}: total steps {sched_state['total_steps']} -> {args.total_steps}")
+                f"step {state['step']}: total steps {sched_state['total_steps']} -> {args.total_steps}"
+            )
         sched_state["total_steps"] = args.total_steps
         print(f"resumed at step {state['step']} (best val IoU {state['best_iou']:.4f})", flush=True)
     elif (src := plate_source(best_generic)) is not None:  # a plate model to go on from
         model.load_weights(best_generic)
         set_diff_scale(model, TRAIN_DIFF_SCALE, float(src.get("diff_scale", DIFF_SCALE)))
-        state["init"] = (f"the plate model {src.get('source_version')} ({src.get('source')}, sha256 "
-                         f"{str(src.get('source_sha256'))[:12]}), float weights recovered by tools.model.recover")
+        state["init"] = (
+            f"the plate model {src.get('source_version')} ({src.get('source')}, sha256 "
+            f"{str(src.get('source_sha256'))[:12]}), float weights recovered by tools.model.recover"
+        )
         state["init_kind"] = "plate"
         # its version counts its training steps (0.1.1200); a run that goes on from it counts on
         state["steps_before"] = int(str(src.get("source_version", "0")).rsplit(".", 1)[-1] or 0)
@@ -294,8 +321,9 @@ def train(args) -> int:
     q: queue.Queue = queue.Queue(maxsize=4)
     stop = threading.Event()
     case_weights = state["schedule"].get("case_weights")  # a resumed run keeps its own mix
-    threading.Thread(target=_producer, args=(items, size, args.batch, args.seed + state["step"], case_weights, q, stop),
-                     daemon=True).start()
+    threading.Thread(
+        target=_producer, args=(items, size, args.batch, args.seed + state["step"], case_weights, q, stop), daemon=True
+    ).start()
     deadline = time.time() + args.minutes * 60
     try:
         while state["step"] < args.total_steps and time.time() < deadline:
@@ -310,8 +338,14 @@ def train(args) -> int:
                 break
             pred = model.predict(vx, batch_size=8, verbose=0)
             v_iou = iou(pred, vy)
-            state["history"].append({"step": state["step"], "loss": float(np.mean(losses)), "val_iou": v_iou,
-                                     "sec_per_step": round((time.time() - t0) / max(len(losses), 1), 2)})
+            state["history"].append(
+                {
+                    "step": state["step"],
+                    "loss": float(np.mean(losses)),
+                    "val_iou": v_iou,
+                    "sec_per_step": round((time.time() - t0) / max(len(losses), 1), 2),
+                }
+            )
             best = v_iou > state["best_iou"]
             if best:
                 state["best_iou"], state["best_step"] = v_iou, state["step"]
@@ -344,7 +378,9 @@ def export(args) -> int:
 
     to_int8(model, rep.astype(np.uint8), out)
     booth_card.write_card(out, state, size)  # the card next to the .tflite (a scratch card for a scratch path)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {run / args.weights} (step {state['exported']['step']})")
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) from {run / args.weights} (step {state['exported']['step']})"
+    )
     return 0
 
 
@@ -353,8 +389,12 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="fine-tune (resumes the run in --run-dir if it has one)")
     t.add_argument("--run-dir", default=str(RUN_DIR), help="checkpoints, state.json (default %(default)s)")
-    t.add_argument("--init", type=Path, help="checkpoint for a new run: a generic student's, or a plate model's that "
-                   "tools.model.recover wrote (default: GENERIC_RUN's best)")
+    t.add_argument(
+        "--init",
+        type=Path,
+        help="checkpoint for a new run: a generic student's, or a plate model's that "
+        "tools.model.recover wrote (default: GENERIC_RUN's best)",
+    )
     t.add_argument("--threads", type=int, default=1, help="TensorFlow threads (1 while other training shares the CPU)")
     t.add_argument("--minutes", type=float, default=40, help="stop after this long (resume later)")
     t.add_argument("--total-steps", type=int, default=1500)
@@ -364,8 +404,13 @@ def main(argv=None) -> int:
     t.add_argument("--eval-every", type=int, default=50)
     t.add_argument("--val-n", type=int, default=48)
     t.add_argument("--seed", type=int, default=5)
-    t.add_argument("--case-weights", type=float, nargs=4, metavar=("PLAIN", "WHITE", "TRANSLUCENT", "STRAPS"),
-                   help="mix of synth.HARD_CASES in training (default synth.CASE_WEIGHTS)")
+    t.add_argument(
+        "--case-weights",
+        type=float,
+        nargs=4,
+        metavar=("PLAIN", "WHITE", "TRANSLUCENT", "STRAPS"),
+        help="mix of synth.HARD_CASES in training (default synth.CASE_WEIGHTS)",
+    )
     e = sub.add_parser("export", help="quantise to models/cutbox-booth-int8.tflite and write the card")
     e.add_argument("--weights", default="best.weights.h5")
     e.add_argument("--run-dir", default=str(RUN_DIR))

@@ -104,8 +104,12 @@ def clutter(h: int, w: int, rng: np.random.Generator, pool: list[np.ndarray]) ->
 
 
 def composite(
-    rgb: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, out_hw: tuple[int, int] | None = None,
-    pool: list[np.ndarray] | None = None, match: bool = False,
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    rng: np.random.Generator,
+    out_hw: tuple[int, int] | None = None,
+    pool: list[np.ndarray] | None = None,
+    match: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Put a labelled product onto a random booth background, or with `pool` (other photos)
     onto a `clutter` scene made from them, or with `match` onto a sweep of its own median

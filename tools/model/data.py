@@ -93,7 +93,8 @@ def blend_labels(items, pairs, extra: Path, weight: float):
         b = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if b is None:
             raise FileNotFoundError(
-                f"[data] extra_labels: no label {path}; run `python -m tools.model.label` for {extra} first")
+                f"[data] extra_labels: no label {path}; run `python -m tools.model.label` for {extra} first"
+            )
         b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
         mixed = (1 - weight) * a.astype(np.float32) + weight * b.astype(np.float32)
         out.append((rgb, np.round(mixed).astype(np.uint8)))
@@ -138,8 +139,14 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(
-    rgb: np.ndarray, alpha: np.ndarray, size: int, rng: np.random.Generator, p_composite: float,
-    pool: list[np.ndarray] | None = None, p_clutter: float = 0.0, p_match: float = 0.0,
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    p_composite: float,
+    pool: list[np.ndarray] | None = None,
+    p_clutter: float = 0.0,
+    p_match: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One training pair: (size x size x 3 uint8, size/2 x size/2 float32 alpha). With chance
     `p_clutter` the product goes onto a busy scene made from `pool` (other training photos),
@@ -178,14 +185,16 @@ def run_augment(data_cfg: dict, items):
     shares, with the run's own photos (`items`) as the clutter pool. Training and int8
     calibration both use it."""
     pool = [rgb for rgb, _ in items]
-    p_composite, p_clutter, p_match = data_cfg["p_composite"], data_cfg.get("p_clutter", 0.0), data_cfg.get("p_match", 0.0)
+    p_composite, p_clutter, p_match = (
+        data_cfg["p_composite"],
+        data_cfg.get("p_clutter", 0.0),
+        data_cfg.get("p_match", 0.0),
+    )
     return lambda rgb, alpha, size, rng: augment(rgb, alpha, size, rng, p_composite, pool, p_clutter, p_match)
 
 
 def validation_arrays(items, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Un-augmented validation inputs and labels at the output resolution."""
     xs = np.stack([model_input(rgb, size) for rgb, _ in items])
-    ys = np.stack(
-        [cv2.resize(a, (size // 2, size // 2), interpolation=cv2.INTER_AREA) for _, a in items]
-    )
+    ys = np.stack([cv2.resize(a, (size // 2, size // 2), interpolation=cv2.INTER_AREA) for _, a in items])
     return xs, ys.astype(np.float32) / 255.0

@@ -14,15 +14,17 @@ except ImportError:  # pragma: no cover - Coral images that still carry tflite-r
 
 BIAS_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"}
 # int32 operands that are shapes/parameters, not data: (op, input position)
-SHAPE_INPUTS = {("RESIZE_BILINEAR", 1), ("RESIZE_NEAREST_NEIGHBOR", 1), ("RESHAPE", 1),
-                ("PAD", 1), ("MEAN", 1)}
+SHAPE_INPUTS = {("RESIZE_BILINEAR", 1), ("RESIZE_NEAREST_NEIGHBOR", 1), ("RESHAPE", 1), ("PAD", 1), ("MEAN", 1)}
 
 
 def int8_check(model_path: str) -> dict:
     """Return {"fully_int8", "ops", "op_counts", "problems", "input", "output"} for the model."""
     # without the XNNPACK delegate, so the model's own ops are listed (not DELEGATE nodes)
-    it = Interpreter(model_path=str(model_path), num_threads=1,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it = Interpreter(
+        model_path=str(model_path),
+        num_threads=1,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     it.allocate_tensors()
     tensors = {t["index"]: t for t in it.get_tensor_details()}
     problems, counts = [], {}
@@ -48,8 +50,14 @@ def int8_check(model_path: str) -> dict:
         "ops": int(sum(counts.values())),
         "op_counts": dict(sorted(counts.items())),
         "problems": problems,
-        "input": {"shape": [int(v) for v in inp["shape"]], "dtype": np.dtype(inp["dtype"]).name,
-                  "quantization": [float(inp["quantization"][0]), int(inp["quantization"][1])]},
-        "output": {"shape": [int(v) for v in out["shape"]], "dtype": np.dtype(out["dtype"]).name,
-                   "quantization": [float(out["quantization"][0]), int(out["quantization"][1])]},
+        "input": {
+            "shape": [int(v) for v in inp["shape"]],
+            "dtype": np.dtype(inp["dtype"]).name,
+            "quantization": [float(inp["quantization"][0]), int(inp["quantization"][1])],
+        },
+        "output": {
+            "shape": [int(v) for v in out["shape"]],
+            "dtype": np.dtype(out["dtype"]).name,
+            "quantization": [float(out["quantization"][0]), int(out["quantization"][1])],
+        },
     }

@@ -35,8 +35,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("teacher", choices=("u2netp", "isnet"))
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--config", type=Path, default=Path(__file__).with_name("train.toml"),
-                    help="which photos and validation split (its [data] table)")
+    ap.add_argument(
+        "--config",
+        type=Path,
+        default=Path(__file__).with_name("train.toml"),
+        help="which photos and validation split (its [data] table)",
+    )
     ap.add_argument("--all", action="store_true", help="label the validation split too")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)

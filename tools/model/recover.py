@@ -63,8 +63,15 @@ def read_convolutions(tflite: Path) -> list[dict]:
         kernel = _dequantised(details[w_idx], it.get_tensor(w_idx))
         # TFLite: conv (out, kh, kw, in), depthwise (1, kh, kw, ch); Keras: (kh, kw, in, out), (kh, kw, ch, 1)
         kernel = kernel.transpose(1, 2, 3, 0)
-        out.append({"layer": layer[-1], "bn": bn[-1] if bn else None, "op": op["op_name"], "kernel": kernel,
-                    "bias": _dequantised(details[b_idx], it.get_tensor(b_idx))})
+        out.append(
+            {
+                "layer": layer[-1],
+                "bn": bn[-1] if bn else None,
+                "op": op["op_name"],
+                "kernel": kernel,
+                "bias": _dequantised(details[b_idx], it.get_tensor(b_idx)),
+            }
+        )
     return out
 
 
@@ -88,12 +95,12 @@ def _bn_inputs(model, bns: list, x: np.ndarray) -> dict[str, tuple[np.ndarray, n
     top = [b for b in bns if any(b is layer for layer in model.layers)]
     inner = [b for b in bns if b not in top]
     # what the model feeds the encoder: the layers before it (the normaliser or the plate prep)
-    prefix = model.layers[1:model.layers.index(encoder)]
+    prefix = model.layers[1 : model.layers.index(encoder)]
     probe_inner = keras.Model(encoder.inputs, [b.input for b in inner]) if inner else None
     probe_top = keras.Model(model.inputs, [b.input for b in top]) if top else None
     stats: dict[str, list] = {}
     for lo in range(0, len(x), 8):
-        xb = x[lo:lo + 8]
+        xb = x[lo : lo + 8]
         h = xb
         for layer in prefix:
             h = layer(h)
@@ -143,8 +150,9 @@ def load_into(model, convs: list[dict], calibration: np.ndarray) -> int:
                 raise ValueError(f"{c['bn']!r} is not a BatchNormalization")
             # identity first (moving mean 0, variance 1 - eps): inference mode is conv + bias
             ch = c["bias"].size
-            bn.set_weights([np.ones(ch, np.float32), c["bias"], np.zeros(ch, np.float32),
-                            np.full(ch, 1 - bn.epsilon, np.float32)])
+            bn.set_weights(
+                [np.ones(ch, np.float32), c["bias"], np.zeros(ch, np.float32), np.full(ch, 1 - bn.epsilon, np.float32)]
+            )
             bns.append((bn, c["bias"]))
             done.add(bn.name)
         done.add(layer.name)
@@ -176,8 +184,11 @@ def _agreement(model, tflite: Path, x: np.ndarray) -> dict:
     q = np.stack(q)
     inter = ((f >= 0.5) & (q >= 0.5)).sum()
     union = ((f >= 0.5) | (q >= 0.5)).sum()
-    return {"iou_float_vs_int8": round(float(inter / max(union, 1)), 4), "mad_float_vs_int8": round(float(np.abs(f - q).mean()), 4),
-            "images": int(len(x))}
+    return {
+        "iou_float_vs_int8": round(float(inter / max(union, 1)), 4),
+        "mad_float_vs_int8": round(float(np.abs(f - q).mean()), 4),
+        "images": int(len(x)),
+    }
 
 
 def model_shape(card: dict, booth: bool = False) -> dict:
@@ -217,9 +228,16 @@ def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     model.save_weights(out / "best.weights.h5")
-    info = {"model": m, "kind": "booth" if booth else "student", "source": str(tflite),
-            "source_version": card.get("version"), "source_sha256": sha256(tflite),
-            "convolutions": count, **({"diff_scale": DIFF_SCALE} if booth else {}), **_agreement(model, tflite, x)}
+    info = {
+        "model": m,
+        "kind": "booth" if booth else "student",
+        "source": str(tflite),
+        "source_version": card.get("version"),
+        "source_sha256": sha256(tflite),
+        "convolutions": count,
+        **({"diff_scale": DIFF_SCALE} if booth else {}),
+        **_agreement(model, tflite, x),
+    }
     (out / "config.json").write_text(json.dumps(info, indent=1))
     return info
 

@@ -8,8 +8,6 @@ camera bytes go straight in after int8 conversion.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 from keras import layers
 
@@ -81,9 +79,7 @@ def build_student(
     """
     inp = keras.Input(shape=(size, size, 3), batch_size=batch_size, name="image")
     x = _normaliser(width)(inp)
-    backbone = keras.applications.MobileNetV2(
-        input_shape=(size, size, 3), alpha=width, include_top=False, weights=None
-    )
+    backbone = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=width, include_top=False, weights=None)
     if pretrained:
         backbone.load_weights(BACKBONES / BACKBONE_FILES[width])
     names = TAPS[taps] + ((CONTEXT_TAPS[context],) if context else ())
@@ -99,9 +95,7 @@ def build_student(
         c = layers.BatchNormalization(momentum=BN_MOMENTUM, gamma_initializer="zeros", name="context_bn")(c)
         c = layers.UpSampling2D(2, interpolation="bilinear", name="context_up")(c)
         d = layers.Add(name="context_add")([d, c])
-    for i, (skip, filters, skip_ch) in enumerate(
-        ((s8, decoder[1], 32), (s4, decoder[2], 24), (s2, decoder[3], 16))
-    ):
+    for i, (skip, filters, skip_ch) in enumerate(((s8, decoder[1], 32), (s4, decoder[2], 24), (s2, decoder[3], 16))):
         d = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i}")(d)
         d = layers.Concatenate(name=f"cat{i}")([d, _project(skip, skip_ch, f"skip{i}")])
         d = _sep_block(d, filters, f"dec{i}a")
@@ -153,7 +147,9 @@ def pass_through(bn: layers.BatchNormalization, mean, var, bias) -> None:
     bn.set_weights([f32(np.sqrt(var + bn.epsilon)), f32(mean + bias), f32(mean), f32(var)])
 
 
-def fit_new_projections(model: keras.Model, source: keras.Model, images, rows: int = 200_000, seed: int = 0) -> list[str]:
+def fit_new_projections(
+    model: keras.Model, source: keras.Model, images, rows: int = 200_000, seed: int = 0
+) -> list[str]:
     """Start the 1x1 projections whose input `model` changed (`taps`, `context`) so that each
     reproduces, by least squares on `images`, the pre-activation of the `source` layer of the
     same name; the rest of the decoder then sees what it was trained on instead of noise.
@@ -162,9 +158,16 @@ def fit_new_projections(model: keras.Model, source: keras.Model, images, rows: i
 
     old = {layer.name: layer for layer in source.layers}
     bn_of = lambda conv: conv.name.removesuffix("_conv") + "_bn"  # noqa: E731
-    convs = [conv for conv in model.layers
-             if isinstance(conv, layers.Conv2D) and conv.kernel_size == (1, 1) and conv.name.endswith("_conv")
-             and conv.name in old and bn_of(conv) in old and old[conv.name].kernel.shape != conv.kernel.shape]
+    convs = [
+        conv
+        for conv in model.layers
+        if isinstance(conv, layers.Conv2D)
+        and conv.kernel_size == (1, 1)
+        and conv.name.endswith("_conv")
+        and conv.name in old
+        and bn_of(conv) in old
+        and old[conv.name].kernel.shape != conv.kernel.shape
+    ]
     if not convs:
         return []
     # one pass of each model over the images for every layer's input and target

@@ -19,12 +19,12 @@ import tomllib
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
-from tools.model import checkpoint, data
 from tools import REPO
+from tools.model import checkpoint, data
 from tools.model.student import fit_new_projections, from_config, load_matching, model_config
 
 
@@ -139,8 +139,10 @@ def main(argv=None) -> int:
     train_items, unsure = data.training_items(train_pairs, cfg["data"])
     print(f"data: {unsure} training photos skipped (unsure teacher label)", flush=True)
     if cfg["data"].get("extra_labels"):
-        print(f"data: labels blended with {cfg['data']['extra_labels']} "
-              f"(weight {cfg['data'].get('extra_weight', 0.5)})", flush=True)
+        print(
+            f"data: labels blended with {cfg['data']['extra_labels']} (weight {cfg['data'].get('extra_weight', 0.5)})",
+            flush=True,
+        )
     val_x, val_y = data.validation_arrays(data.load_all(val_pairs, cfg["data"]["max_side"]), cfg["model"]["size"])
     print(f"data: {len(train_items)} train, {len(val_x)} val, loaded in {time.time() - t0:.0f}s", flush=True)
 
@@ -152,8 +154,7 @@ def main(argv=None) -> int:
     ema = float(tc.get("ema", 0.0))
     if not 0.0 <= ema < 1.0:
         raise SystemExit(f"error: [train] ema = {ema}: use 0 (off) or a momentum below 1, e.g. 0.995")
-    opt = keras.optimizers.AdamW(sched, weight_decay=tc["weight_decay"], use_ema=ema > 0,
-                                 ema_momentum=ema or 0.99)
+    opt = keras.optimizers.AdamW(sched, weight_decay=tc["weight_decay"], use_ema=ema > 0, ema_momentum=ema or 0.99)
     opt.build(model.trainable_variables)
 
     state = {"epoch": 0, "best_iou": -1.0, "history": []}
@@ -197,8 +198,13 @@ def main(argv=None) -> int:
             v_mae = float(np.mean(np.abs(pred[..., 0] - val_y)))
             state["epoch"] = epoch
             state["history"].append(
-                {"epoch": epoch, "loss": float(np.mean(losses)), "val_iou": v_iou, "val_mae": v_mae,
-                 "seconds": round(time.time() - t0, 1)}
+                {
+                    "epoch": epoch,
+                    "loss": float(np.mean(losses)),
+                    "val_iou": v_iou,
+                    "val_mae": v_mae,
+                    "seconds": round(time.time() - t0, 1),
+                }
             )
             if best:
                 state["best_iou"], state["best_epoch"] = v_iou, epoch

@@ -31,7 +31,9 @@ class SpinRequest(BaseModel):
 
 class CalibrateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    frames: int | None = Field(None, ge=1, le=64, description="Frames of the empty booth to average; default booth.plate_frames")
+    frames: int | None = Field(
+        None, ge=1, le=64, description="Frames of the empty booth to average; default booth.plate_frames"
+    )
 
 
 @router.post("/capture", dependencies=guarded)
@@ -64,10 +66,17 @@ def get_capture(request: Request, capture_id: str) -> dict:
     return request.app.state.service.store.meta(capture_id)
 
 
-@router.get("/captures/{capture_id}/artifacts/{name}", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/octet-stream": {}}}})
-def get_artifact(request: Request, capture_id: str, name: str,
-                 max_side: int | None = Query(None, ge=16, le=8192, description="Scale images down to this long side (page views)")):
+@router.get(
+    "/captures/{capture_id}/artifacts/{name}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/octet-stream": {}}}},
+)
+def get_artifact(
+    request: Request,
+    capture_id: str,
+    name: str,
+    max_side: int | None = Query(None, ge=16, le=8192, description="Scale images down to this long side (page views)"),
+):
     art = request.app.state.service.store.artifact(capture_id, name)
     headers = {"Cache-Control": "no-cache"}
     if max_side is not None and art.content_type in ("image/png", "image/jpeg"):
@@ -80,14 +89,19 @@ def get_artifact(request: Request, capture_id: str, name: str,
             ok, buf = cv2.imencode(ext, image)
             if ok:
                 return Response(buf.tobytes(), media_type=art.content_type, headers=headers)
-    return FileResponse(art.path, media_type=art.content_type, filename=art.path.name, headers=headers,
-                        content_disposition_type="inline")
+    return FileResponse(
+        art.path,
+        media_type=art.content_type,
+        filename=art.path.name,
+        headers=headers,
+        content_disposition_type="inline",
+    )
 
 
 @router.post("/captures/{capture_id}/correct", dependencies=guarded)
 async def correct(request: Request, capture_id: str, body: CorrectionRequest) -> dict:
     service = request.app.state.service
-    frame = (service.store.meta(capture_id).get("frame") or {})
+    frame = service.store.meta(capture_id).get("frame") or {}
     width, height = int(frame.get("width", 0)), int(frame.get("height", 0))
     keep, remove = await run_in_threadpool(body.to_masks, width, height)
     await run_in_threadpool(service.correct, capture_id, keep, remove)

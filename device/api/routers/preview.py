@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
@@ -25,12 +24,24 @@ def placeholder(width: int) -> bytes:
     text = "no live picture yet"
     scale = width / 640
     (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
-    cv2.putText(image, text, ((width - tw) // 2, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (200, 200, 200), 2, cv2.LINE_AA)
+    cv2.putText(
+        image,
+        text,
+        ((width - tw) // 2, (height + th) // 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (200, 200, 200),
+        2,
+        cv2.LINE_AA,
+    )
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
-@router.get("/preview.jpg", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}, 204: {"description": "nothing to show yet"}})
+@router.get(
+    "/preview.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 204: {"description": "nothing to show yet"}},
+)
 async def still(request: Request) -> Response:
     data = await run_in_threadpool(request.app.state.service.preview_jpeg)
     if data is None:
@@ -38,9 +49,17 @@ async def still(request: Request) -> Response:
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/preview.mjpeg", response_class=StreamingResponse,
-            responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}})
-async def mjpeg(request: Request, frames: int | None = Query(None, ge=1, le=100_000, description="Stop after this many frames (default: until the client leaves)")):
+@router.get(
+    "/preview.mjpeg",
+    response_class=StreamingResponse,
+    responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}},
+)
+async def mjpeg(
+    request: Request,
+    frames: int | None = Query(
+        None, ge=1, le=100_000, description="Stop after this many frames (default: until the client leaves)"
+    ),
+):
     service = request.app.state.service
     period = 1.0 / service.config.api.preview_fps
 
@@ -54,9 +73,14 @@ async def mjpeg(request: Request, frames: int | None = Query(None, ge=1, le=100_
             data = await run_in_threadpool(service.preview_jpeg) or placeholder(service.config.api.preview_width)
             # A still picture (file source, placeholder) is re-sent once a second, not at full rate.
             if data is not last or started - last_at >= STILL_RESEND_S:
-                yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data + b"\r\n"
+                yield (
+                    (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+                    + data
+                    + b"\r\n"
+                )
                 sent, last, last_at = sent + 1, data, started
             await asyncio.sleep(max(0.0, period - (loop.time() - started)))
 
-    return StreamingResponse(stream(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                             headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        stream(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers={"Cache-Control": "no-store"}
+    )

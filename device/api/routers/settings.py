@@ -24,9 +24,14 @@ def get_config(request: Request) -> dict:
     return request.app.state.service.config_view()
 
 
-@router.put("/config", dependencies=[Depends(require_token)],
-            responses={422: {"description": "invalid; `problems` names each bad key"}})
-async def put_config(request: Request, patch: dict[str, Any] = Body(..., examples=[{"compose": {"preset": "transparent-png"}}])) -> dict:
+@router.put(
+    "/config",
+    dependencies=[Depends(require_token)],
+    responses={422: {"description": "invalid; `problems` names each bad key"}},
+)
+async def put_config(
+    request: Request, patch: dict[str, Any] = Body(..., examples=[{"compose": {"preset": "transparent-png"}}])
+) -> dict:
     """Merge a partial configuration (sections and keys as in cutbox.toml), validate, apply."""
     return await run_in_threadpool(request.app.state.service.update_config, patch)
 
