@@ -2,8 +2,8 @@
 
 Every frame allocates and frees the same few large arrays (a 9 MB camera frame, a 12 MB
 2000x2000 canvas, masks). glibc serves blocks that large with mmap and unmaps them on free,
-so each frame pays thousands of page faults (the kernel zeroing fresh pages): about 20 ms a
-frame on one core here. Raising the mmap and trim thresholds lets malloc reuse those blocks.
+so each frame pays thousands of page faults (the kernel zeroing fresh pages), a large share of
+the frame's time. Raising the mmap and trim thresholds lets malloc reuse those blocks.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def _samples_dir() -> Path:
 # =========================================================================================
 
 
-# ---- cutout (issue 2) --------------------------------------------------------------------
+# ---- cutout -----------------------------------------------------------------------------
 @command
 def _add_cutout(sub) -> None:
     p = sub.add_parser("cutout", help="cut out image files, folders or globs into a folder")
@@ -121,7 +121,7 @@ def _cmd_cutout(args: argparse.Namespace) -> int:
     return _run_batch(args.paths, args.out, args.preset, args)
 
 
-# ---- demo (issue 2) ----------------------------------------------------------------------
+# ---- demo -------------------------------------------------------------------------------
 @command
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="cut out the bundled sample photos (no camera or broker needed)")
@@ -138,7 +138,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return rc
 
 
-# ---- bench (issue 2) ---------------------------------------------------------------------
+# ---- bench ------------------------------------------------------------------------------
 @command
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="time the whole pipeline on a 2304x1296 frame (per stage p50/p95, peak RSS)")
@@ -181,7 +181,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- config check (issue 2) --------------------------------------------------------------
+# ---- config check -----------------------------------------------------------------------
 @command
 def _add_config(sub) -> None:
     p = sub.add_parser("config", help="configuration tools")
@@ -205,7 +205,7 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- serve (issue 7) ---------------------------------------------------------------------
+# ---- serve ------------------------------------------------------------------------------
 @command
 def _add_serve(sub) -> None:
     p = sub.add_parser("serve", help="run the box: operator page, REST API, MQTT publisher and commands")
@@ -265,7 +265,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- spin (issue 8) ----------------------------------------------------------------------
+# ---- spin -------------------------------------------------------------------------------
 @command
 def _add_spin(sub) -> None:
     p = sub.add_parser("spin", help="shoot a turntable spin set: every view cut out with one crop box")
@@ -351,7 +351,7 @@ def _cmd_spin(args: argparse.Namespace) -> int:
         pipeline.close()
 
 
-# ---- calibrate (issue 5) ------------------------------------------------------------------
+# ---- calibrate ---------------------------------------------------------------------------
 @command
 def _add_calibrate(sub) -> None:
     p = sub.add_parser(
@@ -407,7 +407,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- catalog (issue 6) -------------------------------------------------------------------
+# ---- catalog ----------------------------------------------------------------------------
 @command
 def _add_catalog(sub) -> None:
     p = sub.add_parser("catalog", help="run the catalog receiver: MQTT captures -> checked files + SQLite index")
@@ -422,7 +422,7 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
-# ---- contact-sheet (issue 4) -------------------------------------------------------------
+# ---- contact-sheet ----------------------------------------------------------------------
 @command
 def _add_contact_sheet(sub) -> None:
     p = sub.add_parser("contact-sheet", help="before/after PNG of the bundled samples in every preset")

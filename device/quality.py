@@ -1,8 +1,8 @@
 """A 0..1 quality score per capture, so doubtful cut-outs reach a person before the catalog.
 
 Two signals, both cheap: they are computed on the subject crop (the subject's box plus a
-margin, from `Matte.roi` when the matte knows it) shrunk to at most 512 px, so a 2304x1296
-frame costs a few ms and a small product in a big frame is still seen in detail:
+margin, from `Matte.roi` when the matte knows it) shrunk to at most 512 px, so the cost does
+not grow with the frame and a small product in a big frame is still seen in detail:
 
 - **uncertain band**: pixels with 0.1 < alpha < 0.9, divided by the length of the alpha
   edge, is the mean width of the soft band. It is reported in pixels of the whole frame
@@ -71,7 +71,7 @@ def subject_box(alpha: np.ndarray, roi: tuple[int, int, int, int] | None = None)
 def _shrink(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a crop down to `size` at the cost of the output, not of the full-resolution
     crop: bilinear sampling beyond 2x (area averaging there reads every frame pixel and was
-    most of the old 34 ms; the scores come out the same), area averaging within 2x."""
+    most of the score's cost; the scores come out the same), area averaging within 2x."""
     h, w = a.shape[:2]
     if (w, h) == size:
         return a

@@ -70,7 +70,7 @@ def subject_box(matte: Matte, preset: PresetConfig) -> tuple[int, int, int, int]
 
 def _scale_interp(s: float) -> int:
     """INTER_AREA only below half size: between 0.5 and 1 bilinear still reads every source pixel
-    and is 3-4x faster than a fractional INTER_AREA (19 vs 5 ms for a 2304-px crop to 1700)."""
+    and is several times cheaper than a fractional INTER_AREA step."""
     return cv2.INTER_AREA if s < 0.5 else cv2.INTER_LINEAR
 
 

@@ -62,8 +62,8 @@ def stretch_resize(src: np.ndarray, w: int, h: int) -> np.ndarray:
     """The model-input resize of the hot path: exact 2x2 halvings (OpenCV's SIMD INTER_AREA path,
     an exact box average) while both sides are at least twice the target, then one bilinear step
     of less than 2.5x, which still reads nearly every pixel of the halved image. An area-like
-    average without aliasing, within about 1.5 grey levels of one INTER_AREA step and half the
-    cost of area_resize (2304x1296 -> 256x256: ~1.5 vs ~3 ms of CPU here), because a fractional
+    average without aliasing, within about 1.5 grey levels of one INTER_AREA step and about half
+    the cost of area_resize, because a fractional
     INTER_AREA step, even on the halved image, costs as much as the halvings."""
     while src.shape[1] >= 2 * w and src.shape[0] >= 2 * h:
         hh, ww = src.shape[0] // 2, src.shape[1] // 2
