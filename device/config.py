@@ -363,6 +363,12 @@ class CatalogConfig(Section):
     session_expiry_s: int = Field(
         7 * 24 * 3600, ge=0, description="how long the broker queues for a receiver that is down"
     )
+    max_message_mb: int = Field(
+        64,
+        ge=1,
+        le=256,
+        description="a larger message is quarantined unread (keep the broker's message_size_limit below)",
+    )
 
 
 class MqttConfig(Section):

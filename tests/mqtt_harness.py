@@ -241,3 +241,19 @@ def verify_catalog(data_dir: Path, indices, station: str, size: int = 3000) -> N
     files = [p for p in (data_dir / "files" / station).rglob("*") if p.is_file()]
     assert len(files) == 3 * len(expected), "a file on disk that is not in the index (or the reverse)"
     db.close()
+
+
+ACL = REPO / "firmware_config/mosquitto/cutbox.acl"
+
+
+def secured_broker(workdir: Path, users: dict[str, str]) -> Broker:
+    """A Mosquitto with password logins and the shipped ACL (firmware_config/mosquitto/cutbox.acl)."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    pw = make_password_file(workdir / "passwd", users)
+    return Broker(workdir, extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {ACL}")
+
+
+def login(username: str, password: str) -> str:
+    """The [mqtt] lines of a cutbox.toml for one broker login."""
+    return f'username = "{username}"\npassword = "{password}"'

@@ -30,18 +30,13 @@ from paho.mqtt.properties import Properties
 
 from device.comms.commands import CommandDispatcher, CommandHandler
 from device.comms.outbox import Outbox, OutMessage
+from device.comms.wire import META_SCHEMA, STATUS_SCHEMA, make_client, topic_root
 from device.config import MqttConfig
 from device.types import Capture
 
 log = logging.getLogger("cutbox.mqtt")
 
-META_SCHEMA = "cutbox.capture.meta/1"
-STATUS_SCHEMA = "cutbox.status/1"
 _BAD_ID_CHARS = set("/+#\x00")
-
-
-def topic_root(station_id: str) -> str:
-    return f"cutbox/{station_id}"
 
 
 def capture_messages(capture: Capture, station_id: str) -> list[OutMessage]:
@@ -88,12 +83,12 @@ def capture_messages(capture: Capture, station_id: str) -> list[OutMessage]:
         "capture_id": capture.id,
         "sku": capture.sku,
         "spin_id": capture.meta.get("spin_id"),
-        "angle": capture.meta.get("angle"),
+        "angle": _number(capture.meta.get("angle")),
         "preset": capture.preset,
         "model": capture.model,
-        "quality": capture.quality,
+        "quality": _number(capture.quality),
         "review": bool(capture.review),
-        "timings_ms": capture.timings_ms,
+        "timings_ms": {str(k): float(v) for k, v in (capture.timings_ms or {}).items()},
         "artifacts": listed,
         "extra": extra,
         "revision": revision,
@@ -114,6 +109,11 @@ def capture_messages(capture: Capture, station_id: str) -> list[OutMessage]:
     return msgs
 
 
+def _number(value) -> float | None:
+    """numpy scalars and ints as plain floats, so the meta has the types its schema names."""
+    return None if value is None else float(value)
+
+
 def capture_revision(capture: Capture) -> int:
     """Which version of a capture this is: its correction count (0 for the original shot).
     The receiver replaces a stored version with one of the same or a higher revision and
@@ -122,27 +122,6 @@ def capture_revision(capture: Capture) -> int:
         return max(0, int(capture.meta.get("corrections", 0) or 0))
     except (TypeError, ValueError):
         return 0
-
-
-def make_client(cfg: MqttConfig, client_id: str, **kwargs) -> mqtt.Client:
-    """A paho MQTT v5 client with the configured credentials and TLS (shared with the receiver)."""
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5,
-        reconnect_on_failure=False,
-        **kwargs,
-    )
-    if cfg.username is not None:
-        client.username_pw_set(cfg.username, cfg.read_password())
-    if cfg.tls.enabled:
-        client.tls_set(
-            ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-            certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-            keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-        )
-        client.tls_insecure_set(cfg.tls.insecure)
-    return client
 
 
 class Publisher:

@@ -59,15 +59,15 @@ def test_a_resend_is_stored_once(tmp_path):
     assert s["items"] == 3 and s["duplicates"] == 3 and s["complete_captures"] == 1
 
 
-def test_bad_checksum_missing_checksum_and_bad_topics_are_rejected_not_stored(tmp_path):
+def test_bad_checksum_missing_checksum_and_bad_topics_are_quarantined_not_stored(tmp_path):
     store = CatalogStore(tmp_path)
     data = b"x" * 100
     good = hashlib.sha256(data).hexdigest()
-    assert store.store("cutbox/b/captures/c1/jpeg", data + b"!", good).kind == "rejected"
-    assert store.store("cutbox/b/captures/c1/jpeg", data, None).kind == "rejected"
-    assert store.store("cutbox/b/captures/../jpeg", data, good).kind == "rejected"
-    assert store.store("cutbox/b/captures/c1/meta", b"{}", hashlib.sha256(b"{}").hexdigest()).kind == "rejected"
-    assert store.stats()["rejected"] == 4 and store.stats()["items"] == 0
+    assert store.store("cutbox/b/captures/c1/jpeg", data + b"!", good).kind == "quarantined"
+    assert store.store("cutbox/b/captures/c1/jpeg", data, None).kind == "quarantined"
+    assert store.store("cutbox/b/captures/../jpeg", data, good).kind == "quarantined"
+    assert store.store("cutbox/b/captures/c1/meta", b"{}", hashlib.sha256(b"{}").hexdigest()).kind == "quarantined"
+    assert store.stats()["quarantined"] == 4 and store.stats()["items"] == 0
     # same name, different content, older revision (a late redelivery): the stored one is kept
     assert store.store("cutbox/b/captures/c1/jpeg", data, good, revision="2").kind == "stored"
     other = b"y" * 100
@@ -78,7 +78,7 @@ def test_bad_checksum_missing_checksum_and_bad_topics_are_rejected_not_stored(tm
     assert (tmp_path / "files/b/c1/jpeg").read_bytes() == data
     assert (
         store.store("cutbox/b/captures/c1/jpeg", other, hashlib.sha256(other).hexdigest(), revision="x").kind
-        == "rejected"
+        == "quarantined"
     )
 
 
@@ -110,7 +110,7 @@ def test_receiver_killed_with_sigkill_mid_stream_and_restarted_none_lost_none_tw
         broker.kill()
     verify_catalog(cat_dir, range(200), "booth-1")
     counts = catalog_counts(cat_dir)
-    assert counts["stored"] == 600 and counts.get("conflicts", 0) == 0 and counts.get("rejected", 0) == 0
+    assert counts["stored"] == 600 and counts.get("conflicts", 0) == 0 and counts.get("quarantined", 0) == 0
     assert not list((cat_dir / "files").rglob("*.part-*"))
     assert log.read_text().count("subscribed to") == 2
 
@@ -177,3 +177,54 @@ def test_a_corrected_capture_is_incomplete_until_its_new_meta_and_artifacts_all_
         for x in msgs[1:]
     ]
     assert outs[-1].completed and store.stats()["complete_captures"] == 1
+
+
+def test_receiver_process_tells_systemd_it_is_ready_and_feeds_the_watchdog_while_it_runs(tmp_path):
+    """As under `Type=notify` + `WatchdogSec`: READY=1 at start, WATCHDOG=1 from the receive loop
+    (also while the broker is down), INFO logs for the connection and its session state."""
+    import os
+    import socket
+
+    from mqtt_harness import free_port
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify.sock"))
+    sock.settimeout(10)
+    port = free_port()
+    path = write_config(tmp_path / "cutbox.toml", "booth-1", port, tmp_path / "data")
+    log = tmp_path / "receiver.log"
+    os.environ.update(NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="400000")
+    try:
+        receiver = python_subprocess(["-m", "device.catalog", "--config", str(path)], log)
+    finally:
+        del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
+    broker = None
+    try:
+        seen = [sock.recv(512) for _ in range(3)]  # the broker is not up yet: pings all the same
+        assert seen[0].startswith(b"READY=1") and seen[1:] == [b"WATCHDOG=1"] * 2
+        broker = Broker(tmp_path / "broker", port=port).start()
+        wait_for(lambda: "session present: False" in log.read_text(), 20, what="connected")
+        while b"WATCHDOG=1" != sock.recv(512):
+            pass
+    finally:
+        sigkill(receiver)
+        if broker:
+            broker.kill()
+        sock.close()
+    assert f"connected to 127.0.0.1:{port}" in log.read_text()
+
+
+def test_the_receiver_needs_only_the_wire_contract_not_the_camera_and_model_stack():
+    """The catalog server runs `cutbox catalog` without OpenCV, numpy or LiteRT installed."""
+    import subprocess
+    import sys
+
+    from mqtt_harness import REPO
+
+    code = (
+        "import sys, device.cli, device.catalog.receiver, device.catalog.store;"
+        "print(sorted(m for m in ('cv2', 'numpy', 'ai_edge_litert', 'tflite_runtime', 'fastapi') if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

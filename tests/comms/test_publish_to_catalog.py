@@ -100,7 +100,7 @@ def test_broker_restarted_in_the_middle_of_200_captures_exactly_200_stored(tmp_p
         rec.stop()
     verify_catalog(cfg.mqtt.catalog.data_dir, range(200), STATION)
     counts = catalog_counts(cfg.mqtt.catalog.data_dir)
-    assert counts["stored"] == 600 and counts.get("conflicts", 0) == 0 and counts.get("rejected", 0) == 0
+    assert counts["stored"] == 600 and counts.get("conflicts", 0) == 0 and counts.get("quarantined", 0) == 0
 
 
 def _status_watcher(port):

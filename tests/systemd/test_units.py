@@ -125,3 +125,15 @@ def test_install_script_refuses_to_run_off_a_pi(tmp_path):
     )
     assert run.returncode != 0
     assert "Raspberry Pi OS" in run.stderr
+
+
+def test_catalog_service_is_a_watched_notify_service_that_restarts():
+    s = unit_settings("cutbox-catalog.service")
+    assert s["Type"] == ["notify"] and s["NotifyAccess"] == ["main"]
+    assert s["Restart"] == ["on-failure"]
+    assert 5 <= int(s["WatchdogSec"][0].rstrip("s")) <= 120
+
+
+def test_catalog_service_rates_2_0_or_lower():
+    score = exposure(ROOT / "systemd" / "cutbox-catalog.service")
+    assert score <= 2.0, f"systemd-analyze security rates it {score}"
