@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from device.errors import Invalid
+
 ENV_PREFIX = "CUTBOX__"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "firmware_config" / "cutbox.toml"
@@ -614,12 +616,11 @@ class CutboxConfig(Section):
     booth: BoothConfig = BoothConfig()
 
 
-class ConfigError(ValueError):
+class ConfigError(Invalid):
     """A configuration problem, with one line per bad key: `key: what is wrong (fix)`."""
 
     def __init__(self, problems: list[str], source: str = "config"):
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
+        super().__init__(f"{source}: " + "; ".join(problems), problems)
 
 
 def _hint(err: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from device.compose import compose
 from device.config import CutboxConfig, PresetConfig
 from device.export import DEFERRED_FORMATS, encode, sidecar
 from device.matte import Strokes, refine
-from device.segment import Segmenter, open_segmenter
+from device.segment import PlateAware, Segmenter, open_segmenter
 from device.types import Artifact, Capture, Cutout, Frame, Matte, new_capture_id
 
 STAGES = ("source", "segment", "matte", "compose", "export", "total")
@@ -43,6 +43,12 @@ class Pipeline:
         self.segmenter = segmenter
         self._preset = config.compose.preset
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cutbox-export")
+
+    @property
+    def model_name(self) -> str | None:
+        """The model's label from its card (None for a segmenter without a card)."""
+        card = getattr(self.segmenter, "card", None)
+        return getattr(card, "label", None)
 
     # ---- presets -------------------------------------------------------------------------
     @property
@@ -69,9 +75,8 @@ class Pipeline:
         mask = self.segmenter.segment(frame)
         t1 = time.perf_counter()
         matte = refine(mask, self.config.matte, strokes)
-        add_shadow = getattr(self.segmenter, "add_shadow", None)  # booth mode: the real cast shadow
-        if add_shadow is not None:
-            matte = add_shadow(matte)
+        if isinstance(self.segmenter, PlateAware):  # booth mode: the real cast shadow
+            matte = self.segmenter.add_shadow(matte)
         t2 = time.perf_counter()
         matte.timings_ms.update(segment=(t1 - t0) * 1000.0, matte=(t2 - t1) * 1000.0)
         return matte

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from device import errors
+from device.errors import BadRequest
 from device.types import Artifact, Capture, Frame
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -38,15 +40,12 @@ STROKES = "strokes"
 STORE_FILES = {ORIGINAL: ("original.png", "image/png"), ALPHA: ("alpha.png", "image/png")}
 
 
-class StoreError(ValueError):
-    """A bad id or name, or a path that would leave the store (the API answers 400)."""
+class StoreError(BadRequest):
+    """A bad id or name, or a path that would leave the store."""
 
 
-class NotFound(KeyError):
-    """No capture or artifact by that name (the API answers 404)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else "not found"
+class NotFound(errors.NotFound):
+    """No capture or artifact by that name."""
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from fastapi.staticfiles import StaticFiles
 
 from device.api.metrics import Metrics
 from device.api.routers import captures, health, preview, review, settings, status
+from device.box.settings import resolve_token
 from device.config import CutboxConfig
-from device.service import BadRequest, CameraError, CutboxService, ServiceError, resolve_token
-from device.store import NotFound, StoreError
+from device.errors import BadRequest, CameraError, Conflict, CutboxError, Invalid, NotFound, Unavailable
+from device.service import CutboxService
 
 log = logging.getLogger("cutbox.api")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -27,6 +28,23 @@ def _problem(status_code: int, detail: str, problems: list[str] | None = None, *
         body["problems"] = problems
     body.update(extra)
     return JSONResponse(body, status_code=status_code)
+
+
+def http_status(exc: CutboxError) -> tuple[int, str | None]:
+    """The HTTP status code for an error kind, and the `kind` field a 503 carries."""
+    if isinstance(exc, CameraError):
+        return 503, "camera"
+    if isinstance(exc, Unavailable):
+        return 503, "service"
+    if isinstance(exc, NotFound):
+        return 404, None
+    if isinstance(exc, Conflict):
+        return 409, None
+    if isinstance(exc, Invalid):
+        return 422, None
+    if isinstance(exc, BadRequest):
+        return 400, None
+    return 500, None
 
 
 def create_app(service: CutboxService, config: CutboxConfig | None = None, *, token: str | None = None) -> FastAPI:
@@ -51,25 +69,12 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
             allow_credentials=False,
         )
 
-    @app.exception_handler(BadRequest)
-    async def _bad_request(request: Request, exc: BadRequest):
-        return _problem(exc.status_code, str(exc), exc.problems)
-
-    @app.exception_handler(StoreError)
-    async def _bad_path(request: Request, exc: StoreError):
-        return _problem(400, str(exc))
-
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: NotFound):
-        return _problem(404, str(exc))
-
-    @app.exception_handler(CameraError)
-    async def _camera(request: Request, exc: CameraError):
-        return _problem(503, f"camera: {exc}", kind="camera")
-
-    @app.exception_handler(ServiceError)
-    async def _unavailable(request: Request, exc: ServiceError):
-        return _problem(503, str(exc), kind="service")
+    @app.exception_handler(CutboxError)
+    async def _cutbox_error(request: Request, exc: CutboxError):
+        status_code, kind = http_status(exc)
+        detail = f"camera: {exc}" if isinstance(exc, CameraError) else str(exc)
+        problems = exc.problems if isinstance(exc, BadRequest) else None
+        return _problem(status_code, detail, problems, **({"kind": kind} if kind else {}))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

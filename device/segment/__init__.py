@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from device.config import SegmentConfig
-from device.segment.base import ModelError, Segmenter
+from device.segment.base import ModelError, PlateAware, Segmenter
 from device.segment.card import ModelCard
 
-__all__ = ["ModelCard", "ModelError", "Segmenter", "open_segmenter"]
+__all__ = ["ModelCard", "ModelError", "PlateAware", "Segmenter", "open_segmenter"]
 
 
 def open_segmenter(cfg: SegmentConfig) -> Segmenter:

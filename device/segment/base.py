@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from device.types import Frame, Mask
+from device.types import Frame, Mask, Matte
 
 
 class ModelError(RuntimeError):
@@ -16,3 +16,13 @@ class Segmenter(Protocol):
     """Anything that turns a Frame into a Mask (the LiteRT model, or a test double)."""
 
     def segment(self, frame: Frame) -> Mask: ...
+
+
+@runtime_checkable
+class PlateAware(Protocol):
+    """A segmenter that uses the booth's clean plate (`device.booth.BoothSegmenter`): it takes a
+    new plate after calibration and adds the real cast shadow it sees against the plate."""
+
+    def set_plate(self, plate: Any) -> None: ...
+
+    def add_shadow(self, matte: Matte) -> Matte: ...

@@ -1,0 +1,143 @@
+"""The running box's configuration: presets, a redacted view for the page, and a live reload
+that validates a partial config, rebuilds what the change touches and closes what it replaces
+(the source, the pipeline, the turntable), naming the sections that need a restart."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from device.box.camera import Camera
+from device.box.parts import Parts
+from device.config import ConfigError, CutboxConfig, validate
+from device.errors import BadRequest, one_line
+
+log = logging.getLogger(__name__)
+
+SECRET_KEYS = {"token", "password"}
+REDACTED = "***"
+# Config sections a running service can take without a restart (the pipeline is rebuilt),
+# and the [api] keys read on every request.
+LIVE_SECTIONS = {"source", "segment", "matte", "compose", "export", "booth", "turntable", "logging"}
+PIPELINE_SECTIONS = ("segment", "matte", "compose", "export", "booth")
+LIVE_API_KEYS = {"review_threshold", "preview_fps", "preview_width", "list_limit"}
+
+
+def redact(value: Any) -> Any:
+    """A config dump with secrets replaced, safe to show on a page."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in SECRET_KEYS and v is not None else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def merge_patch(base: dict, patch: dict) -> dict:
+    """Deep-merge a partial config; a redacted secret in the patch keeps the current value."""
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_patch(out[key], value)
+        elif key in SECRET_KEYS and value == REDACTED:
+            continue
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_token(config: CutboxConfig) -> str:
+    """The API bearer token: `api.token`, else `api.token_file`, else one generated once into
+    `<data_dir>/api-token` (mode 600) so a fresh box is never open."""
+    api = config.api
+    if api.token:
+        return api.token
+    if api.token_file is not None:
+        try:
+            token = api.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                [f"api.token_file: cannot read {api.token_file}: {exc.strerror} (fix the path or permissions)"]
+            ) from None
+        if len(token) < 16:
+            raise ConfigError(
+                [f"api.token_file: the token in {api.token_file} is shorter than 16 characters (write a longer one)"]
+            )
+        return token
+    path = Path(config.station.data_dir) / "api-token"
+    if path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) >= 16:
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    path.write_text(token + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    log.warning("api: no token configured; generated one in %s", path)
+    return token
+
+
+class ConfigManager:
+    """Owns the current config; changes go through `set_preset` and `update`, under the work lock."""
+
+    def __init__(self, config: CutboxConfig, lock: threading.RLock, camera: Camera, parts: Parts):
+        self.config = config
+        self._lock = lock
+        self._camera = camera
+        self._parts = parts
+
+    def presets(self) -> dict:
+        compose = self.config.compose
+        return {
+            "current": compose.preset,
+            "presets": {k: v.model_dump(mode="json") for k, v in compose.presets.items()},
+        }
+
+    def check_preset(self, name: str) -> None:
+        if name not in self.config.compose.presets:
+            known = ", ".join(sorted(self.config.compose.presets))
+            raise BadRequest(f"unknown preset {name!r}: choose from {known}")
+
+    def set_preset(self, name: str) -> dict:
+        """Make `name` the default preset, for the pipeline too."""
+        self.check_preset(name)
+        with self._lock:
+            self.config = validate(
+                merge_patch(self.config.model_dump(mode="json"), {"compose": {"preset": name}}), "preset"
+            )
+            pipeline = self._parts.loaded
+            if pipeline is not None:
+                pipeline.set_preset(name)
+        return self.presets()
+
+    def view(self) -> dict:
+        return redact(self.config.model_dump(mode="json"))
+
+    def update(self, patch: dict) -> dict:
+        """Validate a partial config and apply it; sections that need a restart are named.
+        `ConfigError` (an `Invalid`, one problem per bad key) when it does not validate; a pipeline that
+        cannot be built from it rejects it and the running one stays."""
+        if not isinstance(patch, dict):
+            raise BadRequest("the body must be a JSON object of sections")
+        current = self.config.model_dump(mode="json")
+        new = validate(merge_patch(current, patch), "config")  # ConfigError is an Invalid
+        new_dump = new.model_dump(mode="json")
+        changed = sorted(k for k in new_dump if new_dump[k] != current.get(k))
+        with self._lock:
+            if any(s in changed for s in PIPELINE_SECTIONS):
+                try:
+                    self._parts.replace_pipeline(new)
+                except Exception as exc:  # whatever the model stack says, the old config stays
+                    raise BadRequest(f"config rejected by the pipeline: {one_line(exc)}") from None
+            self.config = new
+            if "source" in changed:
+                self._camera.close()
+            if "turntable" in changed:
+                self._parts.drop_turntable()
+        restart = [s for s in changed if s not in LIVE_SECTIONS and s != "api"]
+        restart += [
+            f"api.{k}" for k, v in new_dump["api"].items() if v != current["api"].get(k) and k not in LIVE_API_KEYS
+        ]
+        return {"config": self.view(), "changed": changed, "restart_required": restart}

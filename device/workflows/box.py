@@ -1,0 +1,215 @@
+"""Capture, spin, calibrate, correct and review on the running box.
+
+Every job takes the work lock (one user of the camera and the model at a time), drives the
+pipeline through the scoring step, and ends in `_keep`: stored, published, counted. A bad
+request raises `BadRequest`, a state that does not allow it `Conflict`, a part that failed
+`Unavailable` (`CameraError` for the camera); every failure is also recorded for the page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+
+from device.box.camera import Camera
+from device.box.events import Events
+from device.box.parts import Parts
+from device.box.publishing import Publishing
+from device.box.settings import ConfigManager
+from device.box.watchdog import Heartbeat
+from device.errors import BadRequest, CameraError, Conflict, Unavailable, one_line
+from device.matte.strokes import Strokes
+from device.segment.base import PlateAware
+from device.store import CaptureStore
+from device.types import Capture, Frame
+from device.workflows.scoring import ScoredPipeline
+
+
+class BoxWorkflows:
+    def __init__(
+        self,
+        *,
+        lock: threading.RLock,
+        settings: ConfigManager,
+        camera: Camera,
+        parts: Parts,
+        store: CaptureStore,
+        publishing: Publishing,
+        events: Events,
+        heartbeat: Heartbeat,
+    ):
+        self._lock = lock
+        self._settings = settings
+        self._camera = camera
+        self._parts = parts
+        self._store = store
+        self._publishing = publishing
+        self._events = events
+        self._heartbeat = heartbeat
+
+    def _scored(self) -> ScoredPipeline:
+        config = self._settings.config
+        return ScoredPipeline(self._parts.pipeline(config), config.api.review_threshold, self._heartbeat.beat)
+
+    def _process(self, frame: Frame, *, preset: str | None = None, strokes: Strokes | None = None):
+        """frame -> matte -> compose/export -> score; the capture and its full-size alpha."""
+        scored = self._scored()
+        capture = scored.process(frame, preset=preset, strokes=strokes)
+        if capture.sku is None and frame.sku is not None:
+            capture.sku = frame.sku
+        return capture, scored.alphas.pop(capture.id)
+
+    def _keep(self, capture: Capture, alpha: np.ndarray | None, strokes: np.ndarray | None = None, **extra) -> dict:
+        """Store, publish and announce one finished capture."""
+        extra.setdefault("review_state", "pending" if capture.review else "none")
+        meta = self._store.save(capture, alpha, **({"strokes": strokes} if strokes is not None else {}), extra=extra)
+        published = self._publishing.submit(capture)
+        self._events.captured(capture)
+        return dict(meta, published=published)
+
+    def capture(self, sku: str | None = None, preset: str | None = None) -> Capture:
+        """Take one frame and turn it into a stored, published capture."""
+        if preset is not None:
+            self._settings.check_preset(preset)
+        with self._lock:
+            frame = self._camera.grab()
+            if sku:
+                frame = dataclasses.replace(frame, sku=sku)
+            try:
+                capture, alpha = self._process(frame, preset=preset)
+            except Unavailable:
+                raise
+            except Exception as exc:  # any stage failing on this frame: recorded, one line to the caller
+                self._events.error("pipeline", exc)
+                raise Unavailable(f"processing failed: {one_line(exc)}") from None
+            capture.sku = sku or capture.sku
+            self._keep(capture, alpha)
+            return capture
+
+    def spin(self, steps: int | None = None, sku: str | None = None) -> list[Capture]:
+        """A turntable spin set: one stored, scored capture per step."""
+        from device.turntable.base import TurntableError
+        from device.turntable.spin import shoot_spin
+
+        config = self._settings.config
+        steps = steps or config.turntable.steps
+        if not 1 <= steps <= 720:
+            raise BadRequest(f"steps must be 1..720, got {steps}")
+        with self._lock:
+            table = self._parts.turntable(config)
+            self._camera.open()
+            scored = self._scored()
+            try:
+                captures = shoot_spin(
+                    self._camera,
+                    scored,
+                    table,
+                    steps,
+                    sku,
+                    on_step=lambda i, n, angle: self._heartbeat.beat(f"spin view {i + 1}/{n}"),
+                )
+            except CameraError:
+                raise
+            except TurntableError as exc:
+                raise Unavailable(f"spin failed: {self._events.error('spin', exc)}") from None
+            except ValueError as exc:
+                raise BadRequest(f"spin: {one_line(exc)}") from None
+            except Exception as exc:  # a stage failing on one view fails the set, recorded
+                raise Unavailable(f"spin failed: {self._events.error('spin', exc)}") from None
+            for cap in captures:
+                self._keep(cap, scored.alphas.pop(cap.id, None))
+            return captures
+
+    def calibrate(self, frames: int | None = None) -> dict:
+        """Photograph the empty booth into a clean plate under `<data_dir>/plate/` and switch
+        the pipeline's booth segmenter to it (plate mode from the next capture on)."""
+        from device.booth.plate import PlateError, calibrate, plate_summary
+
+        config = self._settings.config
+        n = frames or config.booth.plate_frames
+        if not 1 <= n <= 64:
+            raise BadRequest(f"frames must be 1..64, got {n}")
+        with self._lock:
+            try:
+                # the camera re-opens a lost source and records errors
+                plate = calibrate(self._camera, n, config.station.data_dir, config.booth.plate_average)
+            except PlateError as exc:
+                raise Conflict(str(exc)) from None
+            pipeline = self._parts.loaded
+            if pipeline is not None and isinstance(pipeline.segmenter, PlateAware):
+                pipeline.segmenter.set_plate(plate)
+        return plate_summary(plate)
+
+    def review(self, capture_id: str, action: str) -> dict:
+        """approve or reject a capture; the decision is stored and published with its meta."""
+        if action not in ("approve", "reject"):
+            raise BadRequest(f"unknown review action {action!r}: approve or reject")
+        state = "approved" if action == "approve" else "rejected"
+        with self._lock:
+            self._store.meta(capture_id)  # NotFound before anything changes
+            meta = self._store.update_meta(capture_id, review_state=state, review=False)
+            if self._publishing.publisher is not None:
+                cap = self._store.capture(capture_id)
+                cap.review = False
+                cap.meta["review_state"] = state
+                self._publishing.submit(cap)
+        return meta
+
+    def correct(self, capture_id: str, keep: np.ndarray, remove: np.ndarray) -> Capture:
+        """Re-run the matte with the operator's strokes (frame-sized bool masks, added to any
+        earlier ones) as hard constraints; the result replaces the capture and is re-published."""
+        with self._lock:
+            meta = self._store.meta(capture_id)
+            frame = self._store.frame(capture_id)
+            keep, remove = self._merged_strokes(capture_id, frame, keep, remove)
+            frame = dataclasses.replace(frame, sku=meta.get("sku"))
+            try:
+                capture, alpha = self._process(
+                    frame, preset=meta.get("preset") or None, strokes=Strokes(keep=keep, remove=remove)
+                )
+            except Unavailable:
+                raise
+            except Exception as exc:  # as for a capture: recorded, one line to the caller
+                self._events.error("correct", exc)
+                raise Unavailable(f"correction failed: {one_line(exc)}") from None
+            capture.id = capture_id
+            capture.sku = meta.get("sku")
+            corrections = int(meta.get("corrections", 0)) + 1
+            capture.meta["corrections"] = corrections
+            # The operator has looked at it and fixed it: it leaves the review queue.
+            capture.review = False
+            capture.meta["review"] = False
+            self._keep(
+                capture,
+                alpha,
+                strokes=_stroke_image(keep, remove),
+                corrections=corrections,
+                review_state="corrected",
+                created=meta.get("created", time.time()),
+            )
+            return capture
+
+    def _merged_strokes(
+        self, capture_id: str, frame: Frame, keep: np.ndarray, remove: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """New strokes on top of the stored ones (a new stroke wins where they disagree)."""
+        h, w = frame.image.shape[:2]
+        if keep.shape != (h, w) or remove.shape != (h, w):
+            raise BadRequest(f"strokes are {keep.shape[1]}x{keep.shape[0]} but the frame is {w}x{h}")
+        previous = self._store.strokes(capture_id)
+        if previous is not None and previous.shape[:2] == (h, w):
+            old_keep, old_remove = previous[..., 1] > 127, previous[..., 0] > 127
+            keep, remove = (old_keep & ~remove) | keep, (old_remove & ~keep) | remove
+        return keep, remove
+
+
+def _stroke_image(keep: np.ndarray, remove: np.ndarray) -> np.ndarray:
+    """The strokes as the store keeps them: remove in red, keep in green."""
+    h, w = keep.shape
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0][remove] = 255
+    img[..., 1][keep] = 255
+    return img
