@@ -187,7 +187,10 @@ def _add_config(sub) -> None:
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_cmd", required=True, metavar="{check}")
     c = csub.add_parser("check", help="validate a cutbox.toml: prints OK, or one line per problem with the fix")
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", metavar="FILE", nargs="?", help="the file to check (or give it with --config)")
+    c.add_argument(
+        "--config", metavar="FILE", dest="config_file", help="the file to check, as the other commands take it"
+    )
     c.add_argument("--env", action="store_true", help="also apply CUTBOX__SECTION__KEY environment overrides")
     c.set_defaults(func=_cmd_config_check)
 
@@ -195,8 +198,15 @@ def _add_config(sub) -> None:
 def _cmd_config_check(args: argparse.Namespace) -> int:
     from device.config import ConfigError, load_config
 
+    if args.file and args.config_file and args.file != args.config_file:
+        _err(f"config check: two files given ({args.file} and --config {args.config_file}): give one")
+        return 2
+    file = args.file or args.config_file
+    if file is None:
+        _err("config check: name the file: cutbox config check --config /etc/cutbox/cutbox.toml")
+        return 2
     try:
-        load_config(args.file, env=None if args.env else {})
+        load_config(file, env=None if args.env else {})
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
@@ -461,7 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
+    # serve runs under systemd: what it chose (model, backend, camera) belongs in the journal
+    level = (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

@@ -9,6 +9,7 @@ is `firmware_config/cutbox.toml` (the code defaults equal it); environment varia
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -100,7 +101,11 @@ class SegmentConfig(Section):
     edgetpu_lib: str = Field("libedgetpu.so.1", description="Edge TPU delegate library name or path")
     edgetpu_model: Path | None = Field(
         None,
-        description="edgetpu_compiler output of the same model, used when the Edge TPU delegate loads (None: the CPU model)",
+        description="edgetpu_compiler output of the same model (*_edgetpu.tflite); without one the box runs on the CPU",
+    )
+    edgetpu_device: str = Field(
+        "",
+        description='Which Coral libedgetpu opens: "usb", "usb:N", "pci", "pci:N" ("" = the kind that was found)',
     )
 
     @field_validator("model", "edgetpu_model")
@@ -108,6 +113,22 @@ class SegmentConfig(Section):
     def _from_repo_root(cls, v: Path | None) -> Path | None:
         """Relative model paths mean the repository's models/, whatever the working directory."""
         return v if v is None or v.is_absolute() else REPO_ROOT / v
+
+    @field_validator("edgetpu_device")
+    @classmethod
+    def _libedgetpu_device(cls, v: str) -> str:
+        return edgetpu_device_string(v)
+
+
+def edgetpu_device_string(v: str) -> str:
+    """libedgetpu's device names are "", "usb", "usb:N", "pci", "pci:N"; the kernel and Coral's
+    documentation say "pcie", which libedgetpu does not know, so that spelling is mapped."""
+    s = v.strip().lower()
+    if s == "pcie" or s.startswith("pcie:"):
+        s = "pci" + s[4:]
+    if not re.fullmatch(r"((usb|pci)(:\d{1,2})?)?", s):
+        raise ValueError(f'{v!r} is not a libedgetpu device: use "usb", "usb:0", "pci", "pci:0" or "" (the one found)')
+    return s
 
 
 # ---- matte / compose / export --------------------------------------------------------------
@@ -550,6 +571,10 @@ class BoothConfig(Section):
         REPO_ROOT / "models" / "cutbox-booth-int8.tflite",
         description="The plate-aware .tflite model (card beside it, channels RGB+plate). Relative paths are from the repository root",
     )
+    edgetpu_model: Path | None = Field(
+        None,
+        description="edgetpu_compiler output of the plate model; without one the plate model runs on the CPU",
+    )
     plate_frames: int = Field(8, ge=1, le=256, description="Frames averaged into the clean plate by `cutbox calibrate`")
     plate_average: Literal["median", "mean"] = Field("median", description="How the calibration frames are averaged")
     border: float = Field(
@@ -597,10 +622,10 @@ class BoothConfig(Section):
             raise ValueError("give [lo, hi] with 0 < lo < hi < 1")
         return v
 
-    @field_validator("model")
+    @field_validator("model", "edgetpu_model")
     @classmethod
-    def _from_repo_root(cls, v: Path) -> Path:
-        return v if v.is_absolute() else REPO_ROOT / v
+    def _from_repo_root(cls, v: Path | None) -> Path | None:
+        return v if v is None or v.is_absolute() else REPO_ROOT / v
 
 
 class CutboxConfig(Section):

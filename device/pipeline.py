@@ -50,6 +50,11 @@ class Pipeline:
         card = getattr(self.segmenter, "card", None)
         return getattr(card, "label", None)
 
+    @property
+    def backend(self) -> tuple[str, str]:
+        """(backend, reason) of the generic model: "edgetpu" only when it really runs there."""
+        return getattr(self.segmenter, "backend", "unknown"), getattr(self.segmenter, "backend_reason", "")
+
     # ---- presets -------------------------------------------------------------------------
     @property
     def preset(self) -> str:
@@ -73,6 +78,9 @@ class Pipeline:
         """Segment and refine one frame (the per-shot half of a spin)."""
         t0 = time.perf_counter()
         mask = self.segmenter.segment(frame)
+        frame.info["backend"] = mask.backend
+        if mask.backend_reason:
+            frame.info["backend_reason"] = mask.backend_reason
         t1 = time.perf_counter()
         matte = refine(mask, self.config.matte, strokes)
         if isinstance(self.segmenter, PlateAware):  # booth mode: the real cast shadow
@@ -121,7 +129,7 @@ class Pipeline:
             "source": frame.source,
             "frame_size": list(frame.size),
             "box": [int(v) for v in cutout.box],
-            **{k: frame.info[k] for k in ("segment_mode", "plate_fit") if k in frame.info},
+            **{k: frame.info[k] for k in ("segment_mode", "plate_fit", "backend", "backend_reason") if k in frame.info},
             **(extra_meta or {}),
         }
         critical, deferred = split_formats(preset_cfg.formats)

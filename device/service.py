@@ -208,6 +208,8 @@ class CutboxService:
                 "ok": pipeline is not None,
                 "error": self.parts.pipeline_error,
                 "model": pipeline.model_name if pipeline is not None else None,
+                "backend": pipeline.backend[0] if pipeline is not None else None,
+                "backend_reason": pipeline.backend[1] if pipeline is not None else None,
             },
             mqtt=mqtt_status(self.publisher_status(), config.mqtt.outbox_max_captures),
             preset=config.compose.preset,

@@ -90,6 +90,7 @@ class Mask:
     model: str  # model name and version from the model card
     backend: str  # "cpu" or "edgetpu"
     see_through: tuple[float, float] | None = None
+    backend_reason: str = ""  # why that backend (a Coral found and its model compiled, or why not)
 
 
 @dataclass(frozen=True)

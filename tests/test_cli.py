@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shlex
 import shutil
 import struct
 import subprocess
@@ -157,6 +159,25 @@ def test_an_unknown_preset_is_refused_before_any_work(tmp_path):
 def test_config_check_says_ok_for_the_default_file():
     r = cutbox("config", "check", "firmware_config/cutbox.toml")
     assert (r.returncode, r.stdout.strip()) == (0, "OK")
+
+
+def test_config_check_takes_the_file_as_config_too_as_the_installer_calls_it():
+    r = cutbox("config", "check", "--config", "firmware_config/cutbox.toml")
+    assert (r.returncode, r.stdout.strip()) == (0, "OK")
+    installer = (REPO / "tools" / "install-pi.sh").read_text()
+    calls = re.findall(r'cutbox" config check (.*?) \|\|', installer)
+    assert calls, "the installer no longer runs config check"
+    for call in calls:
+        args = shlex.split(call.replace('"$CONFIG_FILE"', "firmware_config/cutbox.toml"))
+        r = cutbox("config", "check", *args)
+        assert (r.returncode, r.stdout.strip()) == (0, "OK"), (call, r.stderr)
+
+
+def test_config_check_refuses_two_different_files_and_none():
+    r = cutbox("config", "check", "a.toml", "--config", "b.toml")
+    assert r.returncode == 2 and "two files given" in r.stderr
+    r = cutbox("config", "check")
+    assert r.returncode == 2 and "name the file" in r.stderr
 
 
 def test_config_check_prints_one_line_per_problem_with_the_fix(tmp_path):

@@ -144,6 +144,11 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
         assert httpx.post(url + "/api/capture").status_code == 401
         r = httpx.post(url + "/api/capture", headers={"Authorization": "Bearer serve-token-0123456789"}, timeout=60)
         assert r.status_code == 200, r.text
+        meta = r.json()["meta"]  # what the catalog gets over MQTT
+        assert meta["backend"] == "cpu" and "no Coral found" in meta["backend_reason"]
+        st = httpx.get(url + "/api/status", headers={"Authorization": "Bearer serve-token-0123456789"}).json()
+        assert st["pipeline"]["model"].startswith("cutbox-student") and st["pipeline"]["backend"] == "cpu"
+        assert st["pipeline"]["backend_reason"].startswith("no Coral found")
         # systemd hears READY=1, then WATCHDOG=1 from the service's beats (idle checks, the capture)
         said = [d for _, d in _datagrams(notify_sock, 3.0)]
         assert said[0].startswith(b"READY=1") and b"WATCHDOG=1" in said
@@ -156,6 +161,9 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
             proc.kill()
     # uvicorn shuts down gracefully, then re-raises SIGTERM so systemd sees the usual exit.
     assert proc.returncode in (0, -signal.SIGTERM)
+    # the journal says where the model runs and why, at INFO, without -v
+    journal = proc.stdout.read()
+    assert "INFO cutbox.segment: segment: cutbox-student" in journal and "on cpu (no Coral found" in journal
 
 
 def _free_port() -> int:

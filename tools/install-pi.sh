@@ -106,7 +106,8 @@ install -d -m 0755 "$ETC"
 if [[ ! -f "$ETC/cutbox.toml" ]]; then
   install -m 0644 "$PREFIX/src/firmware_config/cutbox.toml" "$ETC/cutbox.toml"
 fi
-"$PREFIX/venv/bin/cutbox" config check --config "$ETC/cutbox.toml" || die "fix $ETC/cutbox.toml (one line per problem above)"
+CONFIG_FILE="$ETC/cutbox.toml"
+"$PREFIX/venv/bin/cutbox" config check --config "$CONFIG_FILE" || die "fix $ETC/cutbox.toml (one line per problem above)"
 
 say "udev rules (Coral, turntable serial port)"
 install -m 0644 "$PREFIX/src/firmware_config/udev/99-cutbox.rules" /etc/udev/rules.d/99-cutbox.rules

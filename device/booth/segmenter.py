@@ -29,11 +29,26 @@ class PlateModel:
     """The plate-aware int8 model: input frame RGB + plate RGB (6 uint8 channels), per its card."""
 
     def __init__(
-        self, model_path: str | Path, threads: int = 1, delegate: str = "auto", edgetpu_lib: str = "libedgetpu.so.1"
+        self,
+        model_path: str | Path,
+        threads: int = 1,
+        delegate: str = "auto",
+        edgetpu_lib: str = "libedgetpu.so.1",
+        edgetpu_model: str | Path | None = None,
+        edgetpu_device: str = "",
     ):
         from device.segment.litert import Int8Model
 
-        self.model = Int8Model(model_path, "RGB+plate", threads, delegate, edgetpu_lib, setting="booth.model")
+        self.model = Int8Model(
+            model_path,
+            "RGB+plate",
+            threads,
+            delegate,
+            edgetpu_lib,
+            edgetpu_model,
+            setting="booth.model",
+            edgetpu_device=edgetpu_device,
+        )
         self.card, self.backend, self.backend_reason = self.model.card, self.model.backend, self.model.backend_reason
         self.input_size = self.model.input_size
         self._lock = threading.Lock()
@@ -131,6 +146,7 @@ class BoothSegmenter:
             model=self.plate_model.card.label,
             backend=self.plate_model.backend,
             see_through=see_through,
+            backend_reason=getattr(self.plate_model, "backend_reason", ""),
         )
 
     def add_shadow(self, matte):
@@ -159,7 +175,19 @@ def open_booth_segmenter(config, generic: Segmenter) -> BoothSegmenter:
     and the plate model from booth.model, opened only once there is a plate; a missing
     one means generic mode, with the reason."""
     cfg, seg = config.booth, config.segment
-    open_model = partial(PlateModel, cfg.model, seg.threads, seg.delegate, seg.edgetpu_lib) if cfg.enabled else None
+    open_model = (
+        partial(
+            PlateModel,
+            cfg.model,
+            seg.threads,
+            seg.delegate,
+            seg.edgetpu_lib,
+            cfg.edgetpu_model,
+            seg.edgetpu_device,
+        )
+        if cfg.enabled
+        else None
+    )
     plate = None
     try:
         plate = Plate.load(plate_dir(config.station.data_dir))

@@ -13,4 +13,6 @@ def open_segmenter(cfg: SegmentConfig) -> Segmenter:
     """The LiteRT segmenter the configuration describes (raises ModelError with the fix)."""
     from device.segment.litert import LiteRTSegmenter
 
-    return LiteRTSegmenter(cfg.model, cfg.threads, cfg.delegate, cfg.edgetpu_lib, cfg.edgetpu_model)
+    return LiteRTSegmenter(
+        cfg.model, cfg.threads, cfg.delegate, cfg.edgetpu_lib, cfg.edgetpu_model, edgetpu_device=cfg.edgetpu_device
+    )

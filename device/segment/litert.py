@@ -18,6 +18,7 @@ import numpy as np
 
 from device.segment.base import ModelError
 from device.segment.card import ModelCard
+from device.segment.edgetpu import EDGETPU_OP, device_option, is_compiled_for_edgetpu
 from device.types import Frame, Mask
 
 log = logging.getLogger("cutbox.segment")
@@ -89,6 +90,7 @@ class Int8Model:
         edgetpu_lib: str = "libedgetpu.so.1",
         edgetpu_model: str | Path | None = None,
         setting: str = "segment.model",
+        edgetpu_device: str = "",
     ):
         model_path = Path(model_path)
         if not model_path.is_file():
@@ -102,12 +104,14 @@ class Int8Model:
         self.model_path = model_path
         self.threads = threads
         Interpreter, load_delegate, self.runtime = _interpreter_api()
-        delegates, self.backend, self.backend_reason = choose_delegate(delegate, edgetpu_lib, load_delegate)
-        run_path = model_path
-        if self.backend == "edgetpu" and edgetpu_model is not None:
-            run_path = Path(edgetpu_model)
-            if not run_path.is_file():
-                raise ModelError(f"Edge TPU model not found: {run_path} (segment.edgetpu_model)")
+        tpu_setting = setting.rsplit(".", 1)[0] + ".edgetpu_model"
+        tpu_path = Path(edgetpu_model) if edgetpu_model is not None else model_path
+        if edgetpu_model is not None and not tpu_path.is_file() and delegate != "cpu":
+            raise ModelError(f"Edge TPU model not found: {tpu_path} ({tpu_setting})")
+        delegates, self.backend, self.backend_reason = choose_delegate(
+            delegate, edgetpu_lib, load_delegate, device=edgetpu_device, tpu_model=tpu_path, setting=tpu_setting
+        )
+        run_path = tpu_path if self.backend == "edgetpu" else model_path
         try:
             self._interp = Interpreter(
                 model_path=str(run_path), num_threads=threads, experimental_delegates=delegates or None
@@ -165,8 +169,11 @@ class LiteRTSegmenter:
         delegate: str = "auto",
         edgetpu_lib: str = "libedgetpu.so.1",
         edgetpu_model: str | Path | None = None,
+        edgetpu_device: str = "",
     ):
-        self.model = Int8Model(model_path, "RGB", threads, delegate, edgetpu_lib, edgetpu_model)
+        self.model = Int8Model(
+            model_path, "RGB", threads, delegate, edgetpu_lib, edgetpu_model, edgetpu_device=edgetpu_device
+        )
         self.card, self.model_path, self.threads = self.model.card, self.model.model_path, threads
         self.runtime, self.backend, self.backend_reason = (
             self.model.runtime,
@@ -188,25 +195,48 @@ class LiteRTSegmenter:
 
     def segment(self, frame: Frame) -> Mask:
         prob = self.model.run(self.prepare(frame)[None])
-        return Mask(frame=frame, prob=prob, model=self.card.label, backend=self.backend)
+        return Mask(
+            frame=frame, prob=prob, model=self.card.label, backend=self.backend, backend_reason=self.backend_reason
+        )
 
 
-def choose_delegate(delegate: str, lib: str, load_delegate) -> tuple[list, str, str]:
-    """(delegates, backend, reason): the Coral when one is attached and its library loads."""
+def choose_delegate(
+    delegate: str,
+    lib: str,
+    load_delegate,
+    *,
+    device: str = "",
+    tpu_model: Path | None = None,
+    setting: str = "segment.edgetpu_model",
+) -> tuple[list, str, str]:
+    """(delegates, backend, reason): the Coral when one is attached, the model handed to it was
+    compiled for it and libedgetpu loads; otherwise the CPU, with the reason. `delegate =
+    "edgetpu"` turns every reason for the CPU into a ModelError."""
     if delegate == "cpu":
         return [], "cpu", "segment.delegate = cpu"
+
+    def cpu(reason: str, fix: str) -> tuple[list, str, str]:
+        if delegate == "edgetpu":
+            raise ModelError(f"segment.delegate = edgetpu but {reason} ({fix})")
+        return [], "cpu", reason
+
     where = find_edgetpu()
     if where is None:
-        reason = "no Coral found (no /dev/apex_*, no USB 1a6e:089a or 18d1:9302)"
-        if delegate == "edgetpu":
-            raise ModelError(f"segment.delegate = edgetpu but {reason}: plug it in or set delegate = auto")
-        return [], "cpu", reason
+        return cpu(
+            "no Coral found (no /dev/apex_*, no USB 1a6e:089a or 18d1:9302)", "plug it in or set delegate = auto"
+        )
+    if tpu_model is None or not is_compiled_for_edgetpu(tpu_model):
+        name = tpu_model.name if tpu_model is not None else "the model"
+        return cpu(
+            f"Coral at {where} but {name} is not compiled for the Edge TPU (no {EDGETPU_OP})",
+            f"compile it with tools/compile_edgetpu.py and set {setting}",
+        )
+    option = device_option(where, device)
     try:
-        options = {"device": where.split(":", 1)[0] + (":0" if where.startswith("usb") else "")}
-        d = load_delegate(lib, options)
-    except Exception as exc:  # missing libedgetpu, or one built for another TFLite
-        reason = f"Coral at {where} but {lib} did not load: {' '.join(str(exc).split())[:160]}"
-        if delegate == "edgetpu":
-            raise ModelError(f"segment.delegate = edgetpu: {reason} (install libedgetpu1-std)") from None
-        return [], "cpu", reason
-    return [d], "edgetpu", f"Coral at {where}, {lib} loaded"
+        d = load_delegate(lib, {"device": option})
+    except Exception as exc:  # missing libedgetpu, one built for another TFLite, or a wrong device string
+        return cpu(
+            f"Coral at {where} but {lib} did not load (device {option!r}): {' '.join(str(exc).split())[:160]}",
+            "install libedgetpu1-std, see docs/coral.md",
+        )
+    return [d], "edgetpu", f"Coral at {where} (device {option!r}), {lib} loaded, {tpu_model.name} compiled for it"

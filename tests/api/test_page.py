@@ -202,6 +202,8 @@ def test_the_camera_lost_banner_appears_and_clears(browser, box_factory, artifac
     page.click("#capture-btn")
     expect(page.locator("#message")).to_contain_text("Captured", timeout=30_000)
     expect(page.locator("#alerts .banner")).to_have_count(0)
+    expect(page.locator("#pill-model")).to_have_text("model on cpu")  # no Coral here, and it says why
+    assert "no Coral found" in page.locator("#pill-model").get_attribute("title")
     away = b.photos.with_name("photos-away")
     shutil.move(b.photos, away)
     banner = page.locator("#alerts .banner[data-kind=camera]")

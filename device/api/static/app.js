@@ -60,6 +60,9 @@ function renderStatus(st) {
     pill("#pill-broker", "off", "broker off");
     pill("#pill-outbox", "off", "outbox -");
   }
+  const pl = st.pipeline || {};
+  pill("#pill-model", pl.ok ? "ok" : "bad", pl.ok ? "model on " + (pl.backend || "?") : "model not loaded");
+  $("#pill-model").title = pl.ok ? (pl.model || "") + ": " + (pl.backend_reason || "") : (pl.error || "");
   const alerts = $("#alerts");
   alerts.replaceChildren(...st.alerts.map((a) => {
     const div = document.createElement("div");
