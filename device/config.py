@@ -59,6 +59,12 @@ class SourceConfig(Section):
     processed_dir: Path | None = Field(
         None, description="hotfolder: move taken files here (None: leave them, take each only once)"
     )
+    retry_min_s: float = Field(
+        1.0, gt=0, le=60, description="A lost camera: first wait before the box tries to open it again"
+    )
+    retry_max_s: float = Field(
+        30.0, gt=0, le=600, description="A lost camera: the wait doubles after each failed try up to this"
+    )
     uvc_device: int | str = Field(0, description="uvc: /dev/videoN index, or a device path / OpenCV URL")
     uvc_width: int = Field(2304, ge=16, le=16384, description="uvc: requested frame width")
     uvc_height: int = Field(1296, ge=16, le=16384, description="uvc: requested frame height")

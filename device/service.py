@@ -168,14 +168,16 @@ class CutboxService:
     def check_idle(self) -> bool:
         """When nothing else holds the camera and the model, show they still work and beat.
         While a capture holds the work lock this does nothing: that work beats by itself, and
-        work that hangs stops beating. A camera grab that hangs here stops the beats too."""
+        work that hangs stops beating. A camera grab that hangs here stops the beats too; a
+        camera that is lost (fails at once) is a state shown on the page, and still beats."""
         if not self._work.acquire(blocking=False):
             return False
         try:
-            if not self.parts.ready or not self.camera.check():
+            if not self.parts.ready:
                 return False
-            self.beat("idle check")
-            return True
+            healthy = self.camera.watch()
+            self.beat("idle check" if healthy else "idle check, camera lost")
+            return healthy
         except Unavailable:
             return False
         finally:
@@ -203,7 +205,12 @@ class CutboxService:
         pipeline = self.parts.loaded
         return box_status(
             station=config.station.id,
-            camera={"ok": self.camera.error is None, "kind": config.source.kind, "error": self.camera.error},
+            camera={
+                "ok": self.camera.error is None,
+                "kind": config.source.kind,
+                "error": self.camera.error,
+                "retry_in_s": self.camera.retry.wait_s(),
+            },
             pipeline={
                 "ok": pipeline is not None,
                 "error": self.parts.pipeline_error,

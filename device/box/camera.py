@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from device.box.camera_retry import RetrySchedule
 from device.box.events import Events
 from device.box.watchdog import Heartbeat
 from device.config import SourceConfig
@@ -57,6 +58,21 @@ class Camera:
         self.last_frame: np.ndarray | None = None
         self._preview_cache: tuple[np.ndarray, int, bytes] | None = None
         self._probe_at = 0.0
+        self._retry: RetrySchedule | None = None
+
+    @property
+    def retry(self) -> RetrySchedule:
+        """The background re-open schedule (`source.retry_min_s` .. `retry_max_s`)."""
+        if self._retry is None:
+            cfg = self._config()
+            self._retry = RetrySchedule(cfg.retry_min_s, cfg.retry_max_s)
+        return self._retry
+
+    def _lost(self, exc: BaseException) -> str:
+        self.error = self._events.error("camera", exc)
+        wait = self.retry.failed()
+        log.info("camera lost (attempt %d), next background retry in %.1f s", self.retry.failures, wait)
+        return self.error
 
     @property
     def kind(self) -> str:
@@ -75,8 +91,7 @@ class Camera:
 
             self._source = open_source(self._config(), data_dir=self._data_dir)
         except Exception as exc:  # any driver failure is a lost camera, reported on the page
-            self.error = self._events.error("camera", exc)
-            raise CameraError(self.error) from None
+            raise CameraError(self._lost(exc)) from None
         return self._source
 
     def close(self) -> None:
@@ -110,8 +125,10 @@ class Camera:
                 raise
             except Exception as exc:  # the second failure is the camera's error
                 self.close()
-                self.error = self._events.error("camera", exc)
-                raise CameraError(self.error) from None
+                raise CameraError(self._lost(exc)) from None
+            if self.retry.failures:
+                log.info("camera back after %d failed attempt(s)", self.retry.failures)
+                self.retry.succeeded()
             self.error = None
             self.last_frame = frame.image
             self._heartbeat.beat("frame")
@@ -127,6 +144,17 @@ class Camera:
         self._probe_at = 0.0
         self.probe()
         return self.error is None
+
+    def watch(self) -> bool:
+        """The idle check's view: True while the source works; False while it is lost, which
+        is a state, not a hang: a lost live camera is re-opened only when the retry schedule
+        says so, and either way the check returns at once."""
+        if self.error is not None and not self.retry.due():
+            return False
+        try:
+            return self.check()
+        except CameraError:
+            return False
 
     def probe(self) -> None:
         """Cheap check between captures: a file or hot-folder source whose folder vanished is
@@ -146,7 +174,7 @@ class Camera:
         """One live-view JPEG: a fresh frame from a camera (unless a capture holds it), else the
         last frame seen; None when there is nothing to show yet."""
         image = None
-        if self.live and self._lock.acquire(blocking=False):
+        if self.live and (self.error is None or self.retry.due()) and self._lock.acquire(blocking=False):
             try:
                 image = self.grab().image
             except CameraError:
