@@ -141,7 +141,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # ---- bench ------------------------------------------------------------------------------
 @command
 def _add_bench(sub) -> None:
-    p = sub.add_parser("bench", help="time the whole pipeline on a 2304x1296 frame (per stage p50/p95, peak RSS)")
+    p = sub.add_parser(
+        "bench",
+        help="time the whole pipeline on a 2304x1296 frame to its files (page and artifact ready p50/p95, per stage, throughput, peak RSS)",
+    )
     p.add_argument(
         "--threads", type=int, default=1, help="CPU cores to pin to; also OpenCV and LiteRT threads (default 1)"
     )
@@ -150,7 +153,13 @@ def _add_bench(sub) -> None:
     p.add_argument(
         "--preset",
         default="marketplace-white",
-        help="compose preset (default marketplace-white: 2000x2000 JPEG on white + mask)",
+        help="compose preset, or 'all' for every preset in turn (default marketplace-white: 2000x2000 JPEG on white + mask)",
+    )
+    p.add_argument(
+        "--source",
+        choices=("camera", "file"),
+        default="camera",
+        help="camera: a fresh copy of the frame each time; file: decode it from a JPEG file each time (default camera)",
     )
     p.add_argument(
         "--plate",
@@ -163,7 +172,7 @@ def _add_bench(sub) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from device.bench import format_compare, format_table, run_bench, run_plate_compare
+    from device.bench import format_compare, format_presets, format_table, run_bench, run_plate_compare, run_presets
 
     if args.threads < 1 or args.frames < 1 or args.warmup < 0:
         _err("bench: --threads and --frames must be >= 1, --warmup >= 0")
@@ -171,9 +180,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     if cfg is None:
         return 2
-    run, fmt = (run_plate_compare, format_compare) if args.plate else (run_bench, format_table)
+    if args.plate and args.preset == "all":
+        _err("bench: --plate times one preset; name it with --preset")
+        return 2
+    kw = {"threads": args.threads, "frames": args.frames, "warmup": args.warmup, "source": args.source}
+    if args.preset == "all":
+        run, fmt = run_presets, format_presets
+    else:
+        run, fmt = (run_plate_compare, format_compare) if args.plate else (run_bench, format_table)
+        kw["preset"] = args.preset
     try:
-        report = run(cfg, threads=args.threads, frames=args.frames, warmup=args.warmup, preset=args.preset)
+        report = run(cfg, **kw)
     except (ValueError, RuntimeError) as exc:
         _err(f"bench: {' '.join(str(exc).split())}")
         return 1

@@ -208,12 +208,41 @@ def test_bench_reports_stages_percentiles_rss_and_the_machine():
     assert set(rep["stages"]) == {"source", "segment", "matte", "compose", "export"}
     assert all(v["p50_ms"] <= v["p95_ms"] for v in rep["stages"].values())
     assert 0 < rep["total_p50_ms"] <= rep["total_p95_ms"]
+    assert {"page_p95_ms", "artifact_p95_ms", "artifact_cpu_p95_ms", "throughput_fps"} <= set(rep)
+    assert rep["page_p95_ms"] <= rep["artifact_p95_ms"] and rep["source"] == "camera"
     assert rep["peak_rss_mb"] > 30
     assert rep["input"] == "2304x1296 RGB" and rep["output"]["jpeg_size"] == [2000, 2000]
     assert "mask" in rep["output"]["artifacts"]
     assert rep["machine"]["cpu"] and rep["pinned_cores"] and len(rep["pinned_cores"]) == 1
     assert rep["mode"] == "generic"
     assert not {"frame", "box", "shadow", "plate_fit"} & set(rep)  # the standard report is unchanged
+
+
+def test_bench_times_every_preset_to_its_files_page_and_artifact_ready():
+    r = cutbox("bench", "--preset", "all", "--frames", "2", "--warmup", "0", "--source", "file", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert set(rep["presets"]) == {"marketplace-white", "transparent-png", "lifestyle"}
+    assert set(rep["artifact_p95_ms"]) == set(rep["presets"]) and rep["artifact_budget_p95_ms"] == 66.0
+    for name, p in rep["presets"].items():
+        assert p["preset"] == name and p["source"] == "file"
+        # the file clock runs on past the page clock: deferred encodes and the writes are on it
+        assert 0 < p["page_p50_ms"] <= p["artifact_p50_ms"] and p["page_p95_ms"] <= p["artifact_p95_ms"]
+        assert rep["artifact_p95_ms"][name] == p["artifact_p95_ms"]
+        assert p["artifact_cpu_p50_ms"] > 0 and p["throughput_fps"] > 0
+        # every artifact of the preset was really written, sidecar included, none empty
+        exts = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "mask": ".mask.png", "meta": ".json"}
+        assert sorted(p["output"]["files"]) == sorted(f"bench{exts[a]}" for a in p["output"]["artifacts"])
+        assert all(n > 100 for n in p["output"]["files"].values())
+        assert p["stages"]["source"]["p50_ms"] > 1.0  # the source stage is a JPEG decode here, not a copy
+    pngs = rep["presets"]["transparent-png"]
+    assert pngs["output"]["main"] == "png" and "png" in pngs["output"]["artifacts"]
+    assert rep["presets"]["lifestyle"]["output"]["size"] == [1600, 2000]
+
+
+def test_bench_refuses_plate_mode_for_all_presets():
+    r = cutbox("bench", "--preset", "all", "--plate", timeout=60)
+    assert r.returncode == 2 and "--plate times one preset" in r.stderr
 
 
 def _area(box):
@@ -282,3 +311,4 @@ def test_bench_prints_a_table_by_default():
     assert r.returncode == 0, r.stderr
     assert "stage" in r.stdout and "p95 ms" in r.stdout and "total" in r.stdout
     assert "machine:" in r.stdout and "peak RSS" in r.stdout
+    assert "page ready" in r.stdout and "artifact ready" in r.stdout and "frames/s to files" in r.stdout
