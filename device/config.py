@@ -423,6 +423,12 @@ class MqttConfig(Section):
         description="block: refuse new captures with an error; drop-oldest: drop the oldest unsent, counted in status",
     )
     status_interval_s: float = Field(10.0, gt=0, description="retained status refresh while the outbox changes")
+    require_receipt: bool = Field(
+        True,
+        description="keep each capture until the catalog's receipt (not the broker's PUBACK); off only without a cutbox catalog",
+    )
+    receipt_timeout_s: float = Field(60.0, gt=0, le=86400, description="send a capture again when no receipt came")
+    receipt_timeout_max_s: float = Field(3600.0, gt=0, le=7 * 86400, description="the resend wait doubles up to this")
     catalog: CatalogConfig = CatalogConfig()
 
     @model_validator(mode="after")

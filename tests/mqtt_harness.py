@@ -147,6 +147,8 @@ host = "127.0.0.1"
 port = {port}
 reconnect_min_s = 0.1
 reconnect_max_s = 0.5
+receipt_timeout_s = 2.0
+receipt_timeout_max_s = 4.0
 {mqtt_extra}
 
 [mqtt.catalog]

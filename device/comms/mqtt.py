@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 
 from device.comms.commands import CommandDispatcher, CommandHandler
 from device.comms.outbox import Outbox, OutMessage
-from device.comms.wire import META_SCHEMA, STATUS_SCHEMA, make_client, topic_root
+from device.comms.wire import META_SCHEMA, STATUS_SCHEMA, Receipt, make_client, receipt_topic, topic_root
 from device.config import MqttConfig
 from device.types import Capture
 
@@ -140,13 +140,20 @@ class Publisher:
         self.root = topic_root(station_id)
         self.client_id = cfg.client_id or f"cutbox-{station_id}"
         self.outbox = Outbox(
-            outbox_path, cfg.outbox_max_captures, cfg.outbox_max_mb * 1_000_000, cfg.outbox_full_policy
+            outbox_path,
+            cfg.outbox_max_captures,
+            cfg.outbox_max_mb * 1_000_000,
+            cfg.outbox_full_policy,
+            require_receipt=cfg.require_receipt,
+            receipt_timeout_s=cfg.receipt_timeout_s,
+            receipt_timeout_max_s=cfg.receipt_timeout_max_s,
         )
         self.dispatcher = CommandDispatcher(handler) if handler is not None else None
         self.on_published = on_published
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._acks: queue.SimpleQueue = queue.SimpleQueue()
+        self._receipts: queue.Queue = queue.Queue(maxsize=10_000)
         self._commands: queue.Queue = queue.Queue(maxsize=16)
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
@@ -155,6 +162,7 @@ class Publisher:
         self.last_error: str | None = None
         self.connections = 0
         self.published_captures = 0
+        self.receipted_captures = 0
         self.inflight = 0
         self._status_sent_at = 0.0
         self._status_sent: dict | None = None
@@ -201,6 +209,7 @@ class Publisher:
             "connections": self.connections,
             "inflight": self.inflight,
             "published_captures": self.published_captures,
+            "receipted_captures": self.receipted_captures,
             "outbox": self.outbox.stats(),
             "commands": dict(self.dispatcher.counts) if self.dispatcher else None,
         }
@@ -237,6 +246,8 @@ class Publisher:
             self._connected.set()
             if self.dispatcher is not None:
                 client.subscribe(f"{self.root}/cmd/+", qos=1)
+            if self.cfg.require_receipt:
+                client.subscribe(receipt_topic(self.station_id, "+"), qos=1)
         self._connack.set()
 
     def _on_disconnect(self, client, userdata, flags, rc, props):
@@ -290,9 +301,13 @@ class Publisher:
     def _send_loop(self, client: mqtt.Client) -> None:
         """Publish from the outbox with a bounded window; delete on PUBACK; return on disconnect."""
         inflight: dict[int, int] = {}  # mid -> outbox seq
-        last_seq = 0
+        resend_check = 0.0
         self._publish_status(client, force=True)
         while self._connected.is_set() and not self._stop.is_set():
+            self._take_receipts()
+            if self.cfg.require_receipt and time.monotonic() - resend_check >= 1.0:
+                resend_check = time.monotonic()
+                self.outbox.resend_due()
             self._wake.clear()
             acked: list[int] = []
             while True:
@@ -311,7 +326,7 @@ class Publisher:
                 self._published(self.outbox.ack(acked))
             room = self.cfg.max_inflight - len(inflight)
             if room > 0:
-                for m in self.outbox.pending(last_seq, room):
+                for m in self.outbox.pending(0, room, exclude=set(inflight.values())):
                     props = Properties(PacketTypes.PUBLISH)
                     if m.content_type:
                         props.ContentType = m.content_type
@@ -321,7 +336,6 @@ class Publisher:
                     if info.rc != mqtt.MQTT_ERR_SUCCESS:
                         return  # connection lost; the outbox still has it
                     inflight[info.mid] = m.seq
-                    last_seq = m.seq
             self.inflight = len(inflight)
             self._publish_status(client)
             self._wake.wait(0.5)
@@ -334,6 +348,25 @@ class Publisher:
                     self.on_published(cid)
                 except Exception:
                     log.exception("on_published callback failed for %s", cid)
+
+    def _take_receipts(self) -> None:
+        """Forget the captures the catalog confirmed (a receipt for another version changes nothing)."""
+        while True:
+            try:
+                topic, payload = self._receipts.get_nowait()
+            except queue.Empty:
+                return
+            capture_id = topic.rsplit("/", 1)[-1]
+            try:
+                receipt = Receipt.model_validate_json(payload[:4096])
+            except ValueError as exc:
+                log.warning("ignored a malformed receipt on %s: %s", topic[:200], str(exc).splitlines()[0])
+                continue
+            if receipt.station != self.station_id or receipt.capture_id != capture_id:
+                log.warning("ignored a receipt on %s naming %s/%s", topic[:200], receipt.station, receipt.capture_id)
+                continue
+            if self.outbox.receipt(capture_id, receipt.meta_sha256):
+                self.receipted_captures += 1
 
     def _publish_status(self, client: mqtt.Client, force: bool = False) -> None:
         """Retained status on connect, at once when the full/dropped state changes, else at most every interval."""
@@ -351,6 +384,13 @@ class Publisher:
 
     # ---- commands ----------------------------------------------------------------------------
     def _on_message(self, client, userdata, msg) -> None:
+        if msg.topic.startswith(f"{self.root}/receipts/"):
+            try:
+                self._receipts.put_nowait((msg.topic, msg.payload))
+            except queue.Full:  # the capture is sent again after its timeout and receipted then
+                log.warning("receipt queue full: dropped the receipt on %s", msg.topic[:200])
+            self._wake.set()
+            return
         prefix = f"{self.root}/cmd/"
         if not msg.topic.startswith(prefix) or msg.topic.endswith("/result"):
             return

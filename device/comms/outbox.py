@@ -1,9 +1,14 @@
 """The durable outbox: every message of a capture is on disk before anything is sent.
 
 SQLite in WAL mode with `synchronous=FULL` (fsync on every commit). A capture's messages are
-written in one transaction by `put()`; the sender reads them in order (`pending()`), and a
-message is deleted only by `ack()`, i.e. after the broker's PUBACK. After a reconnect or a
-restart everything still here is sent again, oldest first; the receiver deduplicates.
+written in one transaction by `put()`; the sender reads them in order (`pending()`). The
+broker's PUBACK (`ack()`) marks a message sent: it is flow control, not delivery, since a
+broker that crashes before it saved its queue forgets what it acknowledged. A capture is
+deleted only by `receipt()`, when the catalog says it stored that very version (the sha256 of
+its meta). A capture sent but not receipted within `receipt_timeout_s` is sent again
+(`resend_due()`), with the wait doubling per attempt up to `receipt_timeout_max_s`; the
+receiver deduplicates. With `require_receipt=False` (a broker with no cutbox catalog behind
+it) the PUBACK deletes, as a broker relay is then all there is.
 
 Bounded: at most `max_captures` captures / `max_bytes` bytes. When full, the policy decides:
 `block` raises `OutboxFull` (the caller reports it, the capture stays on local disk), and
@@ -32,7 +37,11 @@ CREATE TABLE IF NOT EXISTS captures (
     capture_id TEXT PRIMARY KEY,
     bytes INTEGER NOT NULL,
     created REAL NOT NULL,
-    digest TEXT
+    digest TEXT,
+    meta_sha256 TEXT,
+    sent REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_resend REAL
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -42,7 +51,8 @@ CREATE TABLE IF NOT EXISTS messages (
     content_type TEXT,
     user_props TEXT NOT NULL DEFAULT '[]',
     retain INTEGER NOT NULL DEFAULT 0,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    acked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_capture ON messages(capture_id);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -93,6 +103,14 @@ def content_digest(messages: list[OutMessage]) -> str:
     return h.hexdigest()
 
 
+def meta_digest(messages: list[OutMessage]) -> str | None:
+    """The sha256 user property of a capture's meta message: what the catalog's receipt names."""
+    for m in messages:
+        if m.topic.endswith("/meta"):
+            return dict(m.user_props).get("sha256")
+    return None
+
+
 class Outbox:
     """SQLite-backed, bounded, ordered queue of MQTT messages grouped by capture."""
 
@@ -102,20 +120,41 @@ class Outbox:
         max_captures: int = 2000,
         max_bytes: int = 1 << 30,
         policy: Literal["block", "drop-oldest"] = "block",
+        *,
+        require_receipt: bool = True,
+        receipt_timeout_s: float = 60.0,
+        receipt_timeout_max_s: float = 3600.0,
     ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_captures = max_captures
         self.max_bytes = max_bytes
         self.policy = policy
+        self.require_receipt = require_receipt
+        self.receipt_timeout_s = receipt_timeout_s
+        self.receipt_timeout_max_s = max(receipt_timeout_max_s, receipt_timeout_s)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
-        if "digest" not in {r[1] for r in self._db.execute("PRAGMA table_info(captures)")}:
-            self._db.execute("ALTER TABLE captures ADD COLUMN digest TEXT")  # an outbox from before corrections
+        self._upgrade()
         self._full = False
+
+    def _upgrade(self) -> None:
+        """Add the columns an outbox from an older version lacks (corrections, then receipts)."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(captures)")}
+        for col, decl in (
+            ("digest", "TEXT"),
+            ("meta_sha256", "TEXT"),
+            ("sent", "REAL"),
+            ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+            ("next_resend", "REAL"),
+        ):
+            if col not in have:
+                self._db.execute(f"ALTER TABLE captures ADD COLUMN {col} {decl}")
+        if "acked" not in {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}:
+            self._db.execute("ALTER TABLE messages ADD COLUMN acked INTEGER NOT NULL DEFAULT 0")
 
     # ---- writing -------------------------------------------------------------------------
     def put(self, capture_id: str, messages: list[OutMessage]) -> bool:
@@ -145,8 +184,8 @@ class Outbox:
                         self._bump("replaced_captures")
                     self._make_room(size)
                     self._db.execute(
-                        "INSERT INTO captures (capture_id, bytes, created, digest) VALUES (?,?,?,?)",
-                        (capture_id, size, now, digest),
+                        "INSERT INTO captures (capture_id, bytes, created, digest, meta_sha256) VALUES (?,?,?,?,?)",
+                        (capture_id, size, now, digest, meta_digest(messages)),
                     )
                     self._db.executemany(
                         "INSERT INTO messages (capture_id, topic, payload, content_type, user_props, retain, created)"
@@ -205,13 +244,16 @@ class Outbox:
         )
 
     # ---- sending -------------------------------------------------------------------------
-    def pending(self, after_seq: int = 0, limit: int = 32) -> list[OutMessage]:
-        """The next messages to send, in order, with seq > after_seq."""
+    def pending(
+        self, after_seq: int = 0, limit: int = 32, exclude: set[int] | frozenset = frozenset()
+    ) -> list[OutMessage]:
+        """The next messages not yet acknowledged by the broker, in order, with seq > after_seq
+        (and not in `exclude`: those on the wire now)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, capture_id, topic, payload, content_type, user_props, retain FROM messages"
-                " WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, limit),
+                " WHERE acked=0 AND seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit + len(exclude)),
             ).fetchall()
         return [
             OutMessage(
@@ -224,21 +266,83 @@ class Outbox:
                 capture_id=c,
             )
             for s, c, t, p, ct, up, r in rows
-        ]
+            if s not in exclude
+        ][:limit]
 
     def ack(self, seqs: list[int]) -> list[str]:
-        """Delete acknowledged messages; return the capture ids that are now fully sent."""
+        """The broker acknowledged these messages; return the capture ids now fully sent.
+
+        A fully sent capture waits for its receipt (or is deleted at once without `require_receipt`)."""
         if not seqs:
             return []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                done = self._remove(seqs)
+                done = self._remove(seqs) if not self.require_receipt else self._mark_sent(seqs)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         return done
+
+    def _mark_sent(self, seqs: list[int]) -> list[str]:
+        marks = ",".join("?" * len(seqs))
+        ids = [r[0] for r in self._db.execute(f"SELECT DISTINCT capture_id FROM messages WHERE seq IN ({marks})", seqs)]
+        self._db.execute(f"UPDATE messages SET acked=1 WHERE seq IN ({marks})", seqs)
+        now, done = time.time(), []
+        for cid in ids:
+            if self._db.execute("SELECT 1 FROM messages WHERE capture_id=? AND acked=0 LIMIT 1", (cid,)).fetchone():
+                continue
+            (attempts,) = self._db.execute("SELECT attempts FROM captures WHERE capture_id=?", (cid,)).fetchone()
+            wait = min(self.receipt_timeout_s * 2 ** min(attempts, 30), self.receipt_timeout_max_s)
+            self._db.execute(
+                "UPDATE captures SET sent=?, attempts=attempts+1, next_resend=? WHERE capture_id=?",
+                (now, now + wait, cid),
+            )
+            done.append(cid)
+        return done
+
+    def receipt(self, capture_id: str, meta_sha256: str | None) -> bool:
+        """The catalog stored this version of the capture: forget it. A receipt for another
+        version (an older one, replaced by a correction since) changes nothing (False)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT meta_sha256 FROM captures WHERE capture_id=?", (capture_id,)).fetchone()
+                match = row is not None and (row[0] is None or row[0] == meta_sha256)
+                if match:
+                    self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
+                    self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
+                    self._bump("receipted_captures")
+                    self._full = False
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return match
+
+    def resend_due(self, now: float | None = None) -> list[str]:
+        """Captures sent but not receipted in time: mark their messages unsent so they go again."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                due = self._db.execute(
+                    "SELECT capture_id, attempts, sent FROM captures WHERE sent IS NOT NULL AND next_resend <= ?",
+                    (now,),
+                ).fetchall()
+                for cid, _, _ in due:
+                    self._db.execute("UPDATE messages SET acked=0 WHERE capture_id=?", (cid,))
+                    self._db.execute("UPDATE captures SET sent=NULL WHERE capture_id=?", (cid,))
+                if due:
+                    self._bump("resent_captures", len(due))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        for cid, attempts, sent in due:
+            log.info("no receipt for %s %.0f s after sending it (attempt %d): sending again", cid, now - sent, attempts)
+        return [d[0] for d in due]
 
     def dead_letter(self, seq: int, reason: str) -> list[str]:
         """The broker refused this message for good: keep a record, count it, stop resending it."""
@@ -271,13 +375,17 @@ class Outbox:
             if not self._db.execute("SELECT 1 FROM messages WHERE capture_id=? LIMIT 1", (cid,)).fetchone():
                 self._db.execute("DELETE FROM captures WHERE capture_id=?", (cid,))
                 done.append(cid)
+        if done:
+            self._full = False
         return done
 
     # ---- reporting -----------------------------------------------------------------------
     def stats(self) -> dict:
         """Depth, size, bound, policy state and the never-silent counters."""
         with self._lock:
-            count, used = self._db.execute("SELECT COUNT(*), COALESCE(SUM(bytes),0) FROM captures").fetchone()
+            count, used, oldest, waiting = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(bytes),0), MIN(created), COUNT(sent) FROM captures"
+            ).fetchone()
             msgs = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
             counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
         full = self._full or count >= self.max_captures or used >= self.max_bytes
@@ -285,6 +393,10 @@ class Outbox:
             "depth": count,
             "messages": msgs,
             "bytes": used,
+            "awaiting_receipt": waiting,
+            "oldest_unreceipted": oldest,
+            "receipted_captures": counters.get("receipted_captures", 0),
+            "resent_captures": counters.get("resent_captures", 0),
             "max_captures": self.max_captures,
             "max_bytes": self.max_bytes,
             "policy": self.policy,

@@ -2,6 +2,7 @@
 
 import hashlib
 import sqlite3
+import time
 
 import pytest
 from mqtt_harness import make_capture
@@ -14,15 +15,20 @@ def _msgs(i: int, n: int = 2, size: int = 100) -> list[OutMessage]:
     return [OutMessage(topic=f"t/{i}/{k}", payload=bytes([i % 256]) * size) for k in range(n)]
 
 
-def test_messages_come_back_in_order_and_ack_removes_them(tmp_path):
+def test_messages_come_back_in_order_a_puback_marks_them_sent_and_only_the_receipt_removes_them(tmp_path):
     box = Outbox(tmp_path / "o.sqlite")
     for i in range(5):
         assert box.put(f"c{i}", _msgs(i))
     got = box.pending(0, 100)
     assert [m.topic for m in got] == [f"t/{i}/{k}" for i in range(5) for k in range(2)]
     assert box.ack([got[0].seq]) == []  # c0 still has one message left
-    assert box.ack([got[1].seq, got[2].seq]) == ["c0"]
-    assert box.stats()["depth"] == 4 and box.stats()["messages"] == 7
+    assert box.ack([got[1].seq, got[2].seq]) == ["c0"]  # c0 fully sent: now it waits for its receipt
+    s = box.stats()
+    assert s["depth"] == 5 and s["messages"] == 10 and s["awaiting_receipt"] == 1
+    assert [m.seq for m in box.pending(0, 100)] == [m.seq for m in got[3:]]  # c1's second message first
+    assert box.receipt("c0", None)
+    s = box.stats()
+    assert s["depth"] == 4 and s["messages"] == 8 and s["receipted_captures"] == 1 and s["awaiting_receipt"] == 0
 
 
 def test_wal_and_full_sync_are_on(tmp_path):
@@ -59,7 +65,11 @@ def test_block_policy_refuses_with_an_error_and_status_says_full(tmp_path):
         box.put("c3", _msgs(3))
     s = box.stats()
     assert s["full"] and s["depth"] == 3 and s["dropped_captures"] == 0
-    box.ack([m.seq for m in box.pending(0, 2)])  # c0 sent: room again
+    box.ack([m.seq for m in box.pending(0, 2)])  # c0 sent, but not yet stored by the catalog: still full
+    with pytest.raises(OutboxFull):
+        box.put("c3", _msgs(3))
+    assert box.receipt("c0", None)  # stored: room again, and status no longer says full
+    assert not box.stats()["full"]
     assert box.put("c3", _msgs(3))
 
 
@@ -139,6 +149,8 @@ def test_a_capture_sent_already_is_queued_again_when_resubmitted(tmp_path):
     box = Outbox(tmp_path / "o.sqlite")
     box.put("c1", _msgs(1))
     assert box.ack([m.seq for m in box.pending(0, 10)]) == ["c1"]
+    assert not box.put("c1", _msgs(1))  # still waiting for its receipt: the same content is a no-op
+    assert box.receipt("c1", None)
     assert box.put("c1", _msgs(1))
     assert box.stats()["messages"] == 2
 
@@ -153,3 +165,56 @@ def test_an_outbox_from_before_corrections_is_upgraded_in_place(tmp_path):
     db.close()
     box = Outbox(tmp_path / "o.sqlite")
     assert box.put("old", _msgs(1)) and box.stats()["replaced_captures"] == 1
+
+
+def _sent(box):
+    box.ack([m.seq for m in box.pending(0, 100)])
+
+
+def test_a_receipt_for_another_version_keeps_the_capture(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    msgs = capture_messages(make_capture(1), "booth-1")
+    box.put("cap-00001", msgs)
+    meta_sha = dict(msgs[-1].user_props)["sha256"]
+    _sent(box)
+    assert not box.receipt("cap-00001", "0" * 64)  # an older version's receipt
+    assert box.stats()["depth"] == 1
+    assert box.receipt("cap-00001", meta_sha)
+    assert box.stats()["depth"] == 0
+
+
+def test_a_capture_without_receipt_is_sent_again_after_the_timeout_and_the_wait_doubles(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", receipt_timeout_s=10, receipt_timeout_max_s=25)
+    box.put("c1", _msgs(1))
+    _sent(box)
+    t0 = time.time()
+    assert box.resend_due(t0 + 9) == [] and box.pending(0, 10) == []
+    assert box.resend_due(t0 + 11) == ["c1"]
+    assert [m.capture_id for m in box.pending(0, 10)] == ["c1", "c1"]
+    _sent(box)  # attempt 2: waits 20 s
+    t1 = time.time()
+    assert box.resend_due(t1 + 19) == [] and box.resend_due(t1 + 21) == ["c1"]
+    _sent(box)  # attempt 3: 40 s, capped at 25
+    assert box.resend_due(time.time() + 26) == ["c1"]
+    assert box.stats()["resent_captures"] == 3
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite")  # the state survives a restart
+    assert [m.capture_id for m in again.pending(0, 10)] == ["c1", "c1"]
+
+
+def test_without_require_receipt_the_puback_deletes(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", require_receipt=False)
+    box.put("c1", _msgs(1))
+    assert box.ack([m.seq for m in box.pending(0, 10)]) == ["c1"]
+    assert box.stats()["depth"] == 0
+
+
+def test_full_clears_when_the_outbox_drains(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", max_bytes=450, policy="block")
+    box.put("a", _msgs(1, size=200))
+    with pytest.raises(OutboxFull):
+        box.put("b", _msgs(2, size=200))
+    assert box.stats()["full"]
+    _sent(box)
+    box.receipt("a", None)
+    assert not box.stats()["full"] and box.stats()["depth"] == 0
