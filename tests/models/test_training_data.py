@@ -123,3 +123,53 @@ def test_training_labels_blend_a_second_teacher_and_skip_the_unsure(tmp_path):
     (photos / "more.png").write_bytes((photos / "sure.png").read_bytes())
     with pytest.raises(FileNotFoundError, match=r"more\.png.*tools\.model\.label"):
         data.training_items(data.list_pairs([photos]), {**cfg, "extra_labels": str(extra)})
+
+
+def test_held_out_categories_are_neither_trained_nor_validated_on(tmp_path):
+    rgb, alpha = _product()
+    for folder, name in [
+        ("trashnet", "glass-1"),
+        ("trashnet", "glass-2"),
+        ("trashnet", "paper-1"),
+        ("grocery-instore", "Oat-Milk_Oatly_001"),
+        ("grocery-instore", "Milk_Arla_001"),
+    ]:
+        _write_pair(tmp_path / folder, name, rgb, alpha)
+    pairs = data.list_pairs([tmp_path / "trashnet", tmp_path / "grocery-instore"])
+    holdout = ["trashnet/glass-*", "grocery-instore/Oat-Milk_*"]
+    train, val = data.split_pairs(pairs, 0.5, holdout)
+    unseen = data.held_out(pairs, holdout)
+    assert sorted(p[0].stem for p in unseen) == ["Oat-Milk_Oatly_001", "glass-1", "glass-2"]
+    assert sorted(p[0].stem for p in train + val) == ["Milk_Arla_001", "paper-1"]
+    assert not {p[0] for p in unseen} & {p[0] for p in train + val}
+
+
+def test_batches_are_drawn_by_source_not_by_file(tmp_path):
+    big = [(tmp_path / "clothing" / f"{i}.jpg", None) for i in range(900)]
+    small = [(tmp_path / "trashnet" / f"{i}.jpg", None) for i in range(100)]
+    w = data.sampling_weights(big + small, {"clothing": 1.0, "trashnet": 1.0})
+    assert abs(w[:900].sum() - 0.5) < 1e-9 and abs(w[900:].sum() - 0.5) < 1e-9
+    w = data.sampling_weights(big + small, {"trashnet": 3.0})  # an unnamed source weighs 1
+    assert abs(w[900:].sum() - 0.75) < 1e-9
+    assert np.allclose(data.sampling_weights(big + small, None), 1 / 1000)
+
+
+def test_empty_frames_teach_that_a_bare_surface_is_not_a_product():
+    rgb, alpha = _product()
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        img, a = data.augment(rgb, alpha, 64, rng, 0.5, p_empty=1.0, items=[(rgb, alpha)])
+        assert img.shape == (64, 64, 3) and not a.any()
+        # a crop of the photo's bare background, or an empty booth surface: never the blue box
+        scene = data.empty_scene(rng, [(rgb, alpha)], (100, 120))
+        assert scene.shape == (100, 120, 3)
+        assert not (scene == (20, 40, 230)).all(axis=2).any()
+
+
+def test_composited_products_span_the_configured_sizes():
+    rgb, alpha = _product()
+    covers = []
+    for seed in range(40):
+        _, a = booth.composite(rgb, alpha / 255.0, np.random.default_rng(seed), (200, 240), fill=(0.2, 0.95))
+        covers.append((a > 0.5).mean())
+    assert min(covers) < 0.08 and max(covers) > 0.6

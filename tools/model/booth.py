@@ -110,6 +110,7 @@ def composite(
     out_hw: tuple[int, int] | None = None,
     pool: list[np.ndarray] | None = None,
     match: bool = False,
+    fill: tuple[float, float] = (0.35, 0.9),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Put a labelled product onto a random booth background, or with `pool` (other photos)
     onto a `clutter` scene made from them, or with `match` onto a sweep of its own median
@@ -124,8 +125,7 @@ def composite(
         raise ValueError("alpha has no product to composite")
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     fg, a = rgb[y0:y1, x0:x1].astype(np.float32), alpha[y0:y1, x0:x1].astype(np.float32)
-    fill = rng.uniform(0.35, 0.9)
-    s = fill * min(h / a.shape[0], w / a.shape[1])
+    s = rng.uniform(*fill) * min(h / a.shape[0], w / a.shape[1])
     nh, nw = max(int(a.shape[0] * s), 4), max(int(a.shape[1] * s), 4)
     fg = cv2.resize(fg, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     a = cv2.resize(a, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)

@@ -6,6 +6,7 @@ to a list so evaluation can reuse it (`tools/evaluate.py --split`).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tools.model.booth import composite
+from tools.model.booth import background, composite
 
 
 def is_validation(name: str, fraction: float) -> bool:
@@ -35,10 +36,44 @@ def list_pairs(dirs: list[Path]) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def split_pairs(pairs, fraction: float):
-    train = [p for p in pairs if not is_validation(p[0].stem, fraction)]
-    val = [p for p in pairs if is_validation(p[0].stem, fraction)]
+def pair_key(jpg: Path) -> str:
+    """`source/stem` (e.g. `trashnet/glass-12`): what `[data] holdout` patterns match."""
+    return f"{Path(jpg).parent.name}/{Path(jpg).stem}"
+
+
+def is_held_out(jpg: Path, holdout: list[str] | tuple[str, ...]) -> bool:
+    """Whether a photo belongs to a category kept out of training and validation altogether."""
+    key = pair_key(jpg)
+    return any(fnmatch.fnmatchcase(key, pattern) for pattern in holdout)
+
+
+def split_pairs(pairs, fraction: float, holdout: list[str] | tuple[str, ...] = ()):
+    """(train, validation) of the categories a run may see. Validation is a hash split of the
+    seen categories, so it can choose checkpoints; the `holdout` categories (`held_out`) are
+    only ever reported, never chosen on."""
+    seen = [p for p in pairs if not is_held_out(p[0], holdout)]
+    train = [p for p in seen if not is_validation(p[0].stem, fraction)]
+    val = [p for p in seen if is_validation(p[0].stem, fraction)]
     return train, val
+
+
+def held_out(pairs, holdout: list[str] | tuple[str, ...]):
+    """The photos of the categories kept out of training and validation."""
+    return [p for p in pairs if is_held_out(p[0], holdout)]
+
+
+def sampling_weights(pairs, source_weights: dict[str, float] | None) -> np.ndarray:
+    """Probability of drawing each photo when batches are drawn by source, not by file: every
+    source gets its weight's share of the batches however many photos it has (clothing must not
+    drown out the few hundred photos of tins and jars). Sources not named weigh 1."""
+    sources = [Path(jpg).parent.name for jpg, _ in pairs]
+    if source_weights is None:
+        return np.full(len(pairs), 1.0 / max(len(pairs), 1))
+    counts = {s: sources.count(s) for s in set(sources)}
+    w = np.array([float(source_weights.get(s, 1.0)) / counts[s] for s in sources])
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"[data] source_weights {source_weights}: weights must be >= 0 and not all 0")
+    return w / w.sum()
 
 
 def write_split(pairs, path: Path) -> None:
@@ -101,15 +136,18 @@ def blend_labels(items, pairs, extra: Path, weight: float):
     return out
 
 
-def training_items(pairs, data_cfg: dict):
+def training_items(pairs, data_cfg: dict, with_pairs: bool = False):
     """The training photos and labels a run's [data] table asks for: loaded, the ones IS-Net is
-    unsure of skipped, then blended with `extra_labels` when set. Returns (items, skipped)."""
+    unsure of skipped, then blended with `extra_labels` when set. Returns (items, skipped), or
+    (items, skipped, kept pairs) with `with_pairs`."""
     items = load_all(pairs, data_cfg["max_side"])
     min_solid = data_cfg.get("min_solid", 0.0)
     keep = [i for i, (_, a) in enumerate(items) if solid_fraction(a) >= min_solid]
     items, pairs_kept = [items[i] for i in keep], [pairs[i] for i in keep]
     if data_cfg.get("extra_labels"):
         items = blend_labels(items, pairs_kept, data_cfg["extra_labels"], data_cfg.get("extra_weight", 0.5))
+    if with_pairs:
+        return items, len(pairs) - len(keep), pairs_kept
     return items, len(pairs) - len(keep)
 
 
@@ -138,6 +176,24 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+def empty_scene(
+    rng: np.random.Generator, items: list[tuple[np.ndarray, np.ndarray]], hw: tuple[int, int]
+) -> np.ndarray:
+    """A frame with nothing to cut out (uint8 RGB): an empty booth background, or a crop of a
+    training photo where the teacher found no product (the bare table, shelf or wall). Its
+    target is all zero, so the student learns that a plain surface is not a product."""
+    h, w = hw
+    if items and rng.random() < 0.5:
+        for _ in range(12):
+            rgb, a = items[rng.integers(len(items))]
+            ih, iw = a.shape
+            ch, cw = int(ih * rng.uniform(0.25, 0.6)), int(iw * rng.uniform(0.25, 0.6))
+            y0, x0 = rng.integers(0, ih - ch + 1), rng.integers(0, iw - cw + 1)
+            if a[y0 : y0 + ch, x0 : x0 + cw].max() <= 5:
+                return cv2.resize(rgb[y0 : y0 + ch, x0 : x0 + cw], (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(background(h, w, rng), 0, 255).astype(np.uint8)
+
+
 def augment(
     rgb: np.ndarray,
     alpha: np.ndarray,
@@ -147,20 +203,29 @@ def augment(
     pool: list[np.ndarray] | None = None,
     p_clutter: float = 0.0,
     p_match: float = 0.0,
+    p_empty: float = 0.0,
+    items: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    fill: tuple[float, float] = (0.35, 0.9),
 ) -> tuple[np.ndarray, np.ndarray]:
     """One training pair: (size x size x 3 uint8, size/2 x size/2 float32 alpha). With chance
-    `p_clutter` the product goes onto a busy scene made from `pool` (other training photos),
-    else with chance `p_composite` onto a booth background (a `p_match` share of those of the
-    product's own colour), else it stays in its own photo."""
+    `p_empty` the frame is an `empty_scene` (target all zero); else with chance `p_clutter` the
+    product goes onto a busy scene made from `pool` (other training photos), else with chance
+    `p_composite` onto a booth background (a `p_match` share of those of the product's own
+    colour), else it stays in its own photo. `fill` is the range of the composited product's
+    size against the frame (0.2-0.95 covers about 5-90 % of its area)."""
     a = alpha.astype(np.float32) / 255.0
     img = rgb
+    if p_empty > 0 and rng.random() < p_empty:
+        img = empty_scene(rng, items or [], a.shape)
+        a = np.zeros(a.shape, np.float32)
     r = rng.random()
     if r < p_clutter + p_composite and (a > 0.5).sum() > 64:
         h, w = a.shape
         ar = rng.uniform(0.75, 1.33)
         scene = pool if (pool and r < p_clutter) else None
         match = scene is None and p_match > 0 and rng.random() < p_match
-        img, a = composite(img, a, rng, (int(h * min(ar, 1)), int(w * min(1 / ar, 1))), pool=scene, match=match)
+        out_hw = (int(h * min(ar, 1)), int(w * min(1 / ar, 1)))
+        img, a = composite(img, a, rng, out_hw, pool=scene, match=match, fill=fill)
     h, w = a.shape
     # random crop that keeps most of the frame (the runtime sees whole frames), aspect stretch
     if rng.random() < 0.7:
@@ -181,16 +246,22 @@ def augment(
 
 
 def run_augment(data_cfg: dict, items):
-    """`augment` as a run's [data] table sets it: its composite, clutter and colour-matched
-    shares, with the run's own photos (`items`) as the clutter pool. Training and int8
-    calibration both use it."""
+    """`augment` as a run's [data] table sets it: its composite, clutter, colour-matched and
+    empty shares and product sizes, with the run's own photos (`items`) as the clutter pool and
+    the source of bare surfaces. Training and int8 calibration both use it."""
     pool = [rgb for rgb, _ in items]
     p_composite, p_clutter, p_match = (
         data_cfg["p_composite"],
         data_cfg.get("p_clutter", 0.0),
         data_cfg.get("p_match", 0.0),
     )
-    return lambda rgb, alpha, size, rng: augment(rgb, alpha, size, rng, p_composite, pool, p_clutter, p_match)
+    p_empty = data_cfg.get("p_empty", 0.0)
+    lo, hi = data_cfg.get("fill", (0.35, 0.9))
+    if not 0.05 <= lo <= hi <= 1.0:
+        raise ValueError(f"[data] fill = {data_cfg.get('fill')}: use [low, high] with 0.05 <= low <= high <= 1")
+    return lambda rgb, alpha, size, rng: augment(
+        rgb, alpha, size, rng, p_composite, pool, p_clutter, p_match, p_empty, items, (lo, hi)
+    )
 
 
 def validation_arrays(items, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ from tools.model.train import load_config
 def representative(cfg: dict, count: int, seed: int) -> list[np.ndarray]:
     """`count` training crops (HxWx3 uint8) made the way training makes them."""
     pairs = data.list_pairs([REPO / d for d in cfg["data"]["dirs"]])
-    train, _ = data.split_pairs(pairs, cfg["data"]["val_fraction"])
+    train, _ = data.split_pairs(pairs, cfg["data"]["val_fraction"], cfg["data"].get("holdout", []))
     rng = np.random.default_rng(seed)
     chosen = [train[i] for i in rng.choice(len(train), count, replace=False)]
     items = data.load_all(chosen, cfg["data"]["max_side"])

@@ -221,7 +221,7 @@ def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
         cfg = load_config(Path(__file__).with_name("train.toml"))
         model = from_config(m, pretrained=False)
         pairs = data.list_pairs([REPO / d for d in cfg["data"]["dirs"]])
-        _, val = data.split_pairs(pairs, cfg["data"]["val_fraction"])
+        _, val = data.split_pairs(pairs, cfg["data"]["val_fraction"], cfg["data"].get("holdout", []))
         x, _ = data.validation_arrays(data.load_all(val[:n], cfg["data"]["max_side"]), m["size"])
     x = np.asarray(x, np.float32)
     count = load_into(model, read_convolutions(tflite), x)

@@ -60,13 +60,14 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.mean(np.where(union > 0, inter / np.maximum(union, 1), 1.0)))
 
 
-def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event):
-    """Producer thread: augmented batches (OpenCV releases the GIL while TF trains)."""
+def batches(items, cfg, seed: int, out: queue.Queue, stop: threading.Event, weights=None):
+    """Producer thread: augmented batches (OpenCV releases the GIL while TF trains); photos are
+    drawn with `weights` (by source, `data.sampling_weights`) or uniformly."""
     rng = np.random.default_rng(seed)
     size, b = cfg["model"]["size"], cfg["train"]["batch"]
     pair = data.run_augment(cfg["data"], items)
     while not stop.is_set():
-        idx = rng.integers(0, len(items), b)
+        idx = rng.choice(len(items), b, p=weights)
         pairs = [pair(*items[i], size, rng) for i in idx]
         x = np.stack([p[0] for p in pairs]).astype(np.float32)
         y = np.stack([p[1] for p in pairs])[..., None]
@@ -132,11 +133,16 @@ def main(argv=None) -> int:
     keras.utils.set_random_seed(seed)
 
     pairs = data.list_pairs([REPO / d for d in cfg["data"]["dirs"]])  # absolute paths stay as they are
-    train_pairs, val_pairs = data.split_pairs(pairs, cfg["data"]["val_fraction"])
+    holdout = cfg["data"].get("holdout", [])
+    train_pairs, val_pairs = data.split_pairs(pairs, cfg["data"]["val_fraction"], holdout)
+    held = data.held_out(pairs, holdout)
     data.write_split(val_pairs, run / "val.txt")
     data.write_split(train_pairs, run / "train.txt")
+    data.write_split(held, run / "holdout.txt")
+    print(f"data: {len(held)} photos of held-out categories {holdout} kept out (run_dir/holdout.txt)", flush=True)
     t0 = time.time()
-    train_items, unsure = data.training_items(train_pairs, cfg["data"])
+    train_items, unsure, kept = data.training_items(train_pairs, cfg["data"], with_pairs=True)
+    draw = data.sampling_weights(kept, cfg["data"].get("source_weights"))
     print(f"data: {unsure} training photos skipped (unsure teacher label)", flush=True)
     if cfg["data"].get("extra_labels"):
         print(
@@ -178,7 +184,7 @@ def main(argv=None) -> int:
     q: queue.Queue = queue.Queue(maxsize=6)
     stop = threading.Event()
     producer = threading.Thread(
-        target=batches, args=(train_items, cfg, seed + 7919 * state["epoch"], q, stop), daemon=True
+        target=batches, args=(train_items, cfg, seed + 7919 * state["epoch"], q, stop, draw), daemon=True
     )
     producer.start()
     try:
