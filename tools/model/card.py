@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -36,6 +37,8 @@ COCO = SHARED / "data" / "eval-dev" / "coco-mval-large"
 LICENCES = {
     "clothing": "distill/clothing: 'clothing dataset (small)', CC0 1.0; soft alpha labels by an IS-Net teacher",
     "grocery-iconic": "distill/grocery-iconic: Grocery Store Dataset iconic packshots (repo MIT; images from a shop website); IS-Net labels",
+    "grocery-instore": "distill/grocery-instore: Grocery Store Dataset in-store package photos (MIT, Marcus Klasson 2019); IS-Net labels",
+    "trashnet": "distill/trashnet: TrashNet photos of single everyday objects on a white board (MIT, Gary Thung 2017); IS-Net labels",
     "backbone": "MobileNetV2 width 1.0 ImageNet weights from torchvision (BSD-3-Clause)",
     "teacher": "IS-Net (DIS, Apache-2.0) via @imgly/background-removal-data; used only for labels, not shipped",
 }
@@ -50,16 +53,18 @@ EXTRA_TEACHERS = {
 
 
 def teachers(data_cfg: dict) -> tuple[str, dict]:
-    """How the run's labels were made, and the licences that go with them."""
+    """How the run's labels were made, and the licences of the sources it used."""
+    used = {Path(d).name for d in data_cfg["dirs"]}
+    licences = {k: v for k, v in LICENCES.items() if k in used or k in ("backbone", "teacher")}
     extra = data_cfg.get("extra_labels")
     if not extra:
-        return "IS-Net soft alpha", LICENCES
+        return "IS-Net soft alpha", licences
     key = Path(extra).name
     label, licence = EXTRA_TEACHERS.get(key, (key, f"labels from {extra}"))
     w = data_cfg.get("extra_weight", 0.5)
     return (
         f"IS-Net soft alpha blended {1 - w:g} / {w:g} with {label}'s (validation labels IS-Net's alone)",
-        {**LICENCES, "second_teacher": licence},
+        {**licences, "second_teacher": licence},
     )
 
 
@@ -146,6 +151,38 @@ def lineage(cfg: dict, state: dict) -> tuple[str, str]:
     if init:
         return f"{SERIES}.{best}", f"initialised from {init}"
     return f"{SERIES}.{best}", "encoder from the ImageNet backbone"
+
+
+def unseen_set(cfg: dict, run: Path) -> dict:
+    """The card's unseen-category set: the run's held-out photos with trustworthy labels."""
+    from tools.model.data import write_split
+    from tools.model.holdout import category, unseen_pairs
+
+    pairs = unseen_pairs(cfg)
+    write_split(pairs, run / "unseen.txt")
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(Counter(category(jpg) for jpg, _ in pairs).items()))
+    return dict(
+        data=(REPO / cfg["data"]["dirs"][0]).parent,
+        split=run / "unseen.txt",
+        about=(
+            f"{len(pairs)} photos of categories the run never trained or validated on ({counts}); reference = "
+            "IS-Net teacher labels (so IS-Net is not compared here). Never used to choose a checkpoint."
+        ),
+    )
+
+
+def data_mix(data_cfg: dict, run: Path) -> dict:
+    """What the student learnt from: photos per source in the run's training list, how batches
+    drew on them, and the categories kept out."""
+    trained = Counter(Path(line).parent.name for line in (run / "train.txt").read_text().split())
+    return {
+        "training_photos_by_source": dict(sorted(trained.items())),
+        "source_weights": data_cfg.get("source_weights", "by file"),
+        "held_out_categories": data_cfg.get("holdout", []),
+        "shares": {k: data_cfg.get(k, 0.0) for k in ("p_composite", "p_clutter", "p_match", "p_empty")},
+        "fill": data_cfg.get("fill", [0.35, 0.9]),
+        "min_solid": data_cfg.get("min_solid", 0.0),
+    }
 
 
 def _averaged(train: dict) -> str:
@@ -249,6 +286,18 @@ def write_md(card: dict, path: Path) -> None:
         f"- {t['summary']}",
         f"- best epoch {t.get('best_epoch')} of {t.get('epochs_done')}, "
         f"validation IoU (float, vs teacher labels, at output size) {t.get('best_val_iou')}",
+    ]
+    if mix := t.get("data_mix"):
+        lines += [
+            "- training photos by source: "
+            + ", ".join(f"{k} {v}" for k, v in mix["training_photos_by_source"].items())
+            + f"; batches drawn by source with weights {mix['source_weights']}",
+            "- held-out categories (never trained or validated on): "
+            + ", ".join(f"`{h}`" for h in mix["held_out_categories"]),
+            f"- shares {mix['shares']}, product size against the frame {mix['fill']}, "
+            f"unsure teacher labels (under {mix['min_solid']} solid) skipped",
+        ]
+    lines += [
         "",
         "## Data and licences",
     ] + [f"- {v}" for v in card["training"]["licences"].values()]
@@ -299,6 +348,8 @@ def main(argv=None) -> int:
             about="Held-out validation split (by file-name hash) of the distill photos; reference = IS-Net teacher labels at 1024 px.",
         ),
     }
+    if cfg["data"].get("holdout"):
+        sets["distill-unseen"] = unseen_set(cfg, run)
     metrics = {}
     for set_name, s in sets.items():
         data = s["data"]
@@ -306,6 +357,8 @@ def main(argv=None) -> int:
         results, full = [], []
         for spec in specs:
             n = limit
+            if spec == "isnet" and set_name == "distill-unseen":
+                continue  # IS-Net made these labels
             if spec == "isnet":  # ~4 s an image at one thread here: an evenly spaced subset
                 n = args.isnet_val_limit if set_name == "distill-val" else args.isnet_coco_limit
             model = ev.load_model(spec, 1)
@@ -364,6 +417,7 @@ def main(argv=None) -> int:
                 f"{start}"
             ),
             "config": cfg,
+            "data_mix": data_mix(cfg["data"], run),
             "best_epoch": state.get("best_epoch"),
             "epochs_done": state.get("epoch"),
             "best_val_iou": state.get("best_iou"),
