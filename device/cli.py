@@ -284,9 +284,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     app.router.lifespan_context = lifespan
     host, port = args.host or cfg.api.host, args.port or cfg.api.port
-    print(f"cutbox: serving http://{host}:{port}/ (station {cfg.station.id})", file=sys.stderr)
+    scheme = "https" if cfg.api.tls_cert else "http"
+    print(f"cutbox: serving {scheme}://{host}:{port}/ (station {cfg.station.id})", file=sys.stderr)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+        tls = {"ssl_certfile": str(cfg.api.tls_cert), "ssl_keyfile": str(cfg.api.tls_key)} if cfg.api.tls_cert else {}
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, **tls)
     finally:
         service.stop()
     return 0

@@ -33,6 +33,11 @@ class StationConfig(Section):
         "booth-1", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Station id; MQTT topic root is cutbox/<id>/"
     )
     data_dir: Path = Field(Path("cutbox-data"), description="Where captures, the outbox and plates are kept")
+    path_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders besides data_dir that a settings change (page, API, MQTT) may point "
+        "source.path, source.processed_dir or a preset image at; only the config file can set this",
+    )
 
 
 # ---- source --------------------------------------------------------------------------------
@@ -483,6 +488,18 @@ class ApiConfig(Section):
     preview_fps: float = Field(5.0, gt=0.0, le=30.0, description="Upper bound on the MJPEG live-view frame rate")
     preview_width: int = Field(640, ge=64, le=4096, description="Width of the live-view frames in pixels")
     list_limit: int = Field(200, ge=1, le=10000, description="Most captures one list call returns")
+    open_reads: bool = Field(
+        False, description="Let calls that only read (status, captures, images, live view) through without the token"
+    )
+    trusted_hosts: list[str] | None = Field(
+        None,
+        description="Host names the page may be reached by (DNS-rebinding guard); None = localhost, the box's "
+        "names and addresses; '*' = any",
+    )
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="How long a page login (the session cookie) lasts")
+    docs: bool = Field(False, description="Serve the interactive API docs at /docs (the schema is at /openapi.json)")
+    tls_cert: Path | None = Field(None, description="PEM certificate: serve https (set with tls_key)")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
 
     @field_validator("cors_origins")
     @classmethod
@@ -496,6 +513,8 @@ class ApiConfig(Section):
     def _one_token_source(self) -> ApiConfig:
         if self.token is not None and self.token_file is not None:
             raise ValueError("set token or token_file, not both")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("set tls_cert and tls_key together")
         return self
 
 

@@ -1,18 +1,23 @@
-"""The FastAPI app: routers, errors as clear JSON, closed CORS, the token, the static page."""
+"""The FastAPI app: routers, errors as clear JSON, closed CORS, the token and trusted hosts
+checked before a request is read, bounded bodies, security headers, the static page."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from device.api.auth import require_reader
+from device.api.guard import DEFAULT_BODY_LIMIT, RequestGuard, SecurityHeaders
+from device.api.hosts import trusted_hosts
 from device.api.metrics import Metrics
-from device.api.routers import captures, health, preview, review, settings, status
+from device.api.routers import captures, health, preview, review, session, settings, status
 from device.box.settings import resolve_token
 from device.config import CutboxConfig
 from device.errors import BadRequest, CameraError, Conflict, CutboxError, Invalid, NotFound, Unavailable
@@ -54,10 +59,17 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
         title="cutbox",
         version="1",
         description="Capture box control API and operator page. "
-        "Calls that change state need `Authorization: Bearer <api token>`.",
+        "Calls need `Authorization: Bearer <api token>` (or the page's session cookie from `POST /api/login`); "
+        "reads are open only when `api.open_reads` is set.",
+        docs_url="/docs" if config.api.docs else None,
+        redoc_url=None,
+        max_body_size=DEFAULT_BODY_LIMIT,
     )
     app.state.service = service
     app.state.token = token or resolve_token(config)
+    app.state.open_reads = config.api.open_reads
+    app.state.session_hours = config.api.session_hours
+    app.state.tls = config.api.tls_cert is not None
     app.state.metrics = Metrics(service)
 
     if config.api.cors_origins:
@@ -68,6 +80,10 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
             allow_headers=["Authorization", "Content-Type"],
             allow_credentials=False,
         )
+    # Added last = runs first: hosts, then headers, then the token, before anything is read.
+    app.add_middleware(RequestGuard, token=app.state.token, open_reads=config.api.open_reads)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(config.api.trusted_hosts, config.api.host))
 
     @app.exception_handler(CutboxError)
     async def _cutbox_error(request: Request, exc: CutboxError):
@@ -81,8 +97,10 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
         problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
         return _problem(422, "invalid request", problems)
 
-    for module in (health, status, captures, review, settings, preview):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    app.include_router(session.router)
+    for module in (status, captures, review, settings, preview):
+        app.include_router(module.router, dependencies=[Depends(require_reader)])
 
     @app.get("/", include_in_schema=False)
     def index():

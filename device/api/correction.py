@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from device.service import BadRequest
 
-MAX_PNG_CHARS = 24_000_000  # base64 of a 12 MP stroke layer fits comfortably
+MAX_PNG_CHARS = 16_000_000  # base64 of a 12 MP stroke layer (mostly transparent) fits comfortably
 Point = tuple[float, float]
 Polyline = list[Point]
 

@@ -14,6 +14,7 @@ from device.box.camera import Camera
 from device.box.parts import Parts
 from device.config import ConfigError, CutboxConfig, validate
 from device.errors import BadRequest, one_line
+from device.path_roots import path_problems
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,9 @@ class ConfigManager:
             raise BadRequest("the body must be a JSON object of sections")
         current = self.config.model_dump(mode="json")
         new = validate(merge_patch(current, patch), "config")  # ConfigError is an Invalid
+        outside = path_problems(self.config, new)
+        if outside:
+            raise ConfigError(outside)
         new_dump = new.model_dump(mode="json")
         changed = sorted(k for k in new_dump if new_dump[k] != current.get(k))
         with self._lock:

@@ -84,7 +84,7 @@ def read_frame(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, ki
         id=new_frame_id(kind),
         image=image,
         timestamp=time.time(),
-        source=f"{kind}:{path}",
+        source=f"{kind}:{path.name}",  # the name only: meta is shown and published, paths stay on the box
         sku=None,
         info=info,
     )

@@ -3,8 +3,13 @@ files source, and a real uvicorn server on a free loopback port."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -33,7 +38,8 @@ def free_port() -> int:
 def make_config(tmp: Path, photos: Path, **api) -> CutboxConfig:
     return CutboxConfig.model_validate(
         {
-            "station": {"id": "test-booth", "data_dir": str(tmp / "data")},
+            # Settings changes may point the source at other folders of this box's tmp dir.
+            "station": {"id": "test-booth", "data_dir": str(tmp / "data"), "path_roots": [str(tmp)]},
             "source": {"kind": "files", "path": str(photos)},
             "compose": {"preset": "transparent-png"},
             "api": {"token": TOKEN, **api},
@@ -134,3 +140,50 @@ def box_factory(tmp_path):
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def start_serve(tmp: Path, api_toml: str = "") -> tuple[subprocess.Popen, int]:
+    """A real `cutbox serve` process on a free loopback port (two sample photos, the token),
+    waited on until ready; `api_toml` adds lines to its [api] section."""
+    photos = tmp / "photos"
+    photos.mkdir()
+    for p in sorted(SAMPLES.glob("*.jpg"))[:2]:
+        shutil.copy(p, photos / p.name)
+    port = free_port()
+    cfg = tmp / "cutbox.toml"
+    cfg.write_text(
+        f'[station]\ndata_dir = "{tmp / "data"}"\n'
+        f'[source]\nkind = "files"\npath = "{photos}"\n'
+        f'[api]\nhost = "127.0.0.1"\nport = {port}\ntoken = "{TOKEN}"\n{api_toml}\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "device.cli", "serve", "--config", str(cfg)],
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    scheme = "https" if "tls_cert" in api_toml else "http"
+    verify: ssl.SSLContext | bool = True
+    if scheme == "https":
+        verify = ssl.create_default_context(cafile=api_toml.split('tls_cert = "')[1].split('"')[0])
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{scheme}://127.0.0.1:{port}/health/ready", timeout=2, verify=verify).status_code == 200:
+                return proc, port
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_serve(proc)
+            raise RuntimeError("cutbox serve did not come up")
+        time.sleep(0.2)
+
+
+def stop_serve(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

@@ -7,11 +7,12 @@ import io
 import shutil
 from urllib.parse import urlparse
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
+
+from device.api.auth import SESSION_COOKIE
 
 from .conftest import TOKEN
 
@@ -40,8 +41,8 @@ def browser():
 def open_page(browser, url: str, *, token: str | None = TOKEN, viewport=TABLET) -> tuple[Page, list[str]]:
     """A fresh tablet-sized tab; any request that leaves the box is blocked and recorded."""
     context = browser.new_context(viewport=viewport)
-    if token:
-        context.add_init_script(f"localStorage.setItem('cutbox.token', {token!r})")
+    if token:  # log in as the page does: the token once, for a session cookie
+        assert context.request.post(url + "/api/login", data={"token": token}).ok
     outside: list[str] = []
     host = urlparse(url).netloc
 
@@ -61,25 +62,40 @@ def open_page(browser, url: str, *, token: str | None = TOKEN, viewport=TABLET) 
 
 
 def alpha_of(box, capture_id: str) -> np.ndarray:
-    r = httpx.get(f"{box.url}/api/captures/{capture_id}/artifacts/alpha", timeout=30)
+    with box.client() as c:
+        r = c.get(f"/api/captures/{capture_id}/artifacts/alpha")
     r.raise_for_status()
     return np.asarray(Image.open(io.BytesIO(r.content)))
 
 
 def latest_id(box) -> str:
-    return httpx.get(f"{box.url}/api/captures", params={"limit": 1}).json()[0]["id"]
+    with box.client() as c:
+        return c.get("/api/captures", params={"limit": 1}).json()[0]["id"]
 
 
-def test_the_page_asks_for_the_token_once_and_keeps_it(browser, box, artifacts_dir):
+def test_the_page_logs_in_once_and_keeps_no_token(browser, box, artifacts_dir):
     page, outside = open_page(browser, box.url, token=None)
     dialog = page.locator("#token-dialog")
     expect(dialog).to_be_visible()
+    page.fill("#token-input", "wrong-token-0123456789")
+    page.click("#token-save")
+    expect(page.locator("#token-error")).to_contain_text("refused")
     page.fill("#token-input", TOKEN)
     page.click("#token-save")
     expect(dialog).to_be_hidden()
-    assert page.evaluate("localStorage.getItem('cutbox.token')") == TOKEN
+    cookie = next(c for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and TOKEN not in cookie["value"]
+    assert TOKEN not in page.evaluate("JSON.stringify(localStorage) + document.cookie")
+    # The live view (an <img>) carries the cookie: it shows frames, not a refusal.
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#live'); return i.complete && i.naturalWidth > 0; }"
+    )
     page.reload()
     expect(page.locator("#token-dialog")).to_be_hidden()
+    page.click("#open-settings")
+    page.click("#forget-token")
+    expect(dialog).to_be_visible()
+    assert not [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
     assert outside == [] and page.js_errors == []
     page.context.close()
 
@@ -155,7 +171,8 @@ def test_painting_a_correction_changes_the_alpha_where_painted(browser, box, art
     assert changed[keep_y, keep_x] or changed[remove_y, remove_x]
     # Far from both strokes the matte is what the model made (give or take the refined edge).
     assert after[int(0.95 * h), int(0.95 * w)] == before[int(0.95 * h), int(0.95 * w)]
-    meta = httpx.get(f"{box.url}/api/captures/{cid}").json()
+    with box.client() as c:
+        meta = c.get(f"/api/captures/{cid}").json()
     assert meta["corrections"] == 1
     assert page.js_errors == []
     page.context.close()
@@ -189,7 +206,8 @@ def test_the_settings_form_switches_preset_and_background(browser, box_factory):
     page.check("input[name=background][value=transparent]")
     page.click("#save-settings")
     expect(page.locator("#message")).to_contain_text("Settings saved")
-    presets = httpx.get(f"{b.url}/api/presets").json()
+    with b.client() as c:
+        presets = c.get("/api/presets").json()
     assert presets["current"] == "marketplace-white"
     assert presets["presets"]["marketplace-white"]["background"] == "transparent"
     expect(page.locator("#capture-preset")).to_have_value("marketplace-white")

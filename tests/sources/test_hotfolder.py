@@ -37,7 +37,7 @@ def test_a_file_growing_between_polls_is_not_read_until_it_stops(tmp_path):
     frames = src.poll()  # unchanged twice: taken
     assert len(frames) == 1 and src.decode_attempts == 1
     assert np.array_equal(frames[0].image, decode_image(JPEG))
-    assert frames[0].source == f"hotfolder:{target}"
+    assert frames[0].source == f"hotfolder:{target.name}"
     assert src.poll() == [] and src.poll() == []  # taken once only
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from device.api.auth import require_token
 from device.api.correction import CorrectionRequest
+from device.api.guard import CORRECTION_BODY_LIMIT
 from device.sku import SKU_PATTERN
 
 router = APIRouter(prefix="/api", tags=["captures"])
@@ -78,7 +79,7 @@ def get_artifact(
     max_side: int | None = Query(None, ge=16, le=8192, description="Scale images down to this long side (page views)"),
 ):
     art = request.app.state.service.store.artifact(capture_id, name)
-    headers = {"Cache-Control": "no-cache"}
+    headers = {"Cache-Control": "no-store, private"}
     if max_side is not None and art.content_type in ("image/png", "image/jpeg"):
         image = cv2.imread(str(art.path), cv2.IMREAD_UNCHANGED)
         if image is not None and max(image.shape[:2]) > max_side:
@@ -98,7 +99,7 @@ def get_artifact(
     )
 
 
-@router.post("/captures/{capture_id}/correct", dependencies=guarded)
+@router.post("/captures/{capture_id}/correct", dependencies=guarded, max_body_size=CORRECTION_BODY_LIMIT)
 async def correct(request: Request, capture_id: str, body: CorrectionRequest) -> dict:
     service = request.app.state.service
     frame = service.store.meta(capture_id).get("frame") or {}

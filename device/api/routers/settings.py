@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from device.api.auth import require_token
+from device.api.guard import CONFIG_BODY_LIMIT
 
 router = APIRouter(prefix="/api", tags=["settings"])
 
@@ -27,6 +28,7 @@ def get_config(request: Request) -> dict:
 @router.put(
     "/config",
     dependencies=[Depends(require_token)],
+    max_body_size=CONFIG_BODY_LIMIT,
     responses={422: {"description": "invalid; `problems` names each bad key"}},
 )
 async def put_config(

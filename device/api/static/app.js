@@ -2,40 +2,55 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const TOKEN_KEY = "cutbox.token";
 const VIEW_PX = 1200; // long side of the images the page shows and paints on
 
 const state = { latest: null, editing: null, tool: "keep", presets: {}, current: null, lastStatusCapture: null, busy: false };
 
-// ---- token and requests ----------------------------------------------------------------
-function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
-
-function askToken() {
+// ---- login and requests ------------------------------------------------------------------
+// The token is typed once and traded for an HttpOnly session cookie (POST /api/login): the
+// page never keeps it, and the browser sends the cookie with fetches, <img> and the live view.
+function askToken(message) {
   const dlg = $("#token-dialog");
+  $("#token-error").textContent = message || "";
+  $("#token-error").hidden = !message;
   if (!dlg.open) dlg.showModal();
   $("#token-input").focus();
 }
 
-$("#token-form").addEventListener("submit", (ev) => {
+async function login(value) {
+  const res = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: value }) });
+  return res.ok;
+}
+
+$("#token-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
   const value = $("#token-input").value.trim();
-  if (value.length < 16) { ev.preventDefault(); return; }
-  localStorage.setItem(TOKEN_KEY, value);
+  if (value.length < 16) { askToken("The token has at least 16 characters."); return; }
+  let ok = false;
+  try { ok = await login(value); } catch (e) { askToken("The box does not answer: " + e.message); return; }
+  if (!ok) { askToken("The box refused this token."); return; }
   $("#token-input").value = "";
+  $("#token-dialog").close();
+  loadAll();
 });
+
+function problemsText(data, fallback) {
+  const detail = data && typeof data.detail === "string" ? data.detail : fallback;
+  const problems = data && Array.isArray(data.problems) ? data.problems : [];
+  // One problem: say it; several: list them all (the detail alone is often just "invalid request").
+  if (problems.length === 1 && (detail === "invalid request" || detail === fallback)) return problems[0];
+  return problems.length && !problems.every((p) => detail.includes(p)) ? detail + ": " + problems.join("; ") : detail;
+}
 
 async function api(method, path, body) {
   const headers = {};
-  if (method !== "GET") headers["Authorization"] = "Bearer " + token();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   let data = null;
   const text = await res.text();
   try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
-  if (res.status === 401) { askToken(); throw new Error("The token was refused: enter it again."); }
-  if (!res.ok) {
-    const extra = data && data.problems && data.problems.length > 1 ? " (" + data.problems.join("; ") + ")" : "";
-    throw new Error((data && data.detail ? data.detail : res.status + " " + res.statusText) + extra);
-  }
+  if (res.status === 401) { askToken(); throw Object.assign(new Error("Log in with the box's token first."), { auth: true }); }
+  if (!res.ok) throw new Error(problemsText(data, res.status + " " + res.statusText));
   return data;
 }
 
@@ -84,8 +99,14 @@ function renderStatus(st) {
 async function pollStatus() {
   try { renderStatus(await api("GET", "/api/status")); }
   catch (e) {
-    $("#alerts").replaceChildren(Object.assign(document.createElement("div"),
-      { className: "banner error", textContent: "The box does not answer: " + e.message, dataset: { kind: "connection" } }));
+    if (e.auth) { setTimeout(pollStatus, 2000); return; } // the box answers; the login dialog is up
+    // (dataset is read-only: set the kind through it, never assign it)
+    const div = document.createElement("div");
+    div.className = "banner error";
+    div.dataset.kind = "connection";
+    div.textContent = "The box does not answer (" + e.message + "); trying again…";
+    $("#alerts").replaceChildren(div);
+    pill("#pill-camera", "off", "camera ?");
   }
   setTimeout(pollStatus, 2000);
 }
@@ -333,12 +354,26 @@ $("#save-settings").addEventListener("click", async () => {
     $("#settings").close();
   } catch (e) { say("Settings not saved: " + e.message, true); }
 });
-$("#forget-token").addEventListener("click", () => { localStorage.removeItem(TOKEN_KEY); $("#settings").close(); askToken(); });
+$("#forget-token").addEventListener("click", async () => {
+  try { await fetch("/api/logout", { method: "POST" }); } catch (e) { /* offline: the cookie expires anyway */ }
+  $("#settings").close();
+  $("#live").removeAttribute("src");
+  askToken();
+});
 
 // ---- start -------------------------------------------------------------------------------
-// The live view is an endless stream: start it after the page has loaded.
-window.addEventListener("load", () => { $("#live").src = "/api/preview.mjpeg"; });
-if (!token()) askToken();
-loadPresets();
-loadReview();
-pollStatus();
+function loadAll() {
+  loadPresets();
+  loadReview();
+  // The live view is an endless stream: start (or restart) it once logged in.
+  $("#live").src = "/api/preview.mjpeg?t=" + Date.now();
+}
+
+async function start() {
+  let session = { authenticated: false, open_reads: false };
+  try { session = await (await fetch("/api/session")).json(); } catch (e) { /* the status poll shows it */ }
+  if (session.authenticated || session.open_reads) loadAll();
+  if (!session.authenticated && !session.open_reads) askToken();
+  pollStatus();
+}
+window.addEventListener("load", start);
