@@ -65,8 +65,8 @@ class Box:
 class LiveServer:
     """uvicorn serving an app from a thread; stop() asks it to exit and waits."""
 
-    def __init__(self, app):
-        self.port = free_port()
+    def __init__(self, app, port: int | None = None):
+        self.port = port or free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=1, lifespan="off"

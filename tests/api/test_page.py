@@ -245,3 +245,74 @@ def test_the_page_fits_a_portrait_tablet(browser, box, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "page-portrait.png"), full_page=True)
     assert outside == []
     page.context.close()
+
+
+def test_a_validation_error_shows_its_actual_message(browser, box):
+    page, _ = open_page(browser, box.url)
+    page.fill("#sku", "no spaces allowed!")
+    page.click("#capture-btn")
+    message = page.locator("#message.error")
+    expect(message).to_contain_text("sku:", timeout=10_000)
+    assert "invalid request" not in message.text_content()  # the problem itself, not the headline
+    assert page.js_errors == []
+    page.context.close()
+
+
+def test_the_offline_banner_shows_when_the_box_dies_and_polling_resumes(browser, tmp_path, artifacts_dir):
+    from .conftest import LiveServer, start_box
+
+    b, server = start_box(tmp_path)
+    try:
+        page, _ = open_page(browser, b.url)
+        expect(page.locator("#station")).to_have_text("test-booth", timeout=10_000)
+        server.stop()  # the box goes away
+        banner = page.locator("#alerts .banner[data-kind=connection]")
+        expect(banner).to_be_visible(timeout=10_000)
+        expect(banner).to_contain_text("does not answer")
+        page.screenshot(path=str(artifacts_dir / "page-offline.png"))
+        server = LiveServer(b.app, port=server.port)  # back on the same address
+        server.start()
+        expect(banner).to_have_count(0, timeout=10_000)  # the poll came back by itself
+        expect(page.locator("#pill-camera")).to_have_text("camera ok")
+        assert page.js_errors == []
+        page.context.close()
+    finally:
+        server.stop()
+        b.service.stop()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_the_page_is_usable_on_a_phone(browser, box, artifacts_dir):
+    page, outside = open_page(browser, box.url, viewport=PHONE)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    def inside(selector):
+        r = page.locator(selector).bounding_box()
+        assert r is not None and r["x"] >= 0 and r["x"] + r["width"] <= PHONE["width"] + 0.5, (selector, r)
+
+    for sel in ("#open-settings", "#capture-btn", "#sku", "#capture-preset"):
+        inside(sel)
+    page.screenshot(path=str(artifacts_dir / "page-phone.png"), full_page=True)
+    page.click("#capture-btn")
+    expect(page.locator("#message")).to_contain_text("Captured", timeout=30_000)
+    page.click("#fix-latest")
+    expect(page.locator("#editor")).to_be_visible()
+    for sel in (
+        "#editor .editor-head button",
+        "#apply-correction",
+        "#approve",
+        "#reject",
+        "#tool-keep",
+        "#tool-remove",
+    ):
+        inside(sel)
+    page.screenshot(path=str(artifacts_dir / "page-phone-editor.png"))
+    page.keyboard.press("Escape")
+    page.click("#open-settings")
+    for sel in ("#save-settings", "#forget-token", "#preset"):
+        inside(sel)
+    assert outside == [] and page.js_errors == []
+    page.context.close()
