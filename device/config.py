@@ -339,7 +339,12 @@ class ExportConfig(Section):
     jpeg_subsampling: Literal["420", "422", "444"] = Field(
         "420", description="JPEG chroma subsampling; 444 is sharper on colour edges, slower, larger"
     )
-    png_level: int = Field(3, ge=0, le=9, description="zlib level for the colour/RGBA PNG (deferred encode)")
+    png_level: int = Field(
+        1,
+        ge=0,
+        le=9,
+        description="Deflate level for the colour/RGBA PNG (0-3 use ISA-L when installed: 1 is the fast one; 4-9 zlib)",
+    )
     mask_level: int = Field(
         1,
         ge=0,
@@ -348,6 +353,7 @@ class ExportConfig(Section):
     )
     webp_quality: int = Field(90, ge=1, le=100, description="WebP quality; 100 with webp_lossless for lossless")
     webp_lossless: bool = False
+    webp_method: int = Field(0, ge=0, le=6, description="WebP effort: 0 fastest, 6 smallest files")
     tiff_compression: Literal["none", "lzw", "deflate"] = "deflate"
     embed_metadata: bool = Field(
         True, description="Write SKU, capture id, model and timings into EXIF / PNG text chunks"

@@ -186,3 +186,74 @@ def test_mask_from_the_compose_canvas_is_written_without_a_copy_and_the_same_byt
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(gray_png(a, 1)))), plain)
     a.base[5, 0] = 1  # a spoiled filter byte is never trusted
     assert _png_rows(a) is None
+
+
+def _photo_cutout(shape: tuple[int, int], transparent: bool, seed: int, bgr_view: bool = False) -> Cutout:
+    """A cut-out with noise, gradients and colour under alpha 0 (what a lossy path would drop)."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([(xx * 7) % 256, (yy * 3) % 256, (xx + yy) % 256], axis=2).astype(np.uint8)
+    rgb[: h // 2] = rng.integers(0, 256, (h // 2, w, 3), np.uint8)
+    alpha = np.zeros((h, w), np.uint8)
+    alpha[h // 4 :, w // 3 :] = 255
+    alpha[:, : max(1, w // 5)] = rng.integers(0, 256, (h, max(1, w // 5)), np.uint8)
+    bgr = None
+    if bgr_view:  # compose's opaque canvas: BGR memory, RGB as its reversed view
+        bgr = np.ascontiguousarray(rgb[..., ::-1])
+        rgb = bgr[..., ::-1]
+    frame = Frame(id="f", image=np.zeros((4, 4, 3), np.uint8), timestamp=0.0, source="test")
+    return Cutout(frame, rgb, alpha, (0, 0, w, h), "p", "m", transparent=transparent, bgr=bgr)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (37, 129), (700, 513)])
+@pytest.mark.parametrize("level", [0, 1, 3, 4, 9])
+def test_png_decodes_to_exactly_the_cut_out_with_pil_and_opencv(shape, level):
+    import cv2
+
+    for transparent, bgr_view in ((True, False), (False, False), (False, True)):
+        cut = _photo_cutout(shape, transparent, seed=level, bgr_view=bgr_view)
+        (a,) = encode(cut, META, ["png"], ExportConfig(png_level=level))
+        want = np.dstack([cut.rgb, cut.alpha]) if transparent else np.asarray(cut.rgb)
+        im = _img(a)
+        assert im.mode == ("RGBA" if transparent else "RGB") and im.size == (shape[1], shape[0])
+        assert np.array_equal(np.asarray(im), want)
+        flag = cv2.IMREAD_UNCHANGED
+        got = cv2.imdecode(np.frombuffer(a.data, np.uint8), flag)
+        got = cv2.cvtColor(got, cv2.COLOR_BGRA2RGBA if transparent else cv2.COLOR_BGR2RGB).reshape(want.shape)
+        assert np.array_equal(got, want)
+
+
+def test_png_without_isal_is_still_exact(monkeypatch):
+    import device.export as export
+
+    monkeypatch.setattr(export, "_isal_zlib", None)
+    cut = _photo_cutout((64, 48), True, seed=1)
+    (a,) = encode(cut, META, ["png"], ExportConfig(png_level=1))
+    assert np.array_equal(np.asarray(_img(a)), np.dstack([cut.rgb, cut.alpha]))
+
+
+def test_lossless_webp_keeps_the_colour_under_transparent_pixels():
+    cut = _photo_cutout((120, 90), True, seed=2)
+    (a,) = encode(cut, META, ["webp"], ExportConfig(webp_lossless=True, webp_quality=100))
+    assert np.array_equal(np.asarray(_img(a).convert("RGBA")), np.dstack([cut.rgb, cut.alpha]))
+
+
+def test_lossless_tiff_decodes_to_exactly_the_cut_out():
+    cut = _photo_cutout((50, 70), True, seed=3)
+    (a,) = encode(cut, META, ["tiff"], ExportConfig())
+    assert np.array_equal(np.asarray(_img(a)), np.dstack([cut.rgb, cut.alpha]))
+
+
+def test_formats_encoded_side_by_side_are_the_same_files_as_one_by_one(monkeypatch):
+    import device.export as export
+
+    cut = _photo_cutout((300, 200), True, seed=4)
+    names = ["jpeg", "png", "webp", "tiff", "mask", "meta"]
+    cfg = ExportConfig(embed_metadata=False)
+    monkeypatch.setattr(export, "_usable_cores", lambda: 4)
+    side = encode(cut, {"capture_id": "x"}, names, cfg)
+    monkeypatch.setattr(export, "_usable_cores", lambda: 1)
+    alone = encode(cut, {"capture_id": "x"}, names, cfg)
+    assert [a.name for a in side] == names
+    assert [(a.name, a.data) for a in side] == [(a.name, a.data) for a in alone]
