@@ -179,15 +179,14 @@ class BoxWorkflows:
             capture.sku = meta.get("sku")
             corrections = int(meta.get("corrections", 0)) + 1
             capture.meta["corrections"] = corrections
-            # The operator has looked at it and fixed it: it leaves the review queue.
-            capture.review = False
-            capture.meta["review"] = False
+            # Re-scored like any capture: a fix that still scores below the threshold stays in
+            # the review queue (a person approves or rejects it); one that passes leaves it.
             self._keep(
                 capture,
                 alpha,
                 strokes=_stroke_image(keep, remove),
                 corrections=corrections,
-                review_state="corrected",
+                review_state="pending" if capture.review else "corrected",
                 created=meta.get("created", time.time()),
             )
             return capture

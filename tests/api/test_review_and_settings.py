@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+
 
 def test_captures_under_the_threshold_wait_for_review_and_leave_on_a_decision(fresh_box):
     with fresh_box.client() as c:
@@ -69,3 +71,28 @@ def test_config_updates_are_validated_and_errors_name_the_key(fresh_box):
         cfg = c.get("/api/config").json()
         c.put("/api/config", json={"api": cfg["api"]}).raise_for_status()
         assert c.post("/api/capture").status_code == 200
+
+
+def test_a_correction_is_rescored_and_stays_in_review_while_below_the_threshold(fresh_box):
+    # A badly out-of-focus shot: the model cannot find a clean edge, it scores far below 0.5.
+    hard = fresh_box.photos.with_name("hard")
+    hard.mkdir()
+    photo = cv2.imread(str(fresh_box.photos / "shoes.jpg"))
+    cv2.imwrite(str(hard / "blurred.jpg"), cv2.GaussianBlur(photo, (0, 0), 25))
+    with fresh_box.client() as c:
+        c.put("/api/config", json={"source": {"path": str(hard)}}).raise_for_status()
+        meta = c.post("/api/capture").json()
+        cid, w, h = meta["id"], meta["frame"]["width"], meta["frame"]["height"]
+        assert meta["review_state"] == "pending" and meta["quality"] < 0.5
+        # A small fix does not make it a good cut-out: re-scored, still doubtful, still queued.
+        fixed = c.post(f"/api/captures/{cid}/correct", json={"keep": [[[10, 25], [40, 25]]], "brush_px": 8}).json()
+        assert fixed["corrections"] == 1 and fixed["updated"] > meta["updated"]
+        assert fixed["meta"]["quality"]["score"] == fixed["quality"] < 0.5  # the new matte's own score
+        assert fixed["review"] is True and fixed["review_state"] == "pending"
+        assert cid in [m["id"] for m in c.get("/api/review").json()]
+        # Once its score clears the threshold, a correction takes it out of the queue.
+        c.put("/api/config", json={"api": {"review_threshold": 0.0}}).raise_for_status()
+        fixed = c.post(f"/api/captures/{cid}/correct", json={"remove": [[[w - 30, h - 30]]], "brush_px": 8}).json()
+        assert fixed["corrections"] == 2
+        assert fixed["review"] is False and fixed["review_state"] == "corrected"
+        assert cid not in [m["id"] for m in c.get("/api/review").json()]

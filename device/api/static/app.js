@@ -297,8 +297,10 @@ $("#apply-correction").addEventListener("click", async () => {
     const c = $("#strokes"); c.getContext("2d").clearRect(0, 0, c.width, c.height); state.painted = false;
     await drawBase(updated);
     if (!state.latest || state.latest.id === updated.id) showResult(updated);
-    say("Corrected; the new cut-out replaces the old one.");
-    $("#approve").disabled = true; $("#reject").disabled = true;
+    const still = updated.review_state === "pending";
+    say(still ? "Corrected, but it still scores " + Math.round((updated.quality || 0) * 100) + "%: approve or reject it."
+      : "Corrected; the new cut-out replaces the old one.");
+    $("#approve").disabled = !still; $("#reject").disabled = !still;
     loadReview();
   } catch (e) {
     say("Correction failed: " + e.message, true);
