@@ -665,6 +665,26 @@ class BoothConfig(Section):
         return v if v is None or v.is_absolute() else REPO_ROOT / v
 
 
+class StorageConfig(Section):
+    """The box's own disk: a free-space floor, retention of receipted captures, the original frame's format."""
+
+    min_free_mb: int = Field(
+        512, ge=0, description="refuse new captures (with a clear error) while less than this is free on the data disk"
+    )
+    retention_days: float = Field(
+        30, ge=0, description="delete captures older than this once the catalog has receipted them; 0 = keep"
+    )
+    max_captures_gb: float = Field(
+        0, ge=0, description="delete the oldest receipted captures while the store is larger than this; 0 = no cap"
+    )
+    retention_interval_s: float = Field(600, ge=1, le=86400, description="how often retention runs")
+    original_format: Literal["jpeg", "png"] = Field(
+        "jpeg",
+        description="the untouched frame kept for corrections: jpeg (quality below) or png (lossless, ~5x larger)",
+    )
+    original_jpeg_quality: int = Field(95, ge=50, le=100)
+
+
 class CutboxConfig(Section):
     station: StationConfig = StationConfig()
     source: SourceConfig = SourceConfig()
@@ -676,6 +696,7 @@ class CutboxConfig(Section):
     api: ApiConfig = ApiConfig()
     turntable: TurntableConfig = TurntableConfig()
     booth: BoothConfig = BoothConfig()
+    storage: StorageConfig = StorageConfig()
 
 
 class ConfigError(Invalid):

@@ -48,6 +48,10 @@ class CameraError(Unavailable):
     """The frame source failed; the message says why in one line."""
 
 
+class DiskFull(Unavailable):
+    """The data disk is (nearly) full: a new capture is refused, nothing stored is touched."""
+
+
 # The name the service layer has always used for "cannot do that right now".
 ServiceError = Unavailable
 

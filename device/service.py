@@ -27,6 +27,7 @@ from device.box.watchdog import Heartbeat, Notifier, Watchdog
 from device.config import CutboxConfig
 from device.errors import BadRequest, CameraError, Conflict, ServiceError, Unavailable
 from device.pipeline import Pipeline
+from device.retention import Retention
 from device.sources.base import FrameSource
 from device.store import CaptureStore
 from device.turntable.base import Turntable
@@ -60,7 +61,13 @@ class CutboxService:
         turntable: Turntable | None = None,
     ):
         self.data_dir = Path(config.station.data_dir)
-        self.store = CaptureStore(self.data_dir / "captures")
+        storage = config.storage
+        self.store = CaptureStore(
+            self.data_dir / "captures",
+            min_free_bytes=storage.min_free_mb * 1_000_000,
+            original_format=storage.original_format,
+            original_jpeg_quality=storage.original_jpeg_quality,
+        )
         self._work = threading.RLock()  # camera + pipeline: one user at a time
         self.events = Events()
         self._heartbeat = Heartbeat()
@@ -70,6 +77,7 @@ class CutboxService:
         )
         self.settings = ConfigManager(config, self._work, self.camera, self.parts)
         self.publishing = Publishing(self.events, publisher)
+        self.retention = Retention(self.store, storage, self.publishing.receipted, self.publishing.forget_receipts)
         self.watchdog = Watchdog(self._heartbeat, self.check_idle)
         self.workflows = BoxWorkflows(
             lock=self._work,
@@ -94,6 +102,7 @@ class CutboxService:
         except Unavailable:
             pass  # reported in status(); /health/ready says not ready
         self.publishing.start(self.config, self.data_dir, handler=self)
+        self.retention.start()
         try:
             self.camera.open()
         except CameraError:
@@ -105,6 +114,7 @@ class CutboxService:
         with self._work:
             self.camera.close()
             self.parts.close()
+        self.retention.stop()
         self.publishing.stop()
 
     def add_listener(self, fn: Callable[[str, dict], None]) -> None:
@@ -225,6 +235,7 @@ class CutboxService:
             last_capture=self.events.last_capture_id,
             last_error=self.events.last(),
             heartbeat=self.heartbeat(),
+            storage=self.retention.status(),
         )
 
     def ready(self) -> bool:

@@ -1,15 +1,22 @@
 """Captures on disk, so the page can show them, the operator can correct them and a restart loses nothing.
 
 Layout: `<data_dir>/captures/<capture id>/` holds `meta.json`, the exported artifacts under
-their own file names, `original.png` (the untouched frame, kept for corrections),
+their own file names, `original.jpg` (the untouched frame, kept for corrections: JPEG q95 by
+default, `original.png` when `[storage] original_format = "png"`),
 `alpha.png` (the full-resolution 8-bit matte the page paints over) and, once corrected,
 `strokes.png` (the operator's accumulated keep/remove strokes). Every id and artifact name
 is checked against a strict pattern and every path is resolved and confined to the store,
 so no request can reach outside the data folder.
+
+Before a capture is written the store checks the free space on its disk: below
+`min_free_bytes` (plus the capture's own size) it refuses with `DiskFull` and writes nothing,
+so a full SD card never leaves a half-written capture or a broken outbox behind; a write that
+still hits ENOSPC is rolled back the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -24,7 +31,8 @@ import cv2
 import numpy as np
 
 from device import errors
-from device.errors import BadRequest
+from device.disk import folder_bytes, free_space_problem
+from device.errors import BadRequest, DiskFull
 from device.types import Artifact, Capture, Frame
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -37,7 +45,8 @@ ORIGINAL = "original"
 ALPHA = "alpha"
 STROKES = "strokes"
 # Files the store itself writes beside the exported artifacts: name -> (file, content type).
-STORE_FILES = {ORIGINAL: ("original.png", "image/png"), ALPHA: ("alpha.png", "image/png")}
+STORE_FILES = {ORIGINAL: ("original.jpg", "image/jpeg"), ALPHA: ("alpha.png", "image/png")}
+ORIGINAL_FILES = (("original.jpg", "image/jpeg"), ("original.png", "image/png"))  # either, newest format first
 
 
 class StoreError(BadRequest):
@@ -77,7 +86,14 @@ def _write_png(path: Path, image: np.ndarray, level: int = 1) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def _read_png(path: Path, color: bool) -> np.ndarray:
+def _write_jpeg(path: Path, image: np.ndarray, quality: int) -> None:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"could not encode {path.name}")
+    path.write_bytes(buf.tobytes())
+
+
+def _read_image(path: Path, color: bool) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
     if image is None:
         raise NotFound(f"{path.name} is missing or unreadable")
@@ -87,10 +103,39 @@ def _read_png(path: Path, color: bool) -> np.ndarray:
 class CaptureStore:
     """Thread-safe store of captures under one root folder (normally `<data_dir>/captures`)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        min_free_bytes: int = 0,
+        original_format: str = "jpeg",
+        original_jpeg_quality: int = 95,
+    ):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.min_free_bytes = min_free_bytes
+        self.original_format = original_format
+        self.original_jpeg_quality = original_jpeg_quality
         self._lock = threading.RLock()
+
+    def _original(self, folder: Path) -> tuple[Path, str] | None:
+        """The stored original frame (JPEG, or PNG from a lossless config or an older store)."""
+        for name, ctype in ORIGINAL_FILES:
+            if (folder / name).is_file():
+                return folder / name, ctype
+        return None
+
+    def _write_original(self, folder: Path, image: np.ndarray) -> None:
+        if self.original_format == "png":
+            _write_png(folder / "original.png", image)
+        else:
+            _write_jpeg(folder / "original.jpg", image, self.original_jpeg_quality)
+
+    def check_space(self, need: int = 0) -> None:
+        """`DiskFull` when writing `need` more bytes would leave less than the configured floor."""
+        problem = free_space_problem(self.root, self.min_free_bytes, need)
+        if problem:
+            raise DiskFull(problem)
 
     # ---- paths ----------------------------------------------------------------------------
     def _dir(self, capture_id: str) -> Path:
@@ -123,6 +168,12 @@ class CaptureStore:
         meta.json (review state, correction count...).
         """
         final = self._dir(capture.id)
+        frame_bytes = (
+            capture.frame.image.nbytes // 4 if capture.frame is not None and capture.frame.image is not None else 0
+        )
+        # room for the files here, the outbox's copy of the artifacts and its journal: the store
+        # refuses first, so a capture is never stored but left unqueued for lack of space
+        self.check_space(3 * sum(len(a.data) for a in capture.artifacts) + frame_bytes)
         with self._lock:
             old_meta = self._read_meta(final) if final.exists() else {}
             tmp = Path(tempfile.mkdtemp(prefix=f".{capture.id}.", dir=self.root))
@@ -142,11 +193,11 @@ class CaptureStore:
                             "bytes": len(art.data),
                         }
                     )
-                original_src = final / STORE_FILES[ORIGINAL][0]
+                original_src = self._original(final) if final.exists() else None
                 if capture.frame is not None and capture.frame.image is not None:
-                    _write_png(tmp / STORE_FILES[ORIGINAL][0], capture.frame.image)
-                elif original_src.exists():
-                    shutil.copy2(original_src, tmp / STORE_FILES[ORIGINAL][0])
+                    self._write_original(tmp, capture.frame.image)
+                elif original_src is not None:
+                    shutil.copy2(original_src[0], tmp / original_src[0].name)
                 if alpha is not None:
                     a8 = alpha if alpha.dtype == np.uint8 else np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
                     _write_png(tmp / STORE_FILES[ALPHA][0], a8)
@@ -185,10 +236,29 @@ class CaptureStore:
                     shutil.rmtree(trash, ignore_errors=True)
                 else:
                     tmp.rename(final)
+            except OSError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise DiskFull(
+                        f"disk full while writing capture {capture.id}: nothing of it was kept ({self.root})"
+                    ) from None
+                raise
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             return meta
+
+    def delete(self, capture_id: str) -> int:
+        """Remove one capture (retention); returns the bytes freed."""
+        folder = self._dir(capture_id)
+        with self._lock:
+            if not folder.exists():
+                return 0
+            size = folder_bytes(folder)
+            trash = folder.with_name(f".{capture_id}.del-{os.getpid()}-{threading.get_ident()}")
+            folder.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            return size
 
     def update_meta(self, capture_id: str, **changes) -> dict:
         """Change meta.json keys in place (review state) without touching the artifacts."""
@@ -244,6 +314,11 @@ class CaptureStore:
         check_name(name)
         folder = self._dir(capture_id)
         meta = self.meta(capture_id)
+        if name == ORIGINAL:
+            found = self._original(folder)
+            if found is None:
+                raise NotFound(f"capture {capture_id} has no artifact {name!r}")
+            return StoredArtifact(name, found[0], found[1])
         if name in STORE_FILES:
             filename, ctype = STORE_FILES[name]
         else:
@@ -259,7 +334,10 @@ class CaptureStore:
     def frame(self, capture_id: str) -> Frame:
         """The original frame, rebuilt for a correction."""
         meta = self.meta(capture_id)
-        image = _read_png(self._confined(self._dir(capture_id), STORE_FILES[ORIGINAL][0]), color=True)
+        found = self._original(self._dir(capture_id))
+        if found is None:
+            raise NotFound(f"capture {capture_id} has no original frame")
+        image = _read_image(found[0], color=True)
         src = (meta.get("frame") or {}).get("source", "store")
         return Frame(
             id=f"{capture_id}-original",
@@ -271,11 +349,11 @@ class CaptureStore:
         )
 
     def alpha(self, capture_id: str) -> np.ndarray:
-        return _read_png(self._confined(self._dir(capture_id), STORE_FILES[ALPHA][0]), color=False)
+        return _read_image(self._confined(self._dir(capture_id), STORE_FILES[ALPHA][0]), color=False)
 
     def strokes(self, capture_id: str) -> np.ndarray | None:
         path = self._confined(self._dir(capture_id), "strokes.png")
-        return _read_png(path, color=True) if path.is_file() else None
+        return _read_image(path, color=True) if path.is_file() else None
 
     def capture(self, capture_id: str) -> Capture:
         """A stored capture as a Capture again (for re-publishing after a review decision)."""

@@ -51,7 +51,10 @@ def test_a_capture_round_trips_with_its_original_frame_and_alpha(store):
     assert meta["meta"]["np"] == 1.5  # numpy scalars become JSON
     assert store.artifact(cap.id, "jpeg").path.read_bytes() == cap.artifacts[0].data
     assert store.artifact(cap.id, "jpeg").content_type == "image/jpeg"
-    assert np.array_equal(store.frame(cap.id).image, cap.frame.image)  # lossless, for corrections
+    # the original is kept as JPEG q95 (about a fifth of a PNG): close enough to correct from
+    assert (store.root / cap.id / "original.jpg").is_file() and not (store.root / cap.id / "original.png").exists()
+    assert np.abs(store.frame(cap.id).image.astype(int) - cap.frame.image.astype(int)).mean() < 2.0
+    assert store.artifact(cap.id, "original").content_type == "image/jpeg"
     assert np.abs(store.alpha(cap.id).astype(int) - np.round(alpha * 255).astype(int)).max() <= 1
     again = store.capture(cap.id)
     assert [a.sha256 for a in again.artifacts] == [a.sha256 for a in cap.artifacts]
@@ -135,3 +138,24 @@ def test_a_meta_file_naming_a_path_outside_is_refused(store):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(StoreError):
         store.artifact(cap.id, "jpeg")
+
+
+def test_the_original_is_lossless_png_when_the_config_asks(tmp_path):
+    store = CaptureStore(tmp_path / "captures", original_format="png")
+    cap = make_capture()
+    store.save(cap)
+    assert np.array_equal(store.frame(cap.id).image, cap.frame.image)
+    assert store.artifact(cap.id, "original").content_type == "image/png"
+    jpeg_store = CaptureStore(tmp_path / "captures")  # a store from before keeps reading its PNG originals
+    assert np.array_equal(jpeg_store.frame(cap.id).image, cap.frame.image)
+    jpeg_store.save(store.capture(cap.id))  # re-saved (a review decision): the frame is written as JPEG now
+    assert jpeg_store.artifact(cap.id, "original").content_type == "image/jpeg"
+
+
+def test_the_original_as_jpeg_is_much_smaller_than_as_png(tmp_path):
+    cap = make_capture()
+    CaptureStore(tmp_path / "a", original_format="png").save(cap)
+    CaptureStore(tmp_path / "b").save(cap)
+    png = (tmp_path / "a" / cap.id / "original.png").stat().st_size
+    jpg = (tmp_path / "b" / cap.id / "original.jpg").stat().st_size
+    assert jpg < png / 2, (jpg, png)

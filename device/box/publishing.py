@@ -38,7 +38,13 @@ class Publishing:
             from device.comms.mqtt import Publisher as MqttPublisher
 
             outbox = config.mqtt.outbox_path or data_dir / "outbox.sqlite"
-            publisher = MqttPublisher(config.mqtt, config.station.id, outbox, handler=handler)
+            publisher = MqttPublisher(
+                config.mqtt,
+                config.station.id,
+                outbox,
+                handler=handler,
+                min_free_bytes=config.storage.min_free_mb * 1_000_000,
+            )
             publisher.start()
             self.publisher = publisher
         except Exception as exc:  # the page must still come up to show the problem
@@ -56,6 +62,16 @@ class Publishing:
         except Exception as exc:  # outbox full (block policy) or closed: the capture stays stored
             self._events.error("publish", exc)
             return False
+
+    def receipted(self, capture_ids: list[str]) -> set[str]:
+        """Which captures the catalog confirmed (retention may delete only those)."""
+        outbox = getattr(self.publisher, "outbox", None)
+        return outbox.receipted(capture_ids) if outbox is not None else set()
+
+    def forget_receipts(self, capture_ids: list[str]) -> None:
+        outbox = getattr(self.publisher, "outbox", None)
+        if outbox is not None:
+            outbox.forget_receipts(capture_ids)
 
     def status(self, enabled: bool) -> dict:
         if self.publisher is None:

@@ -7,8 +7,24 @@ from __future__ import annotations
 from typing import Any
 
 
-def alerts(camera_error: str | None, pipeline_error: str | None, mqtt: dict, depth: int, limit: int) -> list[dict]:
+def alerts(
+    camera_error: str | None,
+    pipeline_error: str | None,
+    mqtt: dict,
+    depth: int,
+    limit: int,
+    storage: dict | None = None,
+) -> list[dict]:
     out = []
+    if storage and storage.get("low"):
+        free_mb = storage.get("free_bytes", 0) / 1e6
+        out.append(
+            {
+                "kind": "disk",
+                "level": "error",
+                "message": f"Disk nearly full: {free_mb:.0f} MB free, new captures are refused until space is freed",
+            }
+        )
     if camera_error:
         out.append({"kind": "camera", "level": "error", "message": f"Camera lost: {camera_error}"})
     if pipeline_error:
@@ -42,6 +58,8 @@ def mqtt_status(publisher: dict, default_limit: int) -> dict:
         "outbox_max": int(outbox.get("max_captures", default_limit)),
         "outbox_full": bool(outbox.get("full", False)),
         "dropped_captures": int(outbox.get("dropped_captures", 0)),
+        "awaiting_receipt": int(outbox.get("awaiting_receipt", 0)),
+        "oldest_unreceipted": outbox.get("oldest_unreceipted"),
     }
 
 
@@ -57,6 +75,7 @@ def box_status(
     last_capture: str | None,
     last_error: dict | None,
     heartbeat: tuple[float, str],
+    storage: dict | None = None,
 ) -> dict:
     return {
         "station": station,
@@ -69,5 +88,8 @@ def box_status(
         "last_capture": last_capture,
         "last_error": last_error,
         "heartbeat": {"age_s": round(heartbeat[0], 3), "last": heartbeat[1]},
-        "alerts": alerts(camera.get("error"), pipeline.get("error"), mqtt, mqtt["outbox_depth"], mqtt["outbox_max"]),
+        "storage": storage or {},
+        "alerts": alerts(
+            camera.get("error"), pipeline.get("error"), mqtt, mqtt["outbox_depth"], mqtt["outbox_max"], storage
+        ),
     }

@@ -134,6 +134,7 @@ class Publisher:
         outbox_path: str | Path,
         handler: CommandHandler | None = None,
         on_published: Callable[[str], None] | None = None,
+        min_free_bytes: int = 0,
     ):
         self.cfg = cfg
         self.station_id = station_id
@@ -147,6 +148,7 @@ class Publisher:
             require_receipt=cfg.require_receipt,
             receipt_timeout_s=cfg.receipt_timeout_s,
             receipt_timeout_max_s=cfg.receipt_timeout_max_s,
+            min_free_bytes=min_free_bytes,
         )
         self.dispatcher = CommandDispatcher(handler) if handler is not None else None
         self.on_published = on_published

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from device.disk import free_space_problem
+
 log = logging.getLogger("cutbox.outbox")
 
 SCHEMA = """
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL,
     at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS receipted (capture_id TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
@@ -124,6 +127,7 @@ class Outbox:
         require_receipt: bool = True,
         receipt_timeout_s: float = 60.0,
         receipt_timeout_max_s: float = 3600.0,
+        min_free_bytes: int = 0,
     ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +135,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self.policy = policy
         self.require_receipt = require_receipt
+        self.min_free_bytes = min_free_bytes
         self.receipt_timeout_s = receipt_timeout_s
         self.receipt_timeout_max_s = max(receipt_timeout_max_s, receipt_timeout_s)
         self._lock = threading.Lock()
@@ -170,6 +175,9 @@ class Outbox:
         size = sum(len(m.payload) for m in messages)
         digest = content_digest(messages)
         now = time.time()
+        problem = free_space_problem(self.path.parent, self.min_free_bytes, 2 * size)
+        if problem:
+            raise OutboxError(f"outbox {self.path}: {problem}")
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -183,6 +191,7 @@ class Outbox:
                         self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
                         self._bump("replaced_captures")
                     self._make_room(size)
+                    self._db.execute("DELETE FROM receipted WHERE capture_id=?", (capture_id,))
                     self._db.execute(
                         "INSERT INTO captures (capture_id, bytes, created, digest, meta_sha256) VALUES (?,?,?,?,?)",
                         (capture_id, size, now, digest, meta_digest(messages)),
@@ -278,7 +287,12 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                done = self._remove(seqs) if not self.require_receipt else self._mark_sent(seqs)
+                if self.require_receipt:
+                    done = self._mark_sent(seqs)
+                else:  # no catalog to confirm: the PUBACK is all the receipt there is
+                    done = self._remove(seqs)
+                    now = time.time()
+                    self._db.executemany("INSERT OR REPLACE INTO receipted VALUES (?,?)", [(c, now) for c in done])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -314,6 +328,7 @@ class Outbox:
                     self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
                     self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
                     self._bump("receipted_captures")
+                    self._db.execute("INSERT OR REPLACE INTO receipted VALUES (?,?)", (capture_id, time.time()))
                     self._full = False
                 self._db.execute("COMMIT")
             except BaseException:
@@ -378,6 +393,30 @@ class Outbox:
         if done:
             self._full = False
         return done
+
+    def receipted(self, capture_ids: list[str]) -> set[str]:
+        """Which of these captures the catalog has confirmed (and that were not queued again since)."""
+        out: set[str] = set()
+        with self._lock:
+            for i in range(0, len(capture_ids), 500):
+                chunk = capture_ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update(
+                    r[0]
+                    for r in self._db.execute(f"SELECT capture_id FROM receipted WHERE capture_id IN ({marks})", chunk)
+                )
+        return out
+
+    def forget_receipts(self, capture_ids: list[str]) -> None:
+        """Retention deleted these captures: their receipt rows can go too."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM receipted WHERE capture_id=?", [(c,) for c in capture_ids])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # ---- reporting -----------------------------------------------------------------------
     def stats(self) -> dict:

@@ -4,6 +4,7 @@ button, paint a correction, work the review queue and settings, see the camera-l
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from urllib.parse import urlparse
 
@@ -222,6 +223,7 @@ def test_the_camera_lost_banner_appears_and_clears(browser, box_factory, artifac
     expect(page.locator("#alerts .banner")).to_have_count(0)
     expect(page.locator("#pill-model")).to_have_text("model on cpu")  # no Coral here, and it says why
     assert "no Coral found" in page.locator("#pill-model").get_attribute("title")
+    expect(page.locator("#pill-disk")).to_have_text(re.compile(r"^disk \d+% · 1 today$"))  # disk use, captures today
     away = b.photos.with_name("photos-away")
     shutil.move(b.photos, away)
     banner = page.locator("#alerts .banner[data-kind=camera]")

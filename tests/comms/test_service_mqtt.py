@@ -110,3 +110,49 @@ def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path
     for name, sha in sent.items():
         assert items[name][0] == sha and hashlib.sha256((cat / items[name][1]).read_bytes()).hexdigest() == sha
         assert (tmp_path / "data" / "captures" / capture_id).is_dir()
+
+
+def test_status_shows_the_outbox_while_the_broker_is_down_and_it_drains_on_receipts(tmp_path):
+    from mqtt_harness import free_port
+
+    port = free_port()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(REPO / "device" / "samples" / "cap.jpg", photos / "cap.jpg")
+    cfg = CutboxConfig.model_validate(
+        {
+            "station": {"id": STATION, "data_dir": str(tmp_path / "data")},
+            "source": {"kind": "files", "path": str(photos)},
+            "segment": {"model": str(REPO / "models" / "cutbox-student-int8.tflite")},
+            "api": {"token": "t" * 20},
+            "mqtt": {
+                "enabled": True,
+                "port": port,
+                "reconnect_min_s": 0.1,
+                "reconnect_max_s": 0.5,
+                "receipt_timeout_s": 2.0,  # sent before the receiver subscribed: sent again soon
+                "catalog": {"data_dir": str(tmp_path / "catalog"), "share_group": ""},
+            },
+        }
+    )
+    svc = CutboxService(cfg).start()
+    broker = rec = None
+    try:
+        svc.capture(sku="A")
+        svc.capture(sku="B")
+        st = svc.status()  # read locally: no broker needed
+        assert not st["mqtt"]["connected"] and st["mqtt"]["outbox_depth"] == 2 and not st["mqtt"]["outbox_full"]
+        assert st["mqtt"]["oldest_unreceipted"] is not None
+        assert st["storage"]["captures_today"] == 2 and st["storage"]["free_bytes"] > 0
+        assert any(a["kind"] == "broker" for a in st["alerts"])
+        broker = Broker(tmp_path / "broker", port=port).start()
+        rec = ReceiverThread(cfg).start()
+        wait_for(lambda: svc.status()["mqtt"]["outbox_depth"] == 0, 30, what="receipted")
+        st = svc.status()
+        assert st["mqtt"]["oldest_unreceipted"] is None and st["mqtt"]["awaiting_receipt"] == 0
+    finally:
+        svc.stop()
+        if rec:
+            rec.stop()
+        if broker:
+            broker.kill()

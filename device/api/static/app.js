@@ -64,16 +64,31 @@ function say(text, isError) {
 // ---- status, banners ---------------------------------------------------------------------
 function pill(id, cls, text) { const el = $(id); el.className = "pill " + cls; el.textContent = text; }
 
+function ago(t) {
+  const s = Math.max(0, Date.now() / 1000 - t);
+  return s < 120 ? Math.round(s) + " s" : s < 7200 ? Math.round(s / 60) + " min" : s < 172800 ? Math.round(s / 3600) + " h" : Math.round(s / 86400) + " d";
+}
+
 function renderStatus(st) {
   $("#station").textContent = st.station;
   pill("#pill-camera", st.camera.ok ? "ok" : "bad", "camera " + (st.camera.ok ? "ok" : "lost"));
   if (st.mqtt.enabled) {
     pill("#pill-broker", st.mqtt.connected ? "ok" : "bad", "broker " + (st.mqtt.connected ? "up" : "down"));
+    const oldest = st.mqtt.oldest_unreceipted;
     pill("#pill-outbox", st.mqtt.outbox_full ? "bad" : (st.mqtt.outbox_depth >= 0.8 * st.mqtt.outbox_max ? "warn" : "ok"),
-      "outbox " + st.mqtt.outbox_depth);
+      "outbox " + st.mqtt.outbox_depth + (oldest ? " · oldest " + ago(oldest) : ""));
+    $("#pill-outbox").title = oldest ? "Oldest capture the catalog has not confirmed yet: " + new Date(oldest * 1000).toLocaleString()
+      : "Every capture is confirmed by the catalog";
   } else {
     pill("#pill-broker", "off", "broker off");
     pill("#pill-outbox", "off", "outbox -");
+  }
+  const sto = st.storage || {};
+  if (sto.total_bytes) {
+    const used = Math.round(100 * (sto.total_bytes - sto.free_bytes) / sto.total_bytes);
+    pill("#pill-disk", sto.low ? "bad" : (used >= 90 ? "warn" : "ok"), "disk " + used + "% · " + sto.captures_today + " today");
+    $("#pill-disk").title = (sto.free_bytes / 1e9).toFixed(1) + " GB free; " + sto.captures + " captures kept ("
+      + (sto.captures_bytes / 1e9).toFixed(2) + " GB)";
   }
   const pl = st.pipeline || {};
   pill("#pill-model", pl.ok ? "ok" : "bad", pl.ok ? "model on " + (pl.backend || "?") : "model not loaded");
