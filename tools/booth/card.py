@@ -188,6 +188,14 @@ def write_md(card: dict, path: Path) -> None:
         lines += ["", f"### {set_name}", res.get("about", "")]
         for subset, rows in res.get("subsets", {}).items():
             lines += ["", f"**{subset}**", "", _table(rows)]
+            if res.get("paired", {}).get(subset):
+                lines += ["", "IoU minus plate mode's, 95 % paired bootstrap interval over the same images:"]
+                lines += [
+                    f"- {d['model']}: {d['diff']:+.4f} ({d['low']:+.4f} .. {d['high']:+.4f}), n {d['n']}"
+                    for d in res["paired"][subset]
+                ]
+        if res.get("device_modes"):
+            lines += ["", f"Device booth mode ran: {res['device_modes']}"]
         if "shadow" in res:
             s = res["shadow"]
             lines += [

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
 BOOTH_MODEL = MODELS / f"{booth_card.NAME}.tflite"
 GENERIC_MODEL = MODELS / "cutbox-student-int8.tflite"
-SUBSETS = ("all", "white_on_white", "translucent", "straps", "plain")
 
 
 def read_gray(path: Path) -> np.ndarray:
@@ -79,12 +79,14 @@ def difference_key(rgb: np.ndarray, plate: np.ndarray, t: float = 0.06) -> np.nd
     return np.clip((d - t / 2) / t, 0, 1).astype(np.float32)
 
 
-class CachedU2Netp:
-    """U2-Net-p on the frame (tools/evaluate.py's pre-processing), predictions cached on disk:
-    it costs seconds per image on this shared CPU and the set is fixed for a seed."""
+class CachedTeacher:
+    """U2-Net-p or IS-Net on the frame (tools/evaluate.py's loaders and pre-processing),
+    predictions cached on disk: they cost seconds per image on this shared CPU and the set
+    is fixed for a seed."""
 
-    def __init__(self, root: Path):
-        self.cache = root / "preds-u2netp"
+    def __init__(self, root: Path, which: str = "u2netp"):
+        self.which = which
+        self.cache = root / f"preds-{which}"
         self.cache.mkdir(exist_ok=True)
         self.model = None
 
@@ -105,7 +107,7 @@ class CachedU2Netp:
         if self.model is None:
             from tools import evaluate as ev
 
-            self.model = ev.OnnxTeacher("u2netp", 1)
+            self.model = ev.OnnxTeacher(self.which, 1)
         t0 = time.perf_counter()
         y = self.model(rgb)
         self.last_ms = (time.perf_counter() - t0) * 1000
@@ -113,11 +115,44 @@ class CachedU2Netp:
         return y
 
 
+class DeviceBooth:
+    """Booth mode as a capture runs it: device.booth's BoothSegmenter with the image's own
+    plate, so the plate fit checks decide per frame between the plate model and the generic
+    one. `modes` counts which ran."""
+
+    def __init__(self, booth_path: Path, generic_path: Path):
+        from device.booth.segmenter import BoothSegmenter, PlateModel
+        from device.config import BoothConfig
+        from device.segment.litert import LiteRTSegmenter
+
+        self.seg = BoothSegmenter(
+            LiteRTSegmenter(generic_path, threads=1, delegate="cpu"),
+            PlateModel(booth_path, threads=1, delegate="cpu"),
+            None,
+            BoothConfig(),
+        )
+        self.modes: dict[str, int] = {}
+        self.reasons: list[str] = []
+
+    def __call__(self, rgb: np.ndarray, plate: np.ndarray) -> np.ndarray:
+        from device.booth.plate import Plate
+        from device.types import Frame
+
+        self.seg.set_plate(Plate(image=plate, settings={}, created=0.0, n_frames=8, method="median"))
+        frame = Frame(id="booth-eval", image=rgb, timestamp=0.0, source="evaluate_booth")
+        prob = self.seg.segment(frame).prob
+        mode = frame.info.get("segment_mode", "?")
+        self.modes[mode] = self.modes.get(mode, 0) + 1
+        if mode != "plate":
+            self.reasons.append(frame.info.get("plate_fit", ""))
+        return prob
+
+
 def matte_rows(runner_key: str) -> dict[str, tuple[float, float] | None]:
     """The rows of a model's after-the-matte scores, each with the Mask.see_through it runs
     with: "generic mode + matte"; "plate mode + matte" and, with booth.see_through's default
     range, "plate mode + matte, see-through". None of them for runners that skip the
-    matte (U2-Net-p, difference keying)."""
+    matte (teachers, difference keying, the device row)."""
     from device.config import BoothConfig
 
     mode = runner_key.split(" (")[0]
@@ -128,66 +163,93 @@ def matte_rows(runner_key: str) -> dict[str, tuple[float, float] | None]:
     return {}
 
 
-def quality(args) -> int:
-    from device.booth.shadow import estimate_shadow
-    from device.config import MatteConfig
+def subsets_of(images: list[dict]) -> dict[str, set[str]]:
+    """Subset name -> image names: all, each hard case, compact (every case but thin) and edge."""
+    subs: dict[str, set[str]] = {"all": {im["name"] for im in images}}
+    for case in dict.fromkeys(im["case"] for im in images):
+        subs[case] = {im["name"] for im in images if im["case"] == case}
+    if "thin" in subs:
+        subs["compact"] = {im["name"] for im in images if im["case"] != "thin"}
+    edge = {im["name"] for im in images if im.get("edge")}
+    if edge:
+        subs["edge"] = edge
+    return subs
+
+
+def _card_version(path: Path) -> str:
+    card = path.with_suffix(".json")
+    return json.loads(card.read_text()).get("version", "?") if card.exists() else "?"
+
+
+def make_runners(args, root: Path, images: list[dict]) -> tuple[dict, dict[str, set[str]]]:
+    """Name -> callable(rgb, plate) -> prob, and the images each runs on (all, unless limited)."""
     from tools import evaluate as ev
 
-    matte_cfg = MatteConfig()
-    load = os.getloadavg()[0]
-
-    root = Path(args.set).expanduser()
-    manifest = json.loads((root / "manifest.json").read_text())
-    images = manifest["images"]
-    if args.limit and args.limit < len(images):  # evenly spaced, so every hard case is in
-        images = [images[int(i)] for i in np.linspace(0, len(images) - 1, args.limit)]
-    runners = {}
-    booth_path = Path(args.booth).expanduser()
+    runners, only = {}, {}
+    booth_path, gen_path = Path(args.booth).expanduser(), Path(args.generic).expanduser()
     if booth_path.exists():
         pm = PlateTFLite(booth_path)
-        booth_json = booth_path.with_suffix(".json")
-        version = json.loads(booth_json.read_text()).get("version", "?") if booth_json.exists() else "?"
-        runners[f"plate mode (cutbox-booth-int8 {version})"] = lambda rgb, plate: pm(rgb, plate)
-    gen_path = Path(args.generic)
+        runners[f"plate mode (cutbox-booth-int8 {_card_version(booth_path)})"] = lambda rgb, plate: pm(rgb, plate)
     if gen_path.exists():
         gm = ev.TFLiteModel(gen_path)
-        gen_card = gen_path.with_suffix(".json")
-        gen_version = json.loads(gen_card.read_text()).get("version", "?") if gen_card.exists() else "?"
-        runners[f"generic mode ({gen_path.stem} {gen_version})"] = lambda rgb, plate: gm(rgb)
-    if not args.no_u2netp:
-        u2 = CachedU2Netp(root)
-        if args.u2netp_cached_only:
-            missing = [im["name"] for im in images if not u2.cached(read_rgb(root / "img" / f"{im['name']}.png"))]
+        runners[f"generic mode ({gen_path.stem} {_card_version(gen_path)})"] = lambda rgb, plate: gm(rgb)
+    if booth_path.exists() and gen_path.exists():
+        runners["booth mode, device (plate while it fits, else generic)"] = DeviceBooth(booth_path, gen_path)
+    runners["difference keying (no model)"] = difference_key
+    teachers = [] if args.no_u2netp else [("u2netp", "U2-Net-p (rembg teacher, frame only)", None)]
+    if args.isnet_limit != 0:
+        isnet_n = None if args.isnet_limit < 0 else args.isnet_limit
+        teachers.append(("isnet", "IS-Net (teacher that made the labels, frame only)", isnet_n))
+    for which, label, limit in teachers:
+        t = CachedTeacher(root, which)
+        chosen = images
+        if limit and limit < len(images):  # evenly spaced, so every hard case is in
+            chosen = [images[int(i)] for i in np.linspace(0, len(images) - 1, limit)]
+            label = f"{label}, {limit} evenly spaced images"
+            only[label] = {im["name"] for im in chosen}
+        if args.u2netp_cached_only and which == "u2netp":
+            missing = [im["name"] for im in chosen if not t.cached(read_rgb(root / "img" / f"{im['name']}.png"))]
             if missing:
                 raise SystemExit(
                     f"error: {len(missing)} U2-Net-p predictions not cached (e.g. {missing[0]}); "
                     "drop --u2netp-cached-only to compute them (seconds per image) or use --no-u2netp"
                 )
-        runners["U2-Net-p (rembg teacher, frame only)"] = u2
-    runners["difference keying (no model)"] = difference_key
-    per: dict[str, list[dict]] = {}
+        runners[label] = t
+    return runners, only
+
+
+def score_all(root: Path, images: list[dict], runners: dict, only: dict) -> tuple[dict, dict]:
+    """Per-runner per-image scores (with the after-the-matte rows), and the shadow layer's errors."""
+    from device.booth.shadow import estimate_shadow
+    from device.config import MatteConfig
+    from tools import evaluate as ev
+
+    matte_cfg = MatteConfig()
     matted = {k: matte_rows(k) for k in runners}  # once: the rows do not change per image
+    per: dict[str, list[dict]] = {}
     for k in runners:
         per[k] = []
         per.update({row: [] for row in matted[k]})
     shadow_err = {"gt": [], "plate": [], "gt_mean": [], "est_mean": []}
     plate_key = next((k for k in runners if k.startswith("plate mode")), None)
-    for im in images:
+    for n_done, im in enumerate(images):
         name = im["name"]
         rgb, plate = read_rgb(root / "img" / f"{name}.png"), read_rgb(root / "plate" / f"{name}.png")
         gt = read_gray(root / "gt" / f"{name}.png")
         valid = np.ones(gt.shape, bool)
         for key, run in runners.items():
+            if key in only and name not in only[key]:
+                continue
             t0 = time.perf_counter()
             prob = run(rgb, plate)
-            ms = getattr(run, "last_ms", (time.perf_counter() - t0) * 1000)  # cached U2-Net-p: its first run's time
+            ms = getattr(run, "last_ms", (time.perf_counter() - t0) * 1000)  # cached teachers: their first run's time
             s = ev.score(prob, gt, valid)
-            s.update(case=im["case"], ms=ms)
+            s.update(name=name, ms=ms)
             per[key].append(s)
             for row, see_through in matted[key].items():
                 t0 = time.perf_counter()
                 s = ev.score(ev.through_matte(rgb, prob, matte_cfg, see_through), gt, valid)
-                s.update(case=im["case"], ms=ms + (time.perf_counter() - t0) * 1000)
+                s.update(name=name, ms=ms + (time.perf_counter() - t0) * 1000)
                 per[row].append(s)
             if key == plate_key:
                 a_pred = cv2.resize(np.clip(prob, 0, 1), (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -200,11 +262,21 @@ def quality(args) -> int:
                 if m.any():
                     shadow_err["gt_mean"].append(float(sh_gt[m].mean()))
                     shadow_err["est_mean"].append(float(est_gt[m].mean()))
-    subsets = {}
-    for sub in SUBSETS:
-        rows = []
+        if (n_done + 1) % 10 == 0:
+            print(f"  {n_done + 1}/{len(images)} images", file=sys.stderr, flush=True)
+    return per, shadow_err
+
+
+def summarise(per: dict, subs: dict[str, set[str]], base: str | None) -> tuple[dict, dict]:
+    """Mean scores per subset, and each model's paired IoU difference from `base` (plate mode)
+    with a 95 % bootstrap interval, on the images both ran on."""
+    from tools import evaluate as ev
+
+    subsets, paired = {}, {}
+    for sub, names in subs.items():
+        rows, diffs = [], []
         for key, scores in per.items():
-            chosen = [s for s in scores if sub == "all" or s["case"] == sub]
+            chosen = [s for s in scores if s["name"] in names]
             if not chosen:
                 continue
             rows.append(
@@ -214,50 +286,107 @@ def quality(args) -> int:
                     **ev.mean_scores(chosen, ("iou", "sad", "mae", "boundary_f", "false_fg", "missed", "ms")),
                 }
             )
+            if base is not None and key != base:
+                mine = {s["name"] for s in chosen}
+                b = [s for s in per[base] if s["name"] in mine]
+                if len(b) == len(chosen) and len(chosen) >= 2:
+                    d = ev.paired_difference({"model": base, "per_image": b}, {"model": key, "per_image": chosen})
+                    diffs.append({"model": key, "n": len(chosen), **{k: d[k] for k in ("diff", "low", "high")}})
         subsets[sub] = rows
+        paired[sub] = diffs
+    return subsets, paired
+
+
+def targets(subsets: dict, paired: dict) -> dict[str, str]:
+    """The issue's bar: plate mode above generic mode, U2-Net-p and difference keying on all
+    images and on white on white (the whole 95 % interval above zero), IoU >= 0.97 on compact
+    products and >= 0.93 on thin and open ones."""
+    out = {}
+    plate = {
+        sub: next((r for r in rows if r["model"].startswith("plate mode (")), None) for sub, rows in subsets.items()
+    }
+    for sub in ("all", "white_on_white"):
+        for d in paired.get(sub, []):
+            if d["model"].startswith(("generic mode (", "U2-Net-p", "difference keying")):
+                ok = d["high"] < 0  # the other model minus plate mode: below zero = plate mode ahead
+                out[f"plate mode > {d['model'].split(' (')[0]} ({sub})"] = (
+                    f"{-d['diff']:+.4f} ({-d['high']:+.4f} .. {-d['low']:+.4f}) -> {'met' if ok else 'NOT met'}"
+                )
+    for sub, floor in (("compact", 0.97), ("thin", 0.93)):
+        if plate.get(sub):
+            iou = plate[sub]["iou"]
+            out[f"plate mode IoU >= {floor} ({sub})"] = f"{iou:.4f} -> {'met' if iou >= floor else 'NOT met'}"
+    return out
+
+
+def markdown(res: dict) -> str:
+    """The result as the tables docs/booth.md and the card show."""
+    from tools.booth.card import _table
+
+    lines = [res["about"], ""]
+    for sub, rows in res["subsets"].items():
+        lines += [f"**{sub}**", "", _table(rows), ""]
+        if res["paired"].get(sub):
+            lines.append("IoU minus plate mode's, 95 % paired bootstrap interval over the same images:")
+            lines += [
+                f"- {d['model']}: {d['diff']:+.4f} ({d['low']:+.4f} .. {d['high']:+.4f}), n {d['n']}"
+                for d in res["paired"][sub]
+            ]
+            lines.append("")
+    if res.get("device_modes"):
+        lines.append(f"Device booth mode ran: {res['device_modes']}")
+    if res.get("targets"):
+        lines += ["", "Targets: " + "; ".join(f"{k}: {v}" for k, v in res["targets"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def quality(args) -> int:
+    load = os.getloadavg()[0]
+    root = Path(args.set).expanduser()
+    manifest = json.loads((root / "manifest.json").read_text())
+    images = manifest["images"]
+    if args.limit and args.limit < len(images):  # evenly spaced, so every hard case is in
+        images = [images[int(i)] for i in np.linspace(0, len(images) - 1, args.limit)]
+    runners, only = make_runners(args, root, images)
+    per, shadow_err = score_all(root, images, runners, only)
+    base = next((k for k in runners if k.startswith("plate mode (")), None)
+    subsets, paired = summarise(per, subsets_of(images), base)
     res = {
         "about": (
-            f"{len(images)} booth composites ({manifest['size'][0]}x{manifest['size'][1]}) of held-out products "
-            f"(split {manifest['split']}; products whose teacher label is under 60 % solid skipped), "
-            f"made by tools/booth/make_booth_set.py seed {manifest['seed']}: "
+            f"{len(images)} booth composites ({manifest['size'][0]}x{manifest['size'][1]}) of "
+            f"{manifest.get('products', 'held-out products (split ' + str(manifest['split']) + ')')}; "
+            f"made by tools/booth/make_booth_set.py seed {manifest['seed']} from {manifest['split']}: "
             "synthetic sweeps with vignetting, cast shadows, exposure flicker +-4 %, camera shift <= 1 px, "
             "sensor noise; exact alpha and shadow ground truth. Metrics at set resolution; SAD in thousands; "
             "false fg / missed: foreground called where there is none / foreground missed, as fractions of "
             "the true foreground area (at alpha 0.5) of the subset's images together; "
             f"ms/img on 1 thread including resize (1-minute load average {load:.1f} on {os.cpu_count()} cores "
-            "at the start; U2-Net-p's from the run that filled its cache)."
+            "at the start; teachers' from the run that filled their cache). IS-Net made the products' labels, "
+            "so its row is a ceiling, not a competitor."
         ),
         "subsets": subsets,
+        "paired": paired,
     }
+    device = next((r for r in runners.values() if isinstance(r, DeviceBooth)), None)
+    if device is not None:
+        res["device_modes"] = dict(device.modes)
+        if device.reasons:
+            res["device_fallback_reasons"] = sorted(set(device.reasons))[:10]
     if shadow_err["gt"]:
         res["shadow"] = {
-            "mae_gt_alpha": float(np.mean(shadow_err["gt"])),
-            "mae_plate_alpha": float(np.mean(shadow_err["plate"])),
-            "gt_mean": float(np.mean(shadow_err["gt_mean"])),
-            "est_mean": float(np.mean(shadow_err["est_mean"])),
+            k: float(np.mean(v))
+            for k, v in zip(
+                ("mae_gt_alpha", "mae_plate_alpha", "gt_mean", "est_mean"), shadow_err.values(), strict=True
+            )
         }
-
-    def row(sub: str, prefix: str) -> dict | None:
-        return next((r for r in subsets[sub] if r["model"].startswith(prefix)), None)
-
-    if row("all", "plate mode (") and row("all", "generic mode ("):
-        res["targets"] = {}
-        for label, pk, gk in (
-            ("model", "plate mode (", "generic mode ("),
-            ("after the matte", "plate mode + matte", "generic mode + matte"),
-        ):
-            p_all, p_ww, g_ww = row("all", pk), row("white_on_white", pk), row("white_on_white", gk)
-            gain = 100 * (p_ww["iou"] - g_ww["iou"])
-            res["targets"][f"plate mode IoU >= 0.97 (all, {label})"] = (
-                f"{p_all['iou']:.4f} -> {'met' if p_all['iou'] >= 0.97 else 'NOT met'}"
-            )
-            res["targets"][f"white on white: plate >= generic + 10 IoU points ({label})"] = (
-                f"{gain:+.1f} points -> {'met' if gain >= 10 else 'NOT met'}"
-            )
-    print(json.dumps(res, indent=1))
+    if base is not None:
+        res["targets"] = targets(subsets, paired)
+    print(markdown(res))
     if args.json_out:
         Path(args.json_out).expanduser().write_text(json.dumps(res, indent=1) + "\n")
-    _update_card({"metrics": {"booth-set": res}}, booth_path.with_suffix(".json"))
+    if args.md_out:
+        Path(args.md_out).expanduser().write_text(markdown(res))
+    _update_card({"metrics": {root.name: res}}, Path(args.booth).expanduser().with_suffix(".json"))
     return 0
 
 
@@ -337,8 +466,15 @@ def main(argv=None) -> int:
     q.add_argument("--generic", default=str(GENERIC_MODEL))
     q.add_argument("--json-out", help="also write the results here")
     q.add_argument("--u2netp-cached-only", action="store_true", help="fail instead of running U2-Net-p on a cache miss")
-    q.add_argument("--limit", type=int)
+    q.add_argument("--md-out", help="also write the tables as markdown here")
+    q.add_argument("--limit", type=int, help="N evenly spaced images only")
     q.add_argument("--no-u2netp", action="store_true")
+    q.add_argument(
+        "--isnet-limit",
+        type=int,
+        default=20,
+        help="IS-Net on this many evenly spaced images (seconds each on a CPU; 0: leave it out; -1: all)",
+    )
     b = sub.add_parser("bench")
     b.add_argument("--set", default=str(DEFAULT_OUT))
     b.add_argument("--generic", default=str(GENERIC_MODEL))

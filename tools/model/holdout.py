@@ -13,6 +13,7 @@ hash split of the seen categories), so the figures may be reported.
 from __future__ import annotations
 
 import argparse
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +21,12 @@ import cv2
 
 from tools import REPO
 from tools.model import data
-from tools.model.train import load_config
+
+
+def load_config(path: Path) -> dict:
+    """The training config's TOML (read here without TensorFlow: the booth tools list unseen
+    products from the device venv)."""
+    return tomllib.loads(Path(path).read_text())
 
 
 def unseen_pairs(cfg: dict) -> list[tuple[Path, Path]]:
