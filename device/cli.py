@@ -203,7 +203,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _add_config(sub) -> None:
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_cmd", required=True, metavar="{check}")
-    c = csub.add_parser("check", help="validate a cutbox.toml: prints OK, or one line per problem with the fix")
+    c = csub.add_parser(
+        "check",
+        help="validate a cutbox.toml and every file and device it names: OK, or one line per problem with the fix",
+    )
     c.add_argument("file", metavar="FILE", nargs="?", help="the file to check (or give it with --config)")
     c.add_argument(
         "--config", metavar="FILE", dest="config_file", help="the file to check, as the other commands take it"
@@ -223,10 +226,19 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         _err("config check: name the file: cutbox config check --config /etc/cutbox/cutbox.toml")
         return 2
     try:
-        load_config(file, env=None if args.env else {})
+        cfg = load_config(file, env=None if args.env else {})
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
+        return 1
+    from device.config_check import check_resources
+
+    found = check_resources(cfg)
+    for problem in found.problems:
+        print(problem)
+    for warning in found.warnings:
+        print(f"warning: {warning}")
+    if found.problems:
         return 1
     print("OK")
     return 0

@@ -8,8 +8,10 @@ is `firmware_config/cutbox.toml` (the code defaults equal it); environment varia
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import string
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -526,8 +528,9 @@ class ApiConfig(Section):
 
 # ---- turntable -----------------------------------------------------------------------------
 class SerialTurntableConfig(Section):
-    """A turntable controller on a serial line (Arduino, Ortery-style boxes): one command per
-    line, one answer line when the move is over."""
+    """A turntable controller on a serial line (Arduino, GRBL, ComXim, PhotoMechanics boxes):
+    one command per move, then either a done line (`completion = "reply"`) or, for
+    controllers whose answer only means "queued" (GRBL's `ok`), a status poll until idle."""
 
     port: str = Field(
         "/dev/cutbox-turntable",
@@ -536,23 +539,95 @@ class SerialTurntableConfig(Section):
     )
     baud: int = Field(115200, gt=0, description="Line speed in baud")
     rotate_command: str = Field(
-        "ROT {deg:.2f}\n", min_length=1, description="Sent to rotate; {deg} is the signed relative angle in degrees"
+        "ROT {deg:.2f}\n",
+        min_length=1,
+        description=(
+            "Sent to rotate, a Python format template: {deg} signed degrees, {abs_deg} unsigned degrees, "
+            "{steps} unsigned motor steps (steps_per_rev), {dir} dir_cw or dir_ccw"
+        ),
     )
     home_command: str = Field(
         "HOME\n", description="Sent to go to the zero mark; empty: the driver rotates back by its own count"
     )
+    steps_per_rev: int = Field(3200, gt=0, le=10_000_000, description="{steps}: motor steps per table turn")
+    dir_cw: str = Field("1", description="{dir} for a positive (clockwise) move")
+    dir_ccw: str = Field("0", description="{dir} for a negative (counter-clockwise) move")
+    reply_terminator: str = Field(
+        "\n", min_length=1, max_length=4, description='What ends one answer from the controller ("\n", "\r", ".", ";")'
+    )
     done_pattern: str = Field(
-        r"^(DONE|OK)\b", min_length=1, description="Regex an answer line matches when the move is done"
+        r"^(DONE|OK)\b",
+        min_length=1,
+        description="Regex an answer matches when the move is done (poll: when the command is accepted)",
     )
     error_pattern: str = Field(
         r"^(ERR|ERROR|FAULT)\b",
         min_length=1,
-        description="Regex an answer line matches when the controller refuses or fails",
+        description="Regex an answer matches when the controller refuses or fails",
     )
-    timeout_s: float = Field(30.0, gt=0, le=600, description="Longest wait for the done line of one move")
+    completion: Literal["reply", "poll"] = Field(
+        "reply",
+        description="reply: the done answer means arrived; poll: it means queued, send poll_command until poll_done_pattern",
+    )
+    poll_command: str = Field("?", description="poll: the status request (GRBL: '?', no newline)")
+    poll_done_pattern: str = Field(
+        r"^<Idle", min_length=1, description="poll: regex of a status answer that means arrived"
+    )
+    poll_interval_s: float = Field(0.1, gt=0, le=5, description="poll: pause between status requests")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="Longest wait for one move to finish")
     open_delay_s: float = Field(
-        0.0, ge=0, le=10, description="Wait after opening the port (an Arduino resets on open: about 2 s)"
+        0.0, ge=0, le=10, description="Wait after opening the port (an Arduino or GRBL board resets on open: about 2 s)"
     )
+
+    @field_validator("done_pattern", "error_pattern", "poll_done_pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+    @field_validator("rotate_command")
+    @classmethod
+    def _rotate_template(cls, v: str) -> str:
+        fields = template_fields(v)
+        unknown = fields - ROTATE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}: use {', '.join(sorted(ROTATE_FIELDS))}")
+        if not fields & {"deg", "abs_deg", "steps"}:
+            raise ValueError("no {deg}, {abs_deg} or {steps} placeholder: every move would be the same command")
+        try:
+            v.format(deg=-1.5, abs_deg=1.5, steps=10, dir="1")
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a valid template ({exc}); e.g. 'ROT {{deg:.2f}}\\n'") from None
+        return v
+
+    @field_validator("home_command")
+    @classmethod
+    def _home_template(cls, v: str) -> str:
+        if template_fields(v):
+            raise ValueError("the home command takes no placeholders (write {{ and }} for literal braces)")
+        return v
+
+    @model_validator(mode="after")
+    def _poll_needs_a_command(self) -> SerialTurntableConfig:
+        if self.completion == "poll" and not self.poll_command:
+            raise ValueError("completion = 'poll' needs a poll_command (GRBL: '?')")
+        return self
+
+
+ROTATE_FIELDS = frozenset({"deg", "abs_deg", "steps", "dir"})
+
+
+def template_fields(template: str) -> set[str]:
+    """The placeholder names in a str.format template; ValueError for a broken one."""
+    try:
+        return {
+            name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name is not None
+        }
+    except ValueError as exc:
+        raise ValueError(f"not a valid template ({exc})") from None
 
 
 class GpioTurntableConfig(Section):
@@ -568,6 +643,31 @@ class GpioTurntableConfig(Section):
     gear_ratio: float = Field(1.0, gt=0, description="Motor turns per table turn (belt or gear reduction)")
     speed_deg_s: float = Field(45.0, gt=0, le=720, description="Table speed in degrees per second")
     invert_dir: bool = Field(False, description="Flip the direction if the table turns the wrong way")
+    accel_deg_s2: float = Field(
+        180.0,
+        ge=0,
+        le=100_000,
+        description="Ramp: acceleration and braking in degrees per second squared (0: full speed from the first step)",
+    )
+    start_speed_deg_s: float = Field(
+        5.0,
+        gt=0,
+        le=720,
+        description="Ramp: speed of the first and last step (a stepper starts from this without a ramp)",
+    )
+    home_pin: int | None = Field(
+        None,
+        ge=0,
+        le=27,
+        description="BCM pin of a home sensor (hall or opto switch at the zero mark); none: zero is where it started",
+    )
+    home_active_low: bool = Field(
+        True, description="The home sensor pulls the pin low when the mark is there (pull-up on)"
+    )
+    home_speed_deg_s: float = Field(20.0, gt=0, le=360, description="Speed while looking for the home mark")
+    home_on_open: bool = Field(
+        True, description="With a home sensor: find the mark when the driver opens (zero survives restarts)"
+    )
 
     @field_validator("microsteps")
     @classmethod
@@ -744,11 +844,19 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(data: dict[str, Any], source: str = "config") -> CutboxConfig:
+    """Validate strictly, as JSON: `enabled = "yes"` or `port = "1883"` are refused (a quoted
+    number or word is a typo that lax coercion would hide), while strings stay fine for paths
+    and arrays for pairs."""
     try:
-        return CutboxConfig.model_validate(data)
+        return CutboxConfig.model_validate_json(json.dumps(data, default=_json_scalar), strict=True)
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {_hint(e)}" for e in exc.errors()]
         raise ConfigError(problems, source) from None
+
+
+def _json_scalar(value: Any) -> Any:
+    """Paths (from code) and TOML dates as the strings a config file would hold."""
+    return str(value)
 
 
 def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> CutboxConfig:
