@@ -88,8 +88,7 @@ def cut_out_files(
             stem = f"{path.stem}-{n}"
             n += 1
         try:
-            frame = read_frame(path, src_cfg.max_pixels)
-            capture = pipeline.process(frame, preset=preset).complete()
+            capture = cut_out_file(pipeline, path, preset)
             result.written[str(path)] = write_capture(capture, out_dir, stem)
             used.add(stem)
         except Exception as exc:  # one bad file is one line; the batch goes on
@@ -98,3 +97,28 @@ def cut_out_files(
             if report:
                 report(f"{path}: {line}")
     return result
+
+
+def cut_out_file(pipeline: Pipeline, path: Path, preset: str | None = None) -> Capture:
+    """One file to a completed capture, decoded no larger than the preset needs.
+
+    A fixed-size preset never needs more of the frame than what the product's output size
+    takes, but that depends on how big the product is in the frame, known only after the cut.
+    So a JPEG larger than the preset's canvas is decoded at the largest DCT reduction that
+    still covers the canvas, and when the product then had to be enlarged (the reduced frame
+    gave fewer pixels than the output uses) the file is decoded and cut again at full size.
+    A native-size preset keeps every pixel of the crop: always a full decode."""
+    from device.compose.layout import place
+
+    max_pixels = pipeline.config.source.max_pixels
+    preset_cfg = pipeline.preset_config(preset)
+    canvas = (preset_cfg.width, preset_cfg.height) if preset_cfg.width > 0 else None
+    frame = read_frame(path, max_pixels, min_size=canvas)
+    capture = pipeline.process(frame, preset=preset)
+    if frame.info.get("reduced", 1) > 1:
+        placed = place(tuple(capture.meta["box"]), preset_cfg)
+        if placed.sx > 1.0 or placed.sy > 1.0:
+            capture.complete()  # its deferred encodes are queued: let them finish, then cut again
+            frame = read_frame(path, max_pixels)
+            capture = pipeline.process(frame, preset=preset)
+    return capture.complete()

@@ -38,13 +38,22 @@ class ImageError(ValueError):
     """An input image that cannot be used; the message is one line meant for the operator."""
 
 
+REDUCTIONS = (8, 4, 2)  # the scales libjpeg decodes at for free (DCT scaling), largest first
+
+
 def decode_image(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode to HxWx3 uint8 RGB (sRGB); raise ImageError with a one-line reason."""
     return decode_image_info(data, max_pixels)[0]
 
 
-def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, dict]:
-    """decode_image plus what was done to get there (format, mode, orientation, icc, ...)."""
+def decode_image_info(
+    data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PIXELS, min_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, dict]:
+    """decode_image plus what was done to get there (format, mode, orientation, icc, ...).
+
+    With `min_size` (width, height), a JPEG is decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's
+    DCT scaling: the skipped detail is never computed) when that still covers `min_size`;
+    `info["reduced"]` then says by how much. Other formats always decode in full."""
     raw = _read(data)
     if not raw:
         raise ImageError("empty file (0 bytes)")
@@ -70,7 +79,17 @@ def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PI
             f"{max_pixels / 1e6:.0f} MP limit (source.max_pixels)"
         )
     info = {"format": im.format, "mode": im.mode, "width": width, "height": height}
+    reduce = 1
+    if min_size is not None and im.format == "JPEG":
+        try:  # a quarter turn in EXIF swaps the sides the decoded picture must cover
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+        except Exception:
+            turned = False
+        reduce = jpeg_reduction((width, height), min_size[::-1] if turned else min_size)
     try:
+        if reduce > 1:
+            im.draft(im.mode, (-(-width // reduce), -(-height // reduce)))
+            info["reduced"] = round(width / im.size[0])
         im.load()
     except Exception as exc:
         raise ImageError(f"truncated or corrupt {im.format or 'image'} data: {one_line(exc)}") from None
@@ -93,6 +112,16 @@ def decode_image_info(data: bytes | Path | str, max_pixels: int = DEFAULT_MAX_PI
     except Exception as exc:
         raise ImageError(f"cannot convert {im.mode} image to RGB: {one_line(exc)}") from None
     return np.ascontiguousarray(rgb), info
+
+
+def jpeg_reduction(size: tuple[int, int], min_size: tuple[int, int] | None) -> int:
+    """The largest DCT reduction (8, 4, 2; else 1) of a `size` picture that still covers `min_size`."""
+    if min_size is None:
+        return 1
+    for r in REDUCTIONS:
+        if -(-size[0] // r) >= min_size[0] and -(-size[1] // r) >= min_size[1]:
+            return r
+    return 1
 
 
 def _read(data: bytes | Path | str) -> bytes:

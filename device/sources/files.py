@@ -73,11 +73,17 @@ def expand_paths(
     return out
 
 
-def read_frame(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS, kind: str = "file") -> Frame:
-    """One image file -> Frame (raises ImageError with a one-line reason)."""
+def read_frame(
+    path: str | os.PathLike,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    kind: str = "file",
+    min_size: tuple[int, int] | None = None,
+) -> Frame:
+    """One image file -> Frame (raises ImageError with a one-line reason); `min_size` lets a
+    JPEG decode at a reduced scale that still covers it (decode_image_info)."""
     path = Path(path)
     t0 = time.perf_counter()
-    image, info = decode_image_info(path, max_pixels)
+    image, info = decode_image_info(path, max_pixels, min_size)
     info["path"] = str(path)
     info["read_ms"] = (time.perf_counter() - t0) * 1000.0
     return Frame(

@@ -216,3 +216,45 @@ def test_not_an_image_and_missing_files_are_one_line_errors(tmp_path):
     with pytest.raises(ImageError) as e:
         decode_image(tmp_path / "nope.jpg")
     assert "no such file" in assert_one_line(e.value)
+
+
+def _gradient(w: int, h: int) -> Image.Image:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return Image.fromarray(np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], axis=2).astype(np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("min_size", "reduced", "size"),
+    [
+        ((200, 150), 8, (200, 150)),
+        ((201, 150), 4, (400, 300)),
+        ((400, 301), 2, (800, 600)),
+        ((801, 10), 1, (1600, 1200)),
+    ],
+)
+def test_a_jpeg_decodes_reduced_only_as_far_as_it_still_covers_the_size_asked_for(min_size, reduced, size):
+    data = _jpeg_bytes(_gradient(1600, 1200))
+    img, info = decode_image_info(data, min_size=min_size)
+    assert (img.shape[1], img.shape[0]) == size and info.get("reduced", 1) == reduced
+    assert img.shape[1] >= min_size[0] and img.shape[0] >= min_size[1]
+    full = decode_image(data)
+    small = cv2.resize(full, size, interpolation=cv2.INTER_AREA)
+    assert np.abs(img.astype(int) - small.astype(int)).mean() < 3  # the same picture, smaller
+
+
+def test_reduced_decode_covers_the_size_after_an_exif_quarter_turn():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 1600x1200, shown 1200x1600
+    data = _jpeg_bytes(_gradient(1600, 1200), exif=exif.tobytes())
+    img, info = decode_image_info(data, min_size=(300, 400))
+    assert img.shape[:2] == (400, 300) and info["reduced"] == 4
+    img, info = decode_image_info(data, min_size=(301, 200))  # needs 301 wide: 1200/4 = 300 is short
+    assert img.shape[:2] == (800, 600) and info["reduced"] == 2
+
+
+def test_formats_without_dct_scaling_and_no_size_asked_for_decode_in_full():
+    png = _png_bytes(_gradient(800, 600))
+    img, info = decode_image_info(png, min_size=(100, 100))
+    assert img.shape[:2] == (600, 800) and "reduced" not in info
+    img, info = decode_image_info(_jpeg_bytes(_gradient(800, 600)))
+    assert img.shape[:2] == (600, 800) and "reduced" not in info
