@@ -18,7 +18,8 @@ SMALL = {"width": 300, "height": 300, "fill": 0.85, "formats": ["jpeg", "mask"]}
 def pipeline():
     from device.config import CutboxConfig
 
-    presets = {**CutboxConfig().compose.presets, "small": SMALL}
+    presets = {n: p.model_dump(mode="json") for n, p in CutboxConfig().compose.presets.items()}
+    presets["small"] = SMALL
     cfg = validate({"segment": {"threads": 1, "delegate": "cpu"}, "compose": {"presets": presets}})
     with Pipeline(cfg) as p:
         yield p
