@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 import logging
 
-log = logging.getLogger("cutbox.allocator")
+log = logging.getLogger(__name__)
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3

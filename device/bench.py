@@ -274,7 +274,7 @@ def _check_mode(capture, frame_id: str, mode: str) -> None:
 def _time_frames(pipeline, grab, preset: str, mode: str, warmup: int, frames: int, out_dir: Path):
     """Each frame through the pipeline and onto disk before the next starts; returns the samples,
     the last capture and the files it wrote."""
-    from device.batch import write_capture
+    from device.workflows.batch import write_capture
 
     samples = _Samples({s: [] for s in (*STAGE_ORDER, "total")}, [], [], [])
     for i in range(warmup + frames):
@@ -298,7 +298,7 @@ def _time_frames(pipeline, grab, preset: str, mode: str, warmup: int, frames: in
 def _throughput(pipeline, grab, preset: str, frames: int, out_dir: Path) -> float:
     """Frames per second to files when the next frame starts as soon as `process` returns (the
     deferred encodes of one frame overlap the model run of the next, as in a hot folder)."""
-    from device.batch import write_capture
+    from device.workflows.batch import write_capture
 
     t0 = time.perf_counter()
     pending = None

@@ -36,13 +36,16 @@ def _add_config_arg(p: argparse.ArgumentParser) -> None:
 def _load_config(args: argparse.Namespace):
     """The validated config, or None after printing one line per problem."""
     from device.config import ConfigError, load_config
+    from device.logs import apply_logging
 
     try:
-        return load_config(getattr(args, "config", None))
+        cfg = load_config(getattr(args, "config", None))
     except ConfigError as exc:
         for problem in exc.problems:
             _err(f"config: {problem}")
         return None
+    apply_logging(cfg.logging, getattr(args, "verbose", 0), _base_level(args))
+    return cfg
 
 
 def _open_pipeline(cfg):
@@ -81,7 +84,7 @@ def _add_cutout(sub) -> None:
 def _run_batch(paths: list[str], out: str, preset: str | None, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from device.batch import cut_out_files
+    from device.workflows.batch import cut_out_files
 
     cfg = _load_config(args)
     if cfg is None:
@@ -261,9 +264,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from device.api import create_app
+    from device.box.systemd_notify import notifier
     from device.config import ConfigError
     from device.service import CutboxService
-    from device.systemd_notify import notifier
 
     cfg = _load_config(args)
     if cfg is None:
@@ -327,11 +330,11 @@ def _add_spin(sub) -> None:
 
 
 def _cmd_spin(args: argparse.Namespace) -> int:
-    from device.batch import write_capture
-    from device.sku import SkuError, clean_sku, file_stem, group_dir
     from device.sources import SourceError, open_source
     from device.turntable import TurntableError, open_turntable
-    from device.turntable.spin import shoot_spin
+    from device.workflows.batch import write_capture
+    from device.workflows.sku import SkuError, clean_sku, file_stem, group_dir
+    from device.workflows.spin import shoot_spin
 
     cfg = _load_config(args)
     if cfg is None:
@@ -416,9 +419,10 @@ def _add_calibrate(sub) -> None:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from device.booth.plate import Plate, PlateError, calibrate, check_plate_cfg, plate_dir, plate_summary
+    from device.booth.plate import Plate, PlateError, check_plate_cfg, plate_dir, plate_summary
     from device.sources import open_source
     from device.sources.base import SourceError
+    from device.workflows.calibrate import calibrate
 
     cfg = _load_config(args)
     if cfg is None:
@@ -477,7 +481,7 @@ def _add_contact_sheet(sub) -> None:
 
 def _cmd_contact_sheet(args: argparse.Namespace) -> int:
     from device.config import ConfigError
-    from device.contact_sheet import run
+    from device.devtools.contact_sheet import run
 
     try:
         return run(args)
@@ -500,10 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _base_level(args: argparse.Namespace) -> int:
+    """serve runs under systemd: what it chose (model, backend, camera) belongs in the journal."""
+    return logging.INFO if getattr(args, "command", None) == "serve" else logging.WARNING
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # serve runs under systemd: what it chose (model, backend, camera) belongs in the journal
-    level = (logging.INFO if args.command == "serve" else logging.WARNING) - 10 * min(args.verbose, 2)
+    level = _base_level(args) - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:

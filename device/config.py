@@ -102,6 +102,7 @@ class SourceConfig(Section):
 class SegmentConfig(Section):
     """The int8 segmentation model and how to run it."""
 
+    kind: Literal["litert"] = Field("litert", description="Segmenter driver: litert (CPU, or a Coral Edge TPU)")
     model: Path = Field(
         REPO_ROOT / "models" / "cutbox-student-int8.tflite",
         description="The .tflite model; its card (same name, .json) must sit beside it. Relative paths are from the repository root",
@@ -785,6 +786,32 @@ class StorageConfig(Section):
     original_jpeg_quality: int = Field(95, ge=50, le=100)
 
 
+# ---- logging -------------------------------------------------------------------------------
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class LoggingConfig(Section):
+    """How much the box logs (journald under systemd), overall and per module."""
+
+    default: LogLevel | None = Field(
+        None,
+        description="Level for every module not named in `modules` (None: info for `cutbox serve`, so the "
+        "journal says what it chose, warning for the other commands)",
+    )
+    modules: dict[str, LogLevel] = Field(
+        {},
+        description="Per-module levels by logger name (the module path), e.g. 'device.comms' = 'info'",
+    )
+
+    @field_validator("modules")
+    @classmethod
+    def _module_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise ValueError(f"{name!r} is not a module path like device.comms.mqtt")
+        return v
+
+
 class CutboxConfig(Section):
     station: StationConfig = StationConfig()
     source: SourceConfig = SourceConfig()
@@ -798,6 +825,8 @@ class CutboxConfig(Section):
     booth: BoothConfig = BoothConfig()
     storage: StorageConfig = StorageConfig()
 
+    logging: LoggingConfig = LoggingConfig()
+
 
 class ConfigError(Invalid):
     """A configuration problem, with one line per bad key: `key: what is wrong (fix)`."""
@@ -806,7 +835,7 @@ class ConfigError(Invalid):
         super().__init__(f"{source}: " + "; ".join(problems), problems)
 
 
-def _hint(err: dict[str, Any]) -> str:
+def _hint(err: Any) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         return "unknown key: remove it or check its spelling against firmware_config/cutbox.toml"

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from device.box.store import CaptureStore, NotFound
 from device.config import StorageConfig
 from device.disk import disk_usage, folder_bytes
-from device.store import CaptureStore, NotFound
 
 log = logging.getLogger(__name__)
 

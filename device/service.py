@@ -23,13 +23,13 @@ from device.box.parts import Parts
 from device.box.publishing import Publisher, Publishing
 from device.box.settings import ConfigManager, redact, resolve_token
 from device.box.status import box_status, mqtt_status
+from device.box.store import CaptureStore
 from device.box.watchdog import Heartbeat, Notifier, Watchdog
 from device.config import CutboxConfig
 from device.errors import BadRequest, CameraError, Conflict, ServiceError, Unavailable
 from device.pipeline import Pipeline
 from device.retention import Retention
 from device.sources.base import FrameSource
-from device.store import CaptureStore
 from device.turntable.base import Turntable
 from device.types import Capture, Frame
 from device.workflows.box import BoxWorkflows

@@ -15,6 +15,7 @@ import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Literal, overload
 
 import cv2
 import numpy as np
@@ -60,6 +61,12 @@ class Frame:
     def size(self) -> tuple[int, int]:
         """(width, height) of the full-resolution image."""
         return int(self.image.shape[1]), int(self.image.shape[0])
+
+    @overload
+    def half(self, make: Literal[True] = True) -> np.ndarray: ...
+
+    @overload
+    def half(self, make: bool) -> np.ndarray | None: ...
 
     def half(self, make: bool = True) -> np.ndarray | None:
         """The image at half size, each pixel the mean of a 2x2 block (an odd last row or column
@@ -127,9 +134,10 @@ class Matte:
     def __post_init__(self) -> None:
         H, W = self.frame.image.shape[:2]
         shape = self.alpha.shape[:2]
-        if self.alpha.ndim != 2 or (shape != (H, W) and shape != self._roi_shape()):
+        roi_shape = self._roi_shape()
+        if self.alpha.ndim != 2 or (shape != (H, W) and shape != roi_shape):
             want = f"{W}x{H} (the frame)" + (
-                "" if self.roi is None else f" or {self._roi_shape()[1]}x{self._roi_shape()[0]} (the roi)"
+                "" if roi_shape is None else f" or {roi_shape[1]}x{roi_shape[0]} (the roi)"
             )
             raise ValueError(f"Matte.alpha is {shape[::-1]} but must be {want}")
         if self.foreground.shape[:2] != shape:
@@ -149,7 +157,9 @@ class Matte:
         H, W = self.frame.image.shape[:2]
         if self.alpha.shape[:2] == (H, W):
             return 0, 0, W, H
-        return tuple(int(v) for v in self.roi)  # type: ignore[return-value]
+        assert self.roi is not None  # __post_init__: an alpha not the frame's size is the roi's
+        x0, y0, x1, y1 = (int(v) for v in self.roi)
+        return x0, y0, x1, y1
 
     @staticmethod
     def _crop(arr: np.ndarray, extent: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> np.ndarray:
@@ -179,13 +189,14 @@ class Matte:
         """Alpha as uint8 round(255 a) over frame box (x0, y0, x1, y1) (inside the frame): a view
         when the arrays cover it (a float alpha is converted once per matte), else a new array
         with zeros outside it."""
-        a8 = self.alpha
-        if a8.dtype != np.uint8:
+        a8: np.ndarray | None = self.alpha
+        if self.alpha.dtype != np.uint8:
             a8 = self.__dict__.get("_alpha8")
             if a8 is None:
                 a = np.ascontiguousarray(self.alpha, dtype=np.float32)
                 a8 = cv2.convertScaleAbs(np.clip(a, 0, 1), alpha=255.0) if a.size else np.zeros(a.shape, np.uint8)
                 self.__dict__["_alpha8"] = a8  # a cache, not a field (the dataclass is frozen)
+        assert a8 is not None
         return self._crop(a8, self.extent, box)
 
     def foreground_in(self, box: tuple[int, int, int, int]) -> np.ndarray:

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from device.batch import cut_out_file
 from device.bench import bench_frame
 from device.config import validate
 from device.pipeline import Pipeline
+from device.workflows.batch import cut_out_file
 
 SMALL = {"width": 300, "height": 300, "fill": 0.85, "formats": ["jpeg", "mask"]}
 

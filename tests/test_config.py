@@ -13,13 +13,14 @@ from device.config import (
     REPO_ROOT,
     ConfigError,
     CutboxConfig,
+    LoggingConfig,
     SegmentConfig,
     SourceConfig,
     StationConfig,
     load_config,
 )
 
-SECTIONS = ("station", "source", "segment", "matte", "compose", "export", "mqtt", "api", "turntable")
+SECTIONS = ("station", "source", "segment", "matte", "compose", "export", "mqtt", "api", "turntable", "logging")
 
 
 def test_the_default_file_loads_and_has_every_section():
@@ -31,7 +32,8 @@ def test_the_default_file_loads_and_has_every_section():
 
 
 @pytest.mark.parametrize(
-    "section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)]
+    "section,model",
+    [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig), ("logging", LoggingConfig)],
 )
 def test_the_default_file_equals_the_code_defaults(section, model):
     from_file = getattr(load_config(DEFAULT_CONFIG, env={}), section)
@@ -39,7 +41,8 @@ def test_the_default_file_equals_the_code_defaults(section, model):
 
 
 @pytest.mark.parametrize(
-    "section,model", [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig)]
+    "section,model",
+    [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig), ("logging", LoggingConfig)],
 )
 def test_every_key_is_documented_in_the_default_file(section, model):
     text = DEFAULT_CONFIG.read_text()
@@ -93,3 +96,30 @@ def test_picamera2_sizes_are_pairs(tmp_path):
     f.write_text("[source]\npicamera2_lores = [256]\n")
     with pytest.raises(ConfigError, match="source.picamera2_lores"):
         load_config(f, env={})
+
+
+def test_log_levels_come_from_the_logging_section(tmp_path):
+    import logging
+
+    from device.logs import apply_logging
+
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text('[logging]\ndefault = "error"\nmodules = { "device.comms" = "debug" }\n')
+    cfg = load_config(cfg_file, env={})
+    root, comms = logging.getLogger(), logging.getLogger("device.comms")
+    before = root.level, comms.level
+    try:
+        apply_logging(cfg.logging)
+        assert root.level == logging.ERROR and comms.level == logging.DEBUG
+        assert logging.getLogger("device.comms.mqtt").getEffectiveLevel() == logging.DEBUG
+        apply_logging(cfg.logging, verbose=1)  # -v: more verbose than the file, never less
+        assert root.level == logging.INFO
+        apply_logging(load_config(DEFAULT_CONFIG, env={}).logging, base=logging.INFO)  # no default: the command's
+        assert root.level == logging.INFO
+    finally:
+        root.setLevel(before[0])
+        comms.setLevel(before[1])
+    cfg_file.write_text('[logging]\nmodules = { "device comms" = "loud" }\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg_file, env={})
+    assert any(p.startswith("logging.modules") for p in err.value.problems)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.box.store import CaptureStore
 from device.comms.mqtt import capture_messages
 from device.comms.outbox import Outbox, OutboxError
 from device.errors import DiskFull
-from device.store import CaptureStore
 from device.types import Artifact, Capture, Frame
 
 MB = 1_000_000

@@ -8,11 +8,11 @@ import time
 import numpy as np
 from mqtt_harness import make_capture as mqtt_capture
 
+from device.box.store import CaptureStore
 from device.comms.mqtt import capture_messages
 from device.comms.outbox import Outbox
 from device.config import StorageConfig
 from device.retention import Retention
-from device.store import CaptureStore
 from device.types import Artifact, Capture, Frame
 
 DAY = 86400.0

@@ -163,7 +163,7 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
     assert proc.returncode in (0, -signal.SIGTERM)
     # the journal says where the model runs and why, at INFO, without -v
     journal = proc.stdout.read()
-    assert "INFO cutbox.segment: segment: cutbox-student" in journal and "on cpu (no Coral found" in journal
+    assert "INFO device.segment.litert: segment: cutbox-student" in journal and "on cpu (no Coral found" in journal
 
 
 def _free_port() -> int:
@@ -212,7 +212,7 @@ def test_watchdog_is_fed_only_while_the_work_loop_beats(tmp_path):
     camera grab (an empty hot folder) or the source is gone, pings again when work resumes."""
     import socket
 
-    from device.systemd_notify import Notifier
+    from device.box.systemd_notify import Notifier
 
     hot = tmp_path / "hot"
     hot.mkdir()
@@ -255,7 +255,7 @@ def test_an_unplugged_camera_is_a_state_the_watchdog_is_still_fed_and_retries_ba
     page says "Camera lost", and the re-opens are spaced out, not one per idle check."""
     import socket
 
-    from device.systemd_notify import Notifier
+    from device.box.systemd_notify import Notifier
 
     cfg = config_for(tmp_path, source={"kind": "uvc", "uvc_device": 57, "retry_min_s": 0.2, "retry_max_s": 0.8})
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

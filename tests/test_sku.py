@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-from device.sku import (
+from device.types import Frame
+from device.workflows.sku import (
     _KEYMAP,
     INPUT_EVENT,
     KeyboardScanner,
@@ -33,7 +34,6 @@ from device.sku import (
     sku_from_frame,
     sku_from_image,
 )
-from device.types import Frame
 
 PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" / "clothing"
 L_CODES = ["0001101", "0011001", "0010011", "0111101", "0100011", "0110001", "0101111", "0111011", "0110111", "0001011"]

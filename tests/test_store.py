@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from device.store import CaptureStore, NotFound, StoreError
+from device.box.store import CaptureStore, NotFound, StoreError
 from device.types import Artifact, Capture, Frame, new_capture_id
 
 SAMPLE = Path(__file__).resolve().parent.parent / "device" / "samples" / "cap.jpg"

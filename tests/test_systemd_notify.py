@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from device.systemd_notify import Notifier
+from device.box.systemd_notify import Notifier
 
 
 def listener(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,12 +24,12 @@ from device.config import CutboxConfig
 from device.errors import BadRequest, CameraError, Conflict, CutboxError, Invalid, NotFound, Unavailable
 from device.service import CutboxService
 
-log = logging.getLogger("cutbox.api")
+log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 def _problem(status_code: int, detail: str, problems: list[str] | None = None, **extra) -> JSONResponse:
-    body = {"detail": detail}
+    body: dict[str, Any] = {"detail": detail}
     if problems:
         body["problems"] = problems
     body.update(extra)

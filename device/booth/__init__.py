@@ -1,4 +1,5 @@
-"""Booth mode: the clean plate of the empty booth (calibration, fit checks), the plate-aware
+"""Booth mode: the clean plate of the empty booth (storage, fit checks; calibration is the
+`device.workflows.calibrate` job), the plate-aware
 segmenter that falls back to the generic model when the plate is stale, and the cast-shadow layer.
 
 Names are imported lazily, so the training tools can use `device.booth.shadow` and
@@ -11,7 +12,6 @@ _WHERE = {
     "Plate": "plate",
     "PlateError": "plate",
     "PlateFit": "plate",
-    "calibrate": "plate",
     "camera_settings": "plate",
     "check_plate": "plate",
     "plate_dir": "plate",

@@ -10,7 +10,6 @@ the generic model and tell the operator to recalibrate, with the reason.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -22,9 +21,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from device.errors import Conflict
 from device.types import Frame
 
-log = logging.getLogger("cutbox.booth")
+log = logging.getLogger(__name__)
 
 PLATE_DIR = "plate"
 PLATE_PNG = "plate.png"
@@ -43,7 +43,7 @@ SETTING_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-class PlateError(RuntimeError):
+class PlateError(Conflict):
     """Calibration or plate loading failed; one line with the fix."""
 
 
@@ -172,43 +172,6 @@ def average_frames(images: list[np.ndarray], method: str = "median") -> np.ndarr
     return np.clip(np.rint(avg), 0, 255).astype(np.uint8)
 
 
-def calibrate(source, n_frames: int = 8, data_dir: str | Path | None = None, method: str = "median") -> Plate:
-    """Grab `n_frames` of the empty booth from `source`, average them into the plate, and
-    (with `data_dir`) store it under `<data_dir>/plate/`. The settings stored are those the
-    camera reported for the last frame; if they moved during calibration (auto exposure
-    still settling) calibration fails, because such a plate would be stale at once."""
-    if n_frames < 1:
-        raise PlateError(f"n_frames must be >= 1, got {n_frames}")
-    frames: list[Frame] = [source.grab() for _ in range(n_frames)]
-    sizes = {f.size for f in frames}
-    if len(sizes) > 1:
-        raise PlateError(
-            f"frames changed size during calibration: {sorted(sizes)} (fix the camera mode and calibrate again)"
-        )
-    first, last = camera_settings(frames[0].info), camera_settings(frames[-1].info)
-    moved = settings_change(first, last, 0.02)
-    if moved:
-        raise PlateError(
-            f"camera settings moved during calibration ({moved}): lock exposure and white balance, then calibrate again"
-        )
-    image = average_frames([f.image for f in frames], method)
-    noise = float(np.mean([np.std(f.image.astype(np.float32) - image) for f in frames])) if n_frames > 1 else 0.0
-    plate = Plate(
-        image=image,
-        settings=last,
-        created=time.time(),
-        n_frames=n_frames,
-        method=method,
-        source=frames[-1].source,
-        info={"noise_std": round(noise, 3)},
-    )
-    if data_dir is not None:
-        d = plate.save(plate_dir(data_dir))
-        plate = dataclasses.replace(plate, path=d)
-        log.info("booth: plate of %d frames (%s) stored in %s, settings %s", n_frames, method, d, last)
-    return plate
-
-
 # ---- fit checks ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PlateFit:
@@ -263,7 +226,7 @@ def _lk_refine(
     inner = mask.copy()
     inner[:3], inner[-3:], inner[:, :3], inner[:, -3:] = False, False, False, False
     for _ in range(steps):
-        pw = cv2.warpAffine(hp_p, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+        pw = cv2.warpAffine(hp_p, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (w, h), borderMode=cv2.BORDER_REFLECT)
         gx = cv2.Sobel(pw, cv2.CV_32F, 1, 0, ksize=3) / 8.0
         gy = cv2.Sobel(pw, cv2.CV_32F, 0, 1, ksize=3) / 8.0
         r = (hp_f - pw)[inner]
@@ -341,7 +304,7 @@ def shift_confirmed(
     having nothing to misalign, still fits."""
     hp_p, hp_f = _highpass(plate_small, 4.0), _highpass(frame_small, 4.0)
     h, w = hp_p.shape
-    moved = cv2.warpAffine(hp_p, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+    moved = cv2.warpAffine(hp_p, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (w, h), borderMode=cv2.BORDER_REFLECT)
     if np.std(hp_p[mask]) < MIN_TEXTURE:
         return False  # nothing on the border to align: no shift can be measured (or would matter)
     r0 = np.median(np.abs(hp_f - hp_p)[mask])

@@ -22,7 +22,7 @@ from device.segment.base import ModelError, Segmenter
 from device.segment.litert import model_input
 from device.types import Frame, Mask
 
-log = logging.getLogger("cutbox.booth")
+log = logging.getLogger(__name__)
 
 
 class PlateModel:
@@ -106,7 +106,7 @@ class BoothSegmenter:
             except ModelError as exc:
                 self.unavailable = str(exc)
         self.plate = plate
-        self._last_mode = None
+        self._last_mode: str | None = None
 
     def _blocker(self) -> str:
         if not self.cfg.enabled:
@@ -120,7 +120,9 @@ class BoothSegmenter:
     def segment(self, frame: Frame) -> Mask:
         reason = self._blocker()
         x = plate_small = None
+        fit = None
         if not reason:
+            assert self.plate_model is not None and self.plate is not None  # _blocker says why not
             w, h = self.plate_model.input_size
             x = model_input(frame, w, h)
             plate_small = self.plate.resized(w, h)
@@ -134,6 +136,7 @@ class BoothSegmenter:
             frame.info["segment_mode"] = "generic"
             frame.info["plate_fit"] = reason
             return self.generic.segment(frame)
+        assert fit is not None and x is not None and plate_small is not None and self.plate_model is not None
         self._note("plate", fit.reason)
         frame.info["segment_mode"] = "plate"
         frame.info["plate_fit"] = fit.reason

@@ -10,9 +10,13 @@ from device.box.events import Events
 from device.config import CutboxConfig
 from device.errors import Unavailable, one_line
 from device.pipeline import Pipeline
-from device.turntable.base import Turntable
+from device.turntable.base import Turntable, TurntableError
 
 log = logging.getLogger(__name__)
+
+# What building a pipeline raises for a bad model, card, runtime or delegate (ModelError is an
+# Unavailable, itself a RuntimeError); anything else is a bug and propagates.
+LOAD_ERRORS = (RuntimeError, OSError, ValueError, ImportError)
 
 
 class Parts:
@@ -42,7 +46,7 @@ class Parts:
             return self._pipeline
         try:
             self._pipeline = Pipeline(config)
-        except Exception as exc:  # a missing model or runtime: shown on the page, not raised out of start()
+        except LOAD_ERRORS as exc:  # a missing model or runtime: shown on the page, not raised out of start()
             self.pipeline_error = self._events.error("pipeline", exc)
             raise Unavailable(f"pipeline not ready: {self.pipeline_error}") from None
         self._own_pipeline = True
@@ -65,7 +69,7 @@ class Parts:
 
             try:
                 self._turntable = open_turntable(config.turntable)
-            except Exception as exc:  # a missing port or GPIO chip: one line to the caller
+            except (TurntableError, OSError, ValueError, ImportError) as exc:  # no port or GPIO chip: one line
                 raise Unavailable(f"turntable: {self._events.error('turntable', exc)}") from None
             self._own_turntable = True
         return self._turntable
@@ -76,7 +80,7 @@ class Parts:
         if table is not None:
             try:
                 table.close()
-            except Exception as exc:  # a driver that fails to close must not block a reload
+            except (TurntableError, OSError) as exc:  # a driver that fails to close must not block a reload
                 log.warning("turntable close: %s", one_line(exc))
 
     def close(self) -> None:

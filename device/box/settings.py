@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from device.box.camera import Camera
-from device.box.parts import Parts
+from device.box.parts import LOAD_ERRORS, Parts
 from device.config import ConfigError, CutboxConfig, validate
 from device.errors import BadRequest, one_line
+from device.logs import apply_logging
 from device.path_roots import path_problems
 
 log = logging.getLogger(__name__)
@@ -133,13 +134,15 @@ class ConfigManager:
             if any(s in changed for s in PIPELINE_SECTIONS):
                 try:
                     self._parts.replace_pipeline(new)
-                except Exception as exc:  # whatever the model stack says, the old config stays
+                except LOAD_ERRORS as exc:  # the old pipeline and config stay
                     raise BadRequest(f"config rejected by the pipeline: {one_line(exc)}") from None
             self.config = new
             if "source" in changed:
                 self._camera.close()
             if "turntable" in changed:
                 self._parts.drop_turntable()
+            if "logging" in changed:
+                apply_logging(new.logging)
         restart = [s for s in changed if s not in LIVE_SECTIONS and s != "api"]
         restart += [
             f"api.{k}" for k, v in new_dump["api"].items() if v != current["api"].get(k) and k not in LIVE_API_KEYS

@@ -51,7 +51,8 @@ def alerts(
 
 def mqtt_status(publisher: dict, default_limit: int) -> dict:
     """The publisher's status flattened for the page: scalars, outbox depth, limit, fullness."""
-    outbox = publisher.get("outbox") if isinstance(publisher.get("outbox"), dict) else {}
+    raw = publisher.get("outbox")
+    outbox: dict = raw if isinstance(raw, dict) else {}
     return {
         **{k: v for k, v in publisher.items() if isinstance(v, (str, int, float, bool, type(None)))},
         "outbox_depth": int(outbox.get("depth", 0)),

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 class Notifier(Protocol):
-    """The part of `device.systemd_notify.Notifier` the watchdog uses."""
+    """The part of `device.box.systemd_notify.Notifier` the watchdog uses."""
 
     @property
     def watchdog_interval_s(self) -> float | None: ...

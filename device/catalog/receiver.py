@@ -26,10 +26,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from device.box.systemd_notify import Notifier
 from device.catalog.store import CatalogStore, Outcome, StorageError
 from device.comms.wire import make_client, receipt_topic
 from device.config import CutboxConfig, MqttConfig
-from device.systemd_notify import Notifier
 
 log = logging.getLogger("cutbox.catalog")
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from device.types import Capture
 
-log = logging.getLogger("cutbox.commands")
+log = logging.getLogger(__name__)
 RESULT_SCHEMA = "cutbox.cmd.result/1"
 
 
@@ -111,14 +111,14 @@ class CommandDispatcher:
 
     def _call(self, verb: str, req: _Request) -> Any:
         h = self.handler
-        if verb == "capture":
+        if isinstance(req, CaptureRequest):
             return capture_summary(h.capture(sku=req.sku, preset=req.preset))
-        if verb == "spin":
+        if isinstance(req, SpinRequest):
             caps = h.spin(req.steps, sku=req.sku)
             return {"captures": [capture_summary(c) for c in caps], "count": len(caps)}
-        if verb == "calibrate":
-            return h.calibrate()
-        if verb == "set-preset":
+        if isinstance(req, SetPresetRequest):
             out = h.set_preset(req.name)
             return out if isinstance(out, dict) else {"preset": req.name}
+        if verb == "calibrate":
+            return h.calibrate()
         return h.status()

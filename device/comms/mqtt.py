@@ -34,7 +34,7 @@ from device.comms.wire import META_SCHEMA, STATUS_SCHEMA, Receipt, make_client, 
 from device.config import MqttConfig
 from device.types import Capture
 
-log = logging.getLogger("cutbox.mqtt")
+log = logging.getLogger(__name__)
 
 _BAD_ID_CHARS = set("/+#\x00")
 
@@ -234,9 +234,13 @@ class Publisher:
         client.will_set(f"{self.root}/status", json.dumps(self._status_payload(False)), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = lambda c, u, mid, rc, props: (self._acks.put((mid, rc)), self._wake.set())
+        client.on_publish = self._on_publish
         client.on_message = self._on_message
         return client
+
+    def _on_publish(self, client, userdata, mid, rc, props) -> None:
+        self._acks.put((mid, rc))
+        self._wake.set()
 
     def _on_connect(self, client, userdata, flags, rc, props):
         if rc.is_failure:
@@ -418,6 +422,8 @@ class Publisher:
             try:
                 verb, payload, props = self._commands.get(timeout=0.5)
             except queue.Empty:
+                continue
+            if self.dispatcher is None:  # commands arrive only when a dispatcher subscribed
                 continue
             reply = self.dispatcher.handle(verb, payload)
             self._reply(verb, props, reply)

@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Literal
 
 from device.disk import free_space_problem
+from device.errors import Unavailable
 
-log = logging.getLogger("cutbox.outbox")
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS captures (
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 """
 
 
-class OutboxError(RuntimeError):
+class OutboxError(Unavailable):
     """The outbox could not take a capture (disk full, unreadable database...)."""
 
 

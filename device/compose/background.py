@@ -44,7 +44,7 @@ def canvas(preset: PresetConfig, width: int, height: int) -> np.ndarray:
         out[1:] = out[0]
         return out
     if preset.background == "image":
-        p = Path(preset.image)
+        p = Path(preset.image or "")  # the preset validator requires an image for this background
         try:
             mtime = p.stat().st_mtime
         except OSError:

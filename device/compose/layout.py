@@ -1,4 +1,5 @@
-"""Where the product goes: crop box from the alpha, then scale and offset into the output.
+"""Place: where the product goes. The crop box from the alpha, then its scale and offset into
+the output.
 
 All geometry is integer output pixels decided here, once, so crop, margin, aspect and fill
 are exact: the product's box lands on [x, x + w) x [y, y + h) of the output.
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from device.config import PresetConfig
+from device.types import Matte
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,44 @@ def place(box: tuple[int, int, int, int], preset: PresetConfig) -> Placement:
     x = left + (aw - w) // 2
     y = top + (ah - h if preset.align == "floor" else (ah - h) // 2)
     return Placement(W, H, x, y, w, h, box)
+
+
+def _region(matte: Matte) -> tuple[int, int, int, int] | None:
+    """The frame box where the matte's alpha can be non-zero (the whole frame when unknown)."""
+    W, H = matte.frame.size
+    roi = matte.roi
+    if roi is None:
+        return 0, 0, W, H
+    x0, y0, x1, y1 = (max(0, min(int(v), lim)) for v, lim in zip(roi, (W, H, W, H)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def boxes(matte: Matte, cutoffs: tuple[float, ...]) -> list[tuple[int, int, int, int] | None]:
+    """Tight boxes of alpha > each cut-off, from one column and one row maximum over the region."""
+    region = _region(matte)
+    if region is None:
+        return [None] * len(cutoffs)
+    x0, y0, x1, y1 = region
+    a = matte.alpha8_in(region)  # uint8 round(255 alpha): a quarter of the bytes of a float read
+    # numpy's max is SIMD along both axes (cv2.reduce across a row is 40x slower)
+    cols, rows = a.max(axis=0), a.max(axis=1)
+    out: list[tuple[int, int, int, int] | None] = []
+    for c in cutoffs:
+        xs, ys = np.flatnonzero(cols > c * 255), np.flatnonzero(rows > c * 255)
+        out.append(
+            None if xs.size == 0 else (x0 + int(xs[0]), y0 + int(ys[0]), x0 + int(xs[-1]) + 1, y0 + int(ys[-1]) + 1)
+        )
+    return out
+
+
+def subject_box(matte: Matte, preset: PresetConfig) -> tuple[int, int, int, int]:
+    """The crop box compose would choose: pixels with alpha above the preset's cut-off.
+
+    An empty matte (nothing on the table) gives the whole frame, so the capture still
+    produces a picture that the quality check can flag.
+    """
+    box = boxes(matte, (preset.alpha_cutoff,))[0]
+    if box is None:
+        w, h = matte.frame.size
+        return 0, 0, w, h
+    return box

@@ -1,4 +1,5 @@
-"""Synthetic shadows that ground the product: a contact shadow or a drop shadow.
+"""Shadow: what grounds the product. A contact or drop shadow made here, or the real cast shadow
+the booth's clean plate showed (`Matte.shadow`), at output scale.
 
 A shadow is a float32 0..1 darkness map over a rectangle of the canvas; the canvas is
 multiplied by (1 - opacity * map) there, before the product is laid on top. The contact
@@ -13,7 +14,9 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from device.config import ShadowConfig
+from device.compose.layout import Placement
+from device.config import PresetConfig, ShadowConfig
+from device.types import Matte
 
 
 @lru_cache(maxsize=16)
@@ -139,3 +142,62 @@ def _shaded_blocks(w8: np.ndarray, gap: int = 32) -> list[tuple[tuple[int, int],
         cols = np.flatnonzero(w8[r0:r1].max(axis=0))
         blocks.append(((int(r0), int(r1)), (int(cols[0]), int(cols[-1]) + 1)))
     return blocks
+
+
+# ---- the real cast shadow (booth plate mode) and the preset's choice -------------------------
+def real_part(matte: Matte, pl: Placement) -> tuple[int, int, np.ndarray, tuple[int, int]] | None:
+    """The part of the clean-plate mode's own cast shadow that holds shadow and lands on the
+    canvas: `Matte.shadow` is a small layer over the whole frame, so only that part is ever
+    scaled (one small resize, not a frame-size one). Returns (left, top, part, output size), or
+    None when no shadow lands on the canvas."""
+    layer = matte.shadow
+    lh, lw = layer.shape[:2]
+    W, H = matte.frame.size
+    kx, ky = W / lw * pl.sx, H / lh * pl.sy  # output px per layer px
+    ox, oy = pl.x - pl.box[0] * pl.sx, pl.y - pl.box[1] * pl.sy  # output position of the frame's corner
+    u0, v0 = max(0, int(np.floor(-ox / kx))), max(0, int(np.floor(-oy / ky)))
+    u1, v1 = min(lw, int(np.ceil((pl.width - ox) / kx))), min(lh, int(np.ceil((pl.height - oy) / ky)))
+    if u1 <= u0 or v1 <= v0:
+        return None
+    pts = cv2.findNonZero((layer[v0:v1, u0:u1] >= 1 / 255).view(np.uint8))  # below that it changes no uint8 pixel
+    if pts is None:
+        return None
+    x, y, w, h = cv2.boundingRect(pts)
+    # one layer pixel of margin each side, so the bilinear fade-out is kept
+    x0, y0 = max(u0, u0 + x - 1), max(v0, v0 + y - 1)
+    x1, y1 = min(u1, u0 + x + w + 1), min(v1, v0 + y + h + 1)
+    size = (max(1, round((x1 - x0) * kx)), max(1, round((y1 - y0) * ky)))
+    return round(ox + x0 * kx), round(oy + y0 * ky), layer[y0:y1, x0:x1], size
+
+
+def real(matte: Matte, pl: Placement) -> tuple[int, int, np.ndarray] | None:
+    """The real cast shadow at output scale as a float 0..1 darkness map: (left, top, map)."""
+    part = real_part(matte, pl)
+    if part is None:
+        return None
+    left, top, small, size = part
+    big = cv2.resize(np.ascontiguousarray(small, dtype=np.float32), size, interpolation=cv2.INTER_LINEAR)
+    return left, top, np.clip(big, 0, 1)
+
+
+def real_weights(matte: Matte, pl: Placement) -> tuple[int, int, np.ndarray] | None:
+    """real() as under's uint8 weights: made at the layer's size (the conversion
+    saturates, so no clip) and then scaled as uint8, a third of the float path's time."""
+    part = real_part(matte, pl)
+    if part is None:
+        return None
+    left, top, small, size = part
+    return left, top, cv2.resize(weights(1.0, small), size, interpolation=cv2.INTER_LINEAR)
+
+
+def for_preset(matte: Matte, preset: PresetConfig, pl: Placement, a_o, X0, Y0):
+    """(opacity, left, top, darkness map) of the preset's shadow, or None."""
+    sh = preset.shadow
+    if sh.kind != "none" and sh.real and matte.shadow is not None:
+        cast = real(matte, pl)
+        return None if cast is None else (1.0, *cast)
+    if sh.kind == "contact":
+        return (sh.opacity, *contact(sh, pl.x, pl.y, pl.w, pl.h))
+    if sh.kind == "drop":
+        return (sh.opacity, *drop(sh, a_o, X0, Y0))
+    return None

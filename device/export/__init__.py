@@ -18,6 +18,7 @@ import threading
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +31,7 @@ from device.types import Artifact, Cutout
 try:  # ISA-L deflate (wheels for x86-64 and aarch64); plain zlib when it is missing
     from isal import isal_zlib as _isal_zlib
 except ImportError:  # pragma: no cover - depends on the install
-    _isal_zlib = None
+    _isal_zlib = None  # type: ignore[assignment]
 
 __all__ = ["encode", "DEFERRED_FORMATS", "FORMATS"]
 
@@ -117,9 +118,9 @@ def _deflate(raw: np.ndarray, level: int, strategy: int = zlib.Z_RLE) -> bytes:
     """zlib stream of `raw`: ISA-L at levels 0-3 when installed (5-10x zlib's speed), else zlib
     with `strategy` (run-length by default: a mask is long runs of 0 and 255)."""
     if _isal_zlib is not None and level <= 3:
-        return _isal_zlib.compress(raw, level)
+        return _isal_zlib.compress(raw.data, level)
     c = zlib.compressobj(level, zlib.DEFLATED, 15, 9, strategy)
-    return c.compress(raw) + c.flush()
+    return c.compress(raw.data) + c.flush()
 
 
 def _png_rows(img: np.ndarray) -> np.ndarray | None:
@@ -183,7 +184,7 @@ def _webp(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
 
 def _tiff(cutout: Cutout, meta: dict, cfg: ExportConfig) -> bytes:
     buf = io.BytesIO()
-    kw = {}
+    kw: dict[str, Any] = {}
     if cfg.embed_metadata:
         kw["exif"] = metadata.exif(meta)
         kw["description"] = metadata.summary(meta)

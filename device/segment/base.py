@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from device.errors import Unavailable
 from device.types import Frame, Mask, Matte
 
 
-class ModelError(RuntimeError):
+class ModelError(Unavailable):
     """The model or its card cannot be used (missing, mismatched, unloadable); one line with the fix."""
 
 

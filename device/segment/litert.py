@@ -21,7 +21,7 @@ from device.segment.card import ModelCard
 from device.segment.edgetpu import EDGETPU_OP, device_option, is_compiled_for_edgetpu
 from device.types import Frame, Mask
 
-log = logging.getLogger("cutbox.segment")
+log = logging.getLogger(__name__)
 
 
 def _interpreter_api():
@@ -123,7 +123,8 @@ class Int8Model:
         self._out = self._interp.get_output_details()[0]
         self.card.check_tensors(self._in, self._out)
         scale, zero = self._out.get("quantization", (0.0, 0))
-        self._out_scale, self._out_zero = (float(scale), int(zero)) if scale else (None, 0)
+        self._out_scale: float | None = float(scale) if scale else None
+        self._out_zero = int(zero) if scale else 0
         # int8 input with scale 1/255 and zero point -128 takes the uint8 bytes shifted by 128.
         self._in_shift = self._in["dtype"] == np.int8
         self._lock = threading.Lock()
@@ -149,7 +150,7 @@ class Int8Model:
 
 def model_input(frame: Frame, w: int, h: int) -> np.ndarray:
     """The model's input for a frame: its lores copy when present, area-averaged and stretched."""
-    src = frame.lores if frame.lores is not None else frame.image
+    src: np.ndarray = frame.lores if frame.lores is not None else frame.image
     if src is frame.image and src.shape[1] >= 2 * w and src.shape[0] >= 2 * h:
         src = frame.half()  # stretch_resize's own first halving, shared with the matte
     if src.shape[0] != h or src.shape[1] != w:

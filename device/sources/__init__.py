@@ -1,7 +1,7 @@
 """Frame sources: files/folders/globs, a hot folder, a UVC camera, picamera2 (main + lores),
 a tethered DSLR through gphoto2.
 
-`open_source(cfg)` builds the one the configuration names; all give `Frame`s through the
+`open_source(cfg)` builds the one `source.kind` names from the `SOURCES` registry; all give `Frame`s through the
 `FrameSource` interface.
 """
 
@@ -12,10 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from device.config import SourceConfig
+from device.registry import Registry
 from device.sources.base import FrameSource, SourceError
 from device.sources.decode import ImageError, decode_image
 
-__all__ = ["FrameSource", "ImageError", "SourceError", "decode_image", "open_source"]
+__all__ = ["SOURCES", "FrameSource", "ImageError", "SourceError", "decode_image", "open_source"]
+
+
+SOURCES: Registry[FrameSource] = Registry("source.kind")
 
 
 def open_source(
@@ -23,38 +27,53 @@ def open_source(
 ) -> FrameSource:
     """The source `cfg.kind` names; `paths` (files kind) overrides `cfg.path`; `data_dir`
     (station.data_dir) holds a tethered camera's downloads unless `gphoto2_folder` says."""
-    if cfg.kind == "files":
-        from device.sources.files import FileSource
+    return SOURCES.open(cfg.kind, cfg, paths, data_dir)
 
-        given = list(paths) if paths else ([cfg.path] if cfg.path else [])
-        if not given:
-            raise SourceError("source.kind = files needs source.path or paths on the command line")
-        return FileSource(given, cfg.patterns, cfg.recursive, cfg.max_pixels)
-    if cfg.kind == "hotfolder":
-        from device.sources.hotfolder import HotFolderSource
 
-        if cfg.path is None:
-            raise SourceError("source.kind = hotfolder needs source.path (the folder to watch)")
-        return HotFolderSource(
-            cfg.path, cfg.patterns, cfg.poll_interval_s, cfg.stable_polls, cfg.processed_dir, cfg.max_pixels
-        )
-    if cfg.kind == "uvc":
-        from device.sources.uvc import UvcSource
+@SOURCES.register("files")
+def _files(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
+    from device.sources.files import FileSource
 
-        return UvcSource(cfg.uvc_device, cfg.uvc_width, cfg.uvc_height, cfg.uvc_fourcc, cfg.uvc_fps)
-    if cfg.kind == "picamera2":
-        from device.sources.pi_camera import Picamera2Source
+    given = list(paths) if paths else ([cfg.path] if cfg.path else [])
+    if not given:
+        raise SourceError("source.kind = files needs source.path or paths on the command line")
+    return FileSource(given, cfg.patterns, cfg.recursive, cfg.max_pixels)
 
-        return Picamera2Source(cfg.picamera2_main, cfg.picamera2_lores, cfg.picamera2_camera)
-    if cfg.kind == "gphoto2":
-        from device.sources.gphoto2 import GPhoto2Source
 
-        folder = cfg.gphoto2_folder or Path(data_dir or "cutbox-data") / "tethered"
-        return GPhoto2Source(
-            folder,
-            camera=cfg.gphoto2_camera,
-            port=cfg.gphoto2_port,
-            timeout_s=cfg.gphoto2_timeout_s,
-            max_pixels=cfg.max_pixels,
-        )
-    raise SourceError(f"unknown source.kind {cfg.kind!r}")  # pragma: no cover - config validates it
+@SOURCES.register("hotfolder")
+def _hotfolder(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
+    from device.sources.hotfolder import HotFolderSource
+
+    if cfg.path is None:
+        raise SourceError("source.kind = hotfolder needs source.path (the folder to watch)")
+    return HotFolderSource(
+        cfg.path, cfg.patterns, cfg.poll_interval_s, cfg.stable_polls, cfg.processed_dir, cfg.max_pixels
+    )
+
+
+@SOURCES.register("uvc")
+def _uvc(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
+    from device.sources.uvc import UvcSource
+
+    return UvcSource(cfg.uvc_device, cfg.uvc_width, cfg.uvc_height, cfg.uvc_fourcc, cfg.uvc_fps)
+
+
+@SOURCES.register("picamera2")
+def _picamera2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
+    from device.sources.pi_camera import Picamera2Source
+
+    return Picamera2Source(cfg.picamera2_main, cfg.picamera2_lores, cfg.picamera2_camera)
+
+
+@SOURCES.register("gphoto2")
+def _gphoto2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
+    from device.sources.gphoto2 import GPhoto2Source
+
+    folder = cfg.gphoto2_folder or Path(data_dir or "cutbox-data") / "tethered"
+    return GPhoto2Source(
+        folder,
+        camera=cfg.gphoto2_camera,
+        port=cfg.gphoto2_port,
+        timeout_s=cfg.gphoto2_timeout_s,
+        max_pixels=cfg.max_pixels,
+    )

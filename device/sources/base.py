@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from device.errors import Unavailable
 from device.types import Frame
 
 _counter = itertools.count(1)
 
 
-class SourceError(RuntimeError):
+class SourceError(Unavailable):
     """A source that cannot give frames (camera missing, folder gone, no more files); one line."""
 
 

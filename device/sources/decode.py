@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from device.errors import one_line
+from device.errors import BadRequest, one_line
 
 try:  # littlecms is optional in some Pillow builds; without it ICC profiles are ignored
     from PIL import ImageCms
 
     _SRGB = ImageCms.createProfile("sRGB")
 except ImportError:  # pragma: no cover - depends on the Pillow build
-    ImageCms = None
-    _SRGB = None
+    ImageCms = None  # type: ignore[assignment]
+    _SRGB = None  # type: ignore[assignment]
 
 DEFAULT_MAX_PIXELS = 60_000_000
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a cut-short file is an error, never a grey half-image
@@ -34,7 +34,7 @@ class _AlreadySrgb(Exception):
     """Internal: the embedded profile is sRGB, nothing to convert."""
 
 
-class ImageError(ValueError):
+class ImageError(BadRequest):
     """An input image that cannot be used; the message is one line meant for the operator."""
 
 
@@ -60,7 +60,7 @@ def decode_image_info(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(raw))
+            im: Image.Image = Image.open(io.BytesIO(raw))
     except UnidentifiedImageError:
         raise ImageError(f"not a readable image ({len(raw)} bytes, unknown format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -167,6 +167,7 @@ def _to_srgb(im: Image.Image, info: dict) -> np.ndarray:
                 base = im.convert("RGB" if mode == "RGBA" else "L")
             out_mode = "RGB"
             im2 = ImageCms.profileToProfile(base, src, _SRGB, outputMode=out_mode)
+            assert im2 is not None  # not in place: a new image
             info["icc"] = "converted to sRGB"
             if alpha is not None:
                 im2.putalpha(alpha)

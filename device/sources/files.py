@@ -14,7 +14,7 @@ from device.sources.base import SourceError, new_frame_id
 from device.sources.decode import DEFAULT_MAX_PIXELS, ImageError, decode_image_info
 from device.types import Frame
 
-log = logging.getLogger("cutbox.sources")
+log = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.tif", "*.tiff", "*.webp", "*.bmp")
 

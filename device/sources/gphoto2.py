@@ -22,7 +22,7 @@ from device.sources.decode import DEFAULT_MAX_PIXELS, ImageError
 from device.sources.files import read_frame
 from device.types import Frame
 
-log = logging.getLogger("cutbox.sources")
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
 _SAVED = re.compile(r"^Saving file as (.+?)\s*$", re.MULTILINE)

@@ -22,7 +22,7 @@ from device.sources.decode import DEFAULT_MAX_PIXELS, ImageError
 from device.sources.files import DEFAULT_PATTERNS, matches, read_frame
 from device.types import Frame
 
-log = logging.getLogger("cutbox.sources")
+log = logging.getLogger(__name__)
 
 Signature = tuple[int, int]  # (size, mtime_ns)
 
@@ -102,6 +102,7 @@ class HotFolderSource:
         return ready
 
     def _move(self, path: Path) -> None:
+        assert self.processed_dir is not None  # only called when files are moved
         target = self.processed_dir / path.name
         n = 1
         while target.exists():

@@ -35,12 +35,12 @@ class UvcSource:
                 f"cannot open UVC camera {device!r}: not present or busy (check source.uvc_device, `v4l2-ctl --list-devices`)"
             )
         if isinstance(device, int):
-            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*fourcc))
+            cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*fourcc))
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
             cap.set(cv2.CAP_PROP_FPS, fps)
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale queued one
-        self._cap = cap
+        self._cap: cv2.VideoCapture | None = cap
         self.size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
 
     def grab(self) -> Frame:

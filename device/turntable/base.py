@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from device.errors import Unavailable
 
-class TurntableError(RuntimeError):
+
+class TurntableError(Unavailable):
     """The turntable refused, failed or did not answer; the message is one line for the operator."""
 
 

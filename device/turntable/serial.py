@@ -17,7 +17,7 @@ import time
 
 from device.turntable.base import TurntableError, wrap
 
-log = logging.getLogger("cutbox.turntable")
+log = logging.getLogger(__name__)
 
 
 class TurntableTimeout(TurntableError):

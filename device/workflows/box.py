@@ -19,13 +19,15 @@ from device.box.events import Events
 from device.box.parts import Parts
 from device.box.publishing import Publishing
 from device.box.settings import ConfigManager
+from device.box.store import CaptureStore
 from device.box.watchdog import Heartbeat
 from device.errors import BadRequest, CameraError, Conflict, Unavailable, one_line
 from device.matte.strokes import Strokes
 from device.segment.base import PlateAware
-from device.store import CaptureStore
 from device.types import Capture, Frame
 from device.workflows.scoring import ScoredPipeline
+
+_FAILED = {"pipeline": "processing failed", "correct": "correction failed"}
 
 
 class BoxWorkflows:
@@ -54,10 +56,17 @@ class BoxWorkflows:
         config = self._settings.config
         return ScoredPipeline(self._parts.pipeline(config), config.api.review_threshold, self._heartbeat.beat)
 
-    def _process(self, frame: Frame, *, preset: str | None = None, strokes: Strokes | None = None):
-        """frame -> matte -> compose/export -> score; the capture and its full-size alpha."""
-        scored = self._scored()
-        capture = scored.process(frame, preset=preset, strokes=strokes)
+    def _process(
+        self, where: str, frame: Frame, *, preset: str | None = None, strokes: Strokes | None = None
+    ) -> tuple[Capture, np.ndarray]:
+        """frame -> matte -> compose/export -> score; the capture and its full-size alpha. A
+        stage that fails on this frame is recorded under `where` and raised as `Unavailable`."""
+        scored = self._scored()  # Unavailable (already recorded) when the model is not loaded
+        try:
+            capture = scored.process(frame, preset=preset, strokes=strokes)
+        except Exception as exc:  # any stage failing on this frame: recorded, one line to the caller
+            self._events.error(where, exc)
+            raise Unavailable(f"{_FAILED[where]}: {one_line(exc)}") from None
         if capture.sku is None and frame.sku is not None:
             capture.sku = frame.sku
         return capture, scored.alphas.pop(capture.id)
@@ -78,13 +87,7 @@ class BoxWorkflows:
             frame = self._camera.grab()
             if sku:
                 frame = dataclasses.replace(frame, sku=sku)
-            try:
-                capture, alpha = self._process(frame, preset=preset)
-            except Unavailable:
-                raise
-            except Exception as exc:  # any stage failing on this frame: recorded, one line to the caller
-                self._events.error("pipeline", exc)
-                raise Unavailable(f"processing failed: {one_line(exc)}") from None
+            capture, alpha = self._process("pipeline", frame, preset=preset)
             capture.sku = sku or capture.sku
             self._keep(capture, alpha)
             return capture
@@ -92,7 +95,7 @@ class BoxWorkflows:
     def spin(self, steps: int | None = None, sku: str | None = None) -> list[Capture]:
         """A turntable spin set: one stored, scored capture per step."""
         from device.turntable.base import TurntableError
-        from device.turntable.spin import shoot_spin
+        from device.workflows.spin import shoot_spin
 
         config = self._settings.config
         steps = steps or config.turntable.steps
@@ -126,7 +129,8 @@ class BoxWorkflows:
     def calibrate(self, frames: int | None = None) -> dict:
         """Photograph the empty booth into a clean plate under `<data_dir>/plate/` and switch
         the pipeline's booth segmenter to it (plate mode from the next capture on)."""
-        from device.booth.plate import PlateError, calibrate, plate_summary
+        from device.booth.plate import PlateError, plate_summary
+        from device.workflows.calibrate import calibrate
 
         config = self._settings.config
         n = frames or config.booth.plate_frames
@@ -166,15 +170,9 @@ class BoxWorkflows:
             frame = self._store.frame(capture_id)
             keep, remove = self._merged_strokes(capture_id, frame, keep, remove)
             frame = dataclasses.replace(frame, sku=meta.get("sku"))
-            try:
-                capture, alpha = self._process(
-                    frame, preset=meta.get("preset") or None, strokes=Strokes(keep=keep, remove=remove)
-                )
-            except Unavailable:
-                raise
-            except Exception as exc:  # as for a capture: recorded, one line to the caller
-                self._events.error("correct", exc)
-                raise Unavailable(f"correction failed: {one_line(exc)}") from None
+            capture, alpha = self._process(
+                "correct", frame, preset=meta.get("preset") or None, strokes=Strokes(keep=keep, remove=remove)
+            )
             capture.id = capture_id
             capture.sku = meta.get("sku")
             corrections = int(meta.get("corrections", 0)) + 1

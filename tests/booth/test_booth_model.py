@@ -118,9 +118,9 @@ def test_open_booth_segmenter_uses_stored_plate_and_shipped_model(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from booth_fakes import ListSource, booth_plate, to_frame, with_product
 
-    from device.booth.plate import calibrate
     from device.booth.segmenter import open_booth_segmenter
     from device.config import validate
+    from device.workflows.calibrate import calibrate
 
     empty = booth_plate()
     rng = np.random.default_rng(0)

@@ -14,11 +14,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from booth_fakes import ListSource, booth_plate, shifted, to_frame, with_product  # noqa: E402
 
-from device.booth.plate import Plate, PlateError, calibrate, check_plate, plate_dir  # noqa: E402
+from device.booth.plate import Plate, PlateError, check_plate, plate_dir  # noqa: E402
 from device.booth.segmenter import BoothSegmenter  # noqa: E402
 from device.booth.shadow import estimate_shadow  # noqa: E402
 from device.config import BoothConfig, ConfigError, validate  # noqa: E402
 from device.types import Mask  # noqa: E402
+from device.workflows.calibrate import calibrate  # noqa: E402
 
 SETTINGS = {"ExposureTime": 10000, "AnalogueGain": 2.0, "ColourGains": (1.8, 1.5)}
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from device.compose import _boxes, _real_shadow, _real_shadow_weights, compose, layout, shadow, subject_box
+from device.compose import compose, layout, shadow, subject_box
 from device.config import ConfigError, CutboxConfig, MarginConfig, PresetConfig, ShadowConfig, validate
 from device.types import Frame, Matte
 
@@ -145,9 +145,9 @@ def test_the_catalog_path_scales_the_real_shadow_as_uint8_weights_within_one_gre
     small = np.zeros((FRAME_H // 6, FRAME_W // 6), np.float32)
     small[75:80, 50:117] = np.linspace(0.05, 0.9, 67)  # a graded shadow, to the layer's edge values
     m, preset = _matte(shadow=small), PresetConfig(shadow=ShadowConfig(kind="contact", real=True))
-    pl = layout.place(_boxes(m, (preset.alpha_cutoff,))[0], preset)
-    left, top, darkness = _real_shadow(m, pl)
-    got = _real_shadow_weights(m, pl)
+    pl = layout.place(layout.boxes(m, (preset.alpha_cutoff,))[0], preset)
+    left, top, darkness = shadow.real(m, pl)
+    got = shadow.real_weights(m, pl)
     assert got[:2] == (left, top) and got[2].shape == darkness.shape
     assert np.abs(got[2].astype(int) - shadow.weights(1.0, darkness)).max() <= 1 and got[2].max() >= 225
 

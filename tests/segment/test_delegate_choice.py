@@ -56,7 +56,7 @@ def coral_on_usb(monkeypatch):
 
 def test_no_coral_runs_on_cpu_and_logs_why(segment_cfg, caplog):
     assert litert.find_edgetpu() is None
-    with caplog.at_level(logging.INFO, logger="cutbox.segment"):
+    with caplog.at_level(logging.INFO, logger="device.segment"):
         seg = open_segmenter(segment_cfg.model_copy(update={"delegate": "auto"}))
     assert seg.backend == "cpu"
     assert "no Coral found" in seg.backend_reason
@@ -98,7 +98,7 @@ def test_a_cpu_model_on_a_coral_runs_on_the_cpu_and_says_it_is_not_compiled(
     """The delegate is not even tried (else the reason would be 'did not load'): a CPU model
     handed to it would run on the CPU while the status said edgetpu."""
     cfg = segment_cfg.model_copy(update={"delegate": "auto", "edgetpu_lib": str(not_a_delegate)})
-    with caplog.at_level(logging.INFO, logger="cutbox.segment"):
+    with caplog.at_level(logging.INFO, logger="device.segment"):
         seg = open_segmenter(cfg)
     assert seg.backend == "cpu"
     assert seg.backend_reason == (
@@ -118,7 +118,7 @@ def test_coral_present_but_library_not_a_delegate_falls_back_to_cpu(
     cfg = segment_cfg.model_copy(
         update={"delegate": "auto", "edgetpu_lib": str(not_a_delegate), "edgetpu_model": compiled_model}
     )
-    with caplog.at_level(logging.INFO, logger="cutbox.segment"):
+    with caplog.at_level(logging.INFO, logger="device.segment"):
         seg = open_segmenter(cfg)
     assert seg.backend == "cpu"
     assert seg.backend_reason.startswith(f"Coral at usb:1-1 but {not_a_delegate} did not load (device 'usb'):")

@@ -96,7 +96,7 @@ def test_stretch_resize_is_an_area_like_average_of_the_frame():
 
 def test_cpu_is_chosen_and_the_reason_logged_when_there_is_no_coral(caplog):
     model = load_config().segment.model
-    with caplog.at_level(logging.INFO, logger="cutbox.segment"):
+    with caplog.at_level(logging.INFO, logger="device.segment"):
         seg = LiteRTSegmenter(model, threads=2, delegate="auto")
     assert find_edgetpu() is None  # no Coral on CI machines
     assert seg.backend == "cpu" and "no Coral found" in seg.backend_reason

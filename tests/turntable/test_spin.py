@@ -21,8 +21,8 @@ from device.compose import subject_box
 from device.config import CutboxConfig
 from device.pipeline import Pipeline
 from device.turntable import SimulatedTurntable, TurntableError
-from device.turntable.spin import shoot_spin, union_box
 from device.types import Frame, Mask
+from device.workflows.spin import shoot_spin, union_box
 
 PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "distill" / "clothing"
 RADIUS_PX = 120

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from device.api.auth import require_token
 from device.api.correction import CorrectionRequest
 from device.api.guard import CORRECTION_BODY_LIMIT
-from device.sku import SKU_PATTERN
+from device.workflows.sku import SKU_PATTERN
 
 router = APIRouter(prefix="/api", tags=["captures"])
 guarded = [Depends(require_token)]

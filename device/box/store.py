@@ -165,7 +165,9 @@ class CaptureStore:
 
         `alpha` is the full-resolution matte (float 0..1 or uint8); `strokes` an HxWx3 uint8
         image (red = remove, green = keep) of every correction so far; `extra` is merged into
-        meta.json (review state, correction count...).
+        meta.json (review state, correction count...). Everything is written into a temporary
+        folder that replaces the capture's in one rename, so a crash leaves the old or the new
+        capture, never half of one.
         """
         final = self._dir(capture.id)
         frame_bytes = (
@@ -178,64 +180,11 @@ class CaptureStore:
             old_meta = self._read_meta(final) if final.exists() else {}
             tmp = Path(tempfile.mkdtemp(prefix=f".{capture.id}.", dir=self.root))
             try:
-                files = []
-                for art in capture.artifacts:
-                    filename = (
-                        art.filename if _FILENAME.fullmatch(art.filename or "") else f"{check_name(art.name)}.bin"
-                    )
-                    self._confined(tmp, filename).write_bytes(art.data)
-                    files.append(
-                        {
-                            "name": art.name,
-                            "filename": filename,
-                            "content_type": art.content_type,
-                            "sha256": art.sha256,
-                            "bytes": len(art.data),
-                        }
-                    )
-                original_src = self._original(final) if final.exists() else None
-                if capture.frame is not None and capture.frame.image is not None:
-                    self._write_original(tmp, capture.frame.image)
-                elif original_src is not None:
-                    shutil.copy2(original_src[0], tmp / original_src[0].name)
-                if alpha is not None:
-                    a8 = alpha if alpha.dtype == np.uint8 else np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
-                    _write_png(tmp / STORE_FILES[ALPHA][0], a8)
-                elif (final / STORE_FILES[ALPHA][0]).exists():
-                    shutil.copy2(final / STORE_FILES[ALPHA][0], tmp / STORE_FILES[ALPHA][0])
-                if strokes is not None:
-                    _write_png(tmp / "strokes.png", strokes)
-                elif (final / "strokes.png").exists():
-                    shutil.copy2(final / "strokes.png", tmp / "strokes.png")
-                frame = capture.frame
-                meta = {
-                    "id": capture.id,
-                    "sku": capture.sku,
-                    "preset": capture.preset,
-                    "model": capture.model,
-                    "quality": capture.quality,
-                    "review": capture.review,
-                    "timings_ms": capture.timings_ms,
-                    "created": old_meta.get("created", time.time()),
-                    "updated": time.time(),
-                    "frame": {"width": frame.size[0], "height": frame.size[1], "source": frame.source}
-                    if frame is not None
-                    else old_meta.get("frame"),
-                    "artifacts": files,
-                    "meta": _jsonable(capture.meta),
-                }
-                for key in ("review_state", "corrections"):
-                    if key in old_meta:
-                        meta[key] = old_meta[key]
-                meta.update(extra or {})
+                files = self._write_artifacts(tmp, capture)
+                self._write_images(tmp, final, capture, alpha, strokes)
+                meta = _capture_meta(capture, files, old_meta, extra)
                 (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-                if final.exists():
-                    trash = final.with_name(f".{capture.id}.old-{os.getpid()}-{threading.get_ident()}")
-                    final.rename(trash)
-                    tmp.rename(final)
-                    shutil.rmtree(trash, ignore_errors=True)
-                else:
-                    tmp.rename(final)
+                _swap_in(tmp, final, capture.id)
             except OSError as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -259,6 +208,44 @@ class CaptureStore:
             folder.rename(trash)
             shutil.rmtree(trash, ignore_errors=True)
             return size
+
+    def _write_artifacts(self, tmp: Path, capture: Capture) -> list[dict]:
+        """The exported artifacts, each under a safe file name; their entries for meta.json."""
+        files = []
+        for art in capture.artifacts:
+            filename = art.filename if _FILENAME.fullmatch(art.filename or "") else f"{check_name(art.name)}.bin"
+            self._confined(tmp, filename).write_bytes(art.data)
+            files.append(
+                {
+                    "name": art.name,
+                    "filename": filename,
+                    "content_type": art.content_type,
+                    "sha256": art.sha256,
+                    "bytes": len(art.data),
+                }
+            )
+        return files
+
+    def _write_images(
+        self, tmp: Path, final: Path, capture: Capture, alpha: np.ndarray | None, strokes: np.ndarray | None
+    ) -> None:
+        """The original frame, the alpha and the strokes; one not given is kept from the
+        capture's previous version (a review decision re-saves without them)."""
+        original_src = self._original(final) if final.exists() else None
+        if capture.frame is not None and capture.frame.image is not None:
+            self._write_original(tmp, capture.frame.image)
+        elif original_src is not None:
+            shutil.copy2(original_src[0], tmp / original_src[0].name)
+        alpha_file = STORE_FILES[ALPHA][0]
+        if alpha is not None:
+            a8 = alpha if alpha.dtype == np.uint8 else np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            _write_png(tmp / alpha_file, a8)
+        elif (final / alpha_file).exists():
+            shutil.copy2(final / alpha_file, tmp / alpha_file)
+        if strokes is not None:
+            _write_png(tmp / "strokes.png", strokes)
+        elif (final / "strokes.png").exists():
+            shutil.copy2(final / "strokes.png", tmp / "strokes.png")
 
     def update_meta(self, capture_id: str, **changes) -> dict:
         """Change meta.json keys in place (review state) without touching the artifacts."""
@@ -383,3 +370,41 @@ class CaptureStore:
 def _jsonable(value):
     """meta dicts may carry numpy scalars or paths; make them JSON."""
     return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def _capture_meta(capture: Capture, files: list[dict], old_meta: dict, extra: dict | None) -> dict:
+    """meta.json of a capture: what it is, its artifacts, and the review state and correction
+    count carried over from its previous version unless `extra` changes them."""
+    frame = capture.frame
+    meta = {
+        "id": capture.id,
+        "sku": capture.sku,
+        "preset": capture.preset,
+        "model": capture.model,
+        "quality": capture.quality,
+        "review": capture.review,
+        "timings_ms": capture.timings_ms,
+        "created": old_meta.get("created", time.time()),
+        "updated": time.time(),
+        "frame": {"width": frame.size[0], "height": frame.size[1], "source": frame.source}
+        if frame is not None
+        else old_meta.get("frame"),
+        "artifacts": files,
+        "meta": _jsonable(capture.meta),
+    }
+    for key in ("review_state", "corrections"):
+        if key in old_meta:
+            meta[key] = old_meta[key]
+    meta.update(extra or {})
+    return meta
+
+
+def _swap_in(tmp: Path, final: Path, capture_id: str) -> None:
+    """Put the written folder in the capture's place (the old one renamed away first)."""
+    if final.exists():
+        trash = final.with_name(f".{capture_id}.old-{os.getpid()}-{threading.get_ident()}")
+        final.rename(trash)
+        tmp.rename(final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        tmp.rename(final)

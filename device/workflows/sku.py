@@ -26,10 +26,12 @@ from typing import IO
 import cv2
 import numpy as np
 
+from device.errors import BadRequest
+
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class SkuError(ValueError):
+class SkuError(BadRequest):
     """An SKU that cannot name files, or a scanner that cannot be read; one line."""
 
 

@@ -13,14 +13,15 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Mapping
 
-log = logging.getLogger("cutbox.systemd")
+log = logging.getLogger(__name__)
 
 
 class Notifier:
     """One notify socket; `ready()`, `status(text)`, `watchdog()`, `stopping()`."""
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: Mapping[str, str] | None = None):
         env = os.environ if env is None else env
         addr = env.get("NOTIFY_SOCKET", "")
         if addr.startswith("@"):  # abstract namespace socket

@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Callable
 
 from device.compose import subject_box
-from device.sku import clean_sku, sku_from_frame
 from device.turntable.base import Turntable, TurntableError, wrap
 from device.types import Capture
+from device.workflows.sku import clean_sku, sku_from_frame
 
-log = logging.getLogger("cutbox.spin")
+log = logging.getLogger(__name__)
 
 
 def new_spin_id() -> str:

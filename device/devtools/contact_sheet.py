@@ -22,10 +22,11 @@ import numpy as np
 from device.compose import compose
 from device.config import CutboxConfig, load_config
 from device.matte import refine
+from device.segment.base import Segmenter
 from device.sources.files import read_frame
 from device.types import Frame, Mask
 
-SAMPLES = Path(__file__).resolve().parent.parent / "device" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 CELL = 360
 MASK_PX = 256
 
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    segmenter: AlphaDirSegmenter | Segmenter
     if args.alpha_dir:
         segmenter = AlphaDirSegmenter(Path(args.alpha_dir))
     else:
