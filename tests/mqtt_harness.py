@@ -259,3 +259,47 @@ def secured_broker(workdir: Path, users: dict[str, str]) -> Broker:
 def login(username: str, password: str) -> str:
     """The [mqtt] lines of a cutbox.toml for one broker login."""
     return f'username = "{username}"\npassword = "{password}"'
+
+
+def make_certs(d: Path) -> Path:
+    """A throwaway CA and a broker certificate for 127.0.0.1 (openssl CLI, no network)."""
+    d.mkdir()
+
+    def run(*a):
+        return subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cutbox-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "broker.key", "-out", "broker.csr")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "broker.crt",
+    )
+    return d

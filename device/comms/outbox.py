@@ -1,7 +1,9 @@
 """The durable outbox: every message of a capture is on disk before anything is sent.
 
-SQLite in WAL mode with `synchronous=FULL` (fsync on every commit). A capture's messages are
-written in one transaction by `put()`; the sender reads them in order (`pending()`). The
+SQLite in WAL mode with `synchronous=FULL` (fsync on every commit) holds the rows; each
+payload is a file written once beside it (`device/comms/payloads.py`: fsync, rename), named by
+its row, so a capture costs the card its own bytes once instead of a WAL copy plus a
+checkpoint copy. A capture's rows are written in one transaction by `put()`; the sender reads them in order (`pending()`). The
 broker's PUBACK (`ack()`) marks a message sent: it is flow control, not delivery, since a
 broker that crashes before it saved its queue forgets what it acknowledged. A capture is
 deleted only by `receipt()`, when the catalog says it stored that very version (the sha256 of
@@ -26,10 +28,12 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from device.comms.payloads import PayloadFiles
 from device.disk import free_space_problem
 from device.errors import Unavailable
 
@@ -50,7 +54,8 @@ CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     capture_id TEXT NOT NULL,
     topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
+    payload BLOB NOT NULL,  -- empty when payload_file names the file holding it
+    payload_file TEXT,
     content_type TEXT,
     user_props TEXT NOT NULL DEFAULT '[]',
     retain INTEGER NOT NULL DEFAULT 0,
@@ -116,7 +121,7 @@ def meta_digest(messages: list[OutMessage]) -> str | None:
 
 
 class Outbox:
-    """SQLite-backed, bounded, ordered queue of MQTT messages grouped by capture."""
+    """SQLite-backed, bounded, ordered queue of MQTT messages grouped by capture; payloads in files."""
 
     def __init__(
         self,
@@ -145,10 +150,15 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
         self._upgrade()
+        self._files = PayloadFiles(self.path.with_name(self.path.name + ".payloads"))
+        self._unlink: list[str] = []  # payload files to remove once the transaction that dropped them commits
+        self._files.sweep(
+            {r[0] for r in self._db.execute("SELECT payload_file FROM messages WHERE payload_file IS NOT NULL")}
+        )
         self._full = False
 
     def _upgrade(self) -> None:
-        """Add the columns an outbox from an older version lacks (corrections, then receipts)."""
+        """Add the columns an outbox from an older version lacks (corrections, receipts, payload files)."""
         have = {r[1] for r in self._db.execute("PRAGMA table_info(captures)")}
         for col, decl in (
             ("digest", "TEXT"),
@@ -159,75 +169,96 @@ class Outbox:
         ):
             if col not in have:
                 self._db.execute(f"ALTER TABLE captures ADD COLUMN {col} {decl}")
-        if "acked" not in {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}:
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
+        if "acked" not in have:
             self._db.execute("ALTER TABLE messages ADD COLUMN acked INTEGER NOT NULL DEFAULT 0")
+        if "payload_file" not in have:
+            self._db.execute("ALTER TABLE messages ADD COLUMN payload_file TEXT")
+
+    @contextmanager
+    def _tx(self):
+        """One write transaction (the caller holds the lock); dropped payload files go after COMMIT."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._unlink.clear()
+            raise
+        names, self._unlink = self._unlink, []
+        self._files.remove(names)
+
+    def _drop_capture(self, capture_id: str) -> None:
+        self._unlink += [
+            r[0]
+            for r in self._db.execute(
+                "SELECT payload_file FROM messages WHERE capture_id=? AND payload_file IS NOT NULL", (capture_id,)
+            )
+        ]
+        self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
+        self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
 
     # ---- writing -------------------------------------------------------------------------
     def put(self, capture_id: str, messages: list[OutMessage]) -> bool:
-        """Store all of a capture's messages durably in one transaction.
+        """Store all of a capture's messages durably: payload files first (fsync, rename), then
+        one transaction for the rows that name them.
 
         A capture id still queued with the same content: nothing changes, returns False (an
         idempotent resubmit). Still queued with different content (a correction, a review
         decision): its pending messages are replaced by these in the same transaction, so the
-        old version is never sent after this returns (True). Already sent: queued again (True);
-        the receiver replaces what it stored. Raises `OutboxFull` (policy `block`) or
+        old version is never sent after this returns (True). Already receipted: queued again
+        (True); the receiver replaces what it stored. Raises `OutboxFull` (policy `block`) or
         `OutboxError` (disk problems) with a clear message.
         """
         size = sum(len(m.payload) for m in messages)
         digest = content_digest(messages)
-        now = time.time()
-        problem = free_space_problem(self.path.parent, self.min_free_bytes, 2 * size)
+        problem = free_space_problem(self.path.parent, self.min_free_bytes, size)
         if problem:
             raise OutboxError(f"outbox {self.path}: {problem}")
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute("SELECT digest FROM captures WHERE capture_id=?", (capture_id,)).fetchone()
+                if row is not None and row[0] == digest:
+                    return False
+                names = self._files.write([m.payload for m in messages])
                 try:
-                    row = self._db.execute("SELECT digest FROM captures WHERE capture_id=?", (capture_id,)).fetchone()
-                    if row is not None and row[0] == digest:
-                        self._db.execute("ROLLBACK")
-                        return False
-                    if row is not None:  # a newer version of a capture still waiting: it replaces the old one
-                        self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
-                        self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
-                        self._bump("replaced_captures")
-                    self._make_room(size)
-                    self._db.execute("DELETE FROM receipted WHERE capture_id=?", (capture_id,))
-                    self._db.execute(
-                        "INSERT INTO captures (capture_id, bytes, created, digest, meta_sha256) VALUES (?,?,?,?,?)",
-                        (capture_id, size, now, digest, meta_digest(messages)),
-                    )
-                    self._db.executemany(
-                        "INSERT INTO messages (capture_id, topic, payload, content_type, user_props, retain, created)"
-                        " VALUES (?,?,?,?,?,?,?)",
-                        [
-                            (
-                                capture_id,
-                                m.topic,
-                                m.payload,
-                                m.content_type,
-                                json.dumps(list(m.user_props)),
-                                int(m.retain),
-                                now,
-                            )
-                            for m in messages
-                        ],
-                    )
-                    self._db.execute("COMMIT")
-                    self._full = False
-                    return True
+                    with self._tx():
+                        self._insert(capture_id, messages, names, size, digest)
                 except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
+                    self._files.remove(names)
                     raise
+                self._full = False
+                return True
             except OutboxFull:
                 self._full = True
                 raise
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise OutboxError(
                     f"outbox {self.path}: cannot store capture {capture_id}: {exc} "
                     "(free disk space or check the data directory)"
                 ) from exc
+
+    def _insert(self, capture_id: str, messages: list[OutMessage], names: list[str], size: int, digest: str) -> None:
+        if self._db.execute("SELECT 1 FROM captures WHERE capture_id=?", (capture_id,)).fetchone():
+            self._drop_capture(capture_id)  # a newer version of a capture still waiting replaces it
+            self._bump("replaced_captures")
+        self._make_room(size)
+        now = time.time()
+        self._db.execute("DELETE FROM receipted WHERE capture_id=?", (capture_id,))
+        self._db.execute(
+            "INSERT INTO captures (capture_id, bytes, created, digest, meta_sha256) VALUES (?,?,?,?,?)",
+            (capture_id, size, now, digest, meta_digest(messages)),
+        )
+        self._db.executemany(
+            "INSERT INTO messages (capture_id, topic, payload, payload_file, content_type, user_props, retain, created)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [
+                (capture_id, m.topic, b"", name, m.content_type, json.dumps(list(m.user_props)), int(m.retain), now)
+                for m, name in zip(messages, names)
+            ],
+        )
 
     def _make_room(self, size: int) -> None:
         count, used = self._db.execute("SELECT COUNT(*), COALESCE(SUM(bytes),0) FROM captures").fetchone()
@@ -242,8 +273,7 @@ class Outbox:
         for capture_id, nbytes in self._db.execute("SELECT capture_id, bytes FROM captures ORDER BY rowid").fetchall():
             if count + 1 <= self.max_captures and used + size <= self.max_bytes:
                 break
-            self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
-            self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
+            self._drop_capture(capture_id)
             self._bump("dropped_captures")
             log.warning("outbox full (policy drop-oldest): dropped unsent capture %s", capture_id)
             count, used = count - 1, used - nbytes
@@ -261,23 +291,33 @@ class Outbox:
         (and not in `exclude`: those on the wire now)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, capture_id, topic, payload, content_type, user_props, retain FROM messages"
+                "SELECT seq, capture_id, topic, payload, payload_file, content_type, user_props, retain FROM messages"
                 " WHERE acked=0 AND seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit + len(exclude)),
             ).fetchall()
-        return [
-            OutMessage(
-                topic=t,
-                payload=bytes(p),
-                content_type=ct,
-                user_props=tuple(tuple(x) for x in json.loads(up)),
-                retain=bool(r),
-                seq=s,
-                capture_id=c,
+        out, lost = [], []
+        for seq, cid, topic, blob, fname, ctype, props, retain in rows:
+            if seq in exclude:
+                continue
+            try:
+                payload = self._files.read(fname) if fname else bytes(blob)  # a BLOB: an outbox from before
+            except OSError as exc:
+                lost.append((seq, f"payload file {fname} unreadable: {exc.strerror or exc}"))
+                continue
+            out.append(
+                OutMessage(
+                    topic=topic,
+                    payload=payload,
+                    content_type=ctype,
+                    user_props=tuple(tuple(x) for x in json.loads(props)),
+                    retain=bool(retain),
+                    seq=seq,
+                    capture_id=cid,
+                )
             )
-            for s, c, t, p, ct, up, r in rows
-            if s not in exclude
-        ][:limit]
+        for seq, reason in lost:  # never blocks the queue; counted and kept in dead_letters
+            self.dead_letter(seq, reason)
+        return out[:limit]
 
     def ack(self, seqs: list[int]) -> list[str]:
         """The broker acknowledged these messages; return the capture ids now fully sent.
@@ -285,20 +325,13 @@ class Outbox:
         A fully sent capture waits for its receipt (or is deleted at once without `require_receipt`)."""
         if not seqs:
             return []
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if self.require_receipt:
-                    done = self._mark_sent(seqs)
-                else:  # no catalog to confirm: the PUBACK is all the receipt there is
-                    done = self._remove(seqs)
-                    now = time.time()
-                    self._db.executemany("INSERT OR REPLACE INTO receipted VALUES (?,?)", [(c, now) for c in done])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return done
+        with self._lock, self._tx():
+            if self.require_receipt:
+                return self._mark_sent(seqs)
+            done = self._remove(seqs)  # no catalog to confirm: the PUBACK is all the receipt there is
+            now = time.time()
+            self._db.executemany("INSERT OR REPLACE INTO receipted VALUES (?,?)", [(c, now) for c in done])
+            return done
 
     def _mark_sent(self, seqs: list[int]) -> list[str]:
         marks = ",".join("?" * len(seqs))
@@ -320,64 +353,44 @@ class Outbox:
     def receipt(self, capture_id: str, meta_sha256: str | None) -> bool:
         """The catalog stored this version of the capture: forget it. A receipt for another
         version (an older one, replaced by a correction since) changes nothing (False)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT meta_sha256 FROM captures WHERE capture_id=?", (capture_id,)).fetchone()
-                match = row is not None and (row[0] is None or row[0] == meta_sha256)
-                if match:
-                    self._db.execute("DELETE FROM messages WHERE capture_id=?", (capture_id,))
-                    self._db.execute("DELETE FROM captures WHERE capture_id=?", (capture_id,))
-                    self._bump("receipted_captures")
-                    self._db.execute("INSERT OR REPLACE INTO receipted VALUES (?,?)", (capture_id, time.time()))
-                    self._full = False
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._tx():
+            row = self._db.execute("SELECT meta_sha256 FROM captures WHERE capture_id=?", (capture_id,)).fetchone()
+            match = row is not None and (row[0] is None or row[0] == meta_sha256)
+            if match:
+                self._drop_capture(capture_id)
+                self._bump("receipted_captures")
+                self._db.execute("INSERT OR REPLACE INTO receipted VALUES (?,?)", (capture_id, time.time()))
+                self._full = False
         return match
 
     def resend_due(self, now: float | None = None) -> list[str]:
         """Captures sent but not receipted in time: mark their messages unsent so they go again."""
         now = time.time() if now is None else now
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                due = self._db.execute(
-                    "SELECT capture_id, attempts, sent FROM captures WHERE sent IS NOT NULL AND next_resend <= ?",
-                    (now,),
-                ).fetchall()
-                for cid, _, _ in due:
-                    self._db.execute("UPDATE messages SET acked=0 WHERE capture_id=?", (cid,))
-                    self._db.execute("UPDATE captures SET sent=NULL WHERE capture_id=?", (cid,))
-                if due:
-                    self._bump("resent_captures", len(due))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._tx():
+            due = self._db.execute(
+                "SELECT capture_id, attempts, sent FROM captures WHERE sent IS NOT NULL AND next_resend <= ?", (now,)
+            ).fetchall()
+            for cid, _, _ in due:
+                self._db.execute("UPDATE messages SET acked=0 WHERE capture_id=?", (cid,))
+                self._db.execute("UPDATE captures SET sent=NULL WHERE capture_id=?", (cid,))
+            if due:
+                self._bump("resent_captures", len(due))
         for cid, attempts, sent in due:
             log.info("no receipt for %s %.0f s after sending it (attempt %d): sending again", cid, now - sent, attempts)
         return [d[0] for d in due]
 
     def dead_letter(self, seq: int, reason: str) -> list[str]:
-        """The broker refused this message for good: keep a record, count it, stop resending it."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT capture_id, topic FROM messages WHERE seq=?", (seq,)).fetchone()
-                done: list[str] = []
-                if row:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO dead_letters VALUES (?,?,?,?,?)",
-                        (seq, row[0], row[1], reason, time.time()),
-                    )
-                    self._bump("refused_messages")
-                    done = self._remove([seq])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        """The broker refused this message for good (or its payload is lost): keep a record,
+        count it, stop resending it."""
+        done: list[str] = []
+        with self._lock, self._tx():
+            row = self._db.execute("SELECT capture_id, topic FROM messages WHERE seq=?", (seq,)).fetchone()
+            if row:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO dead_letters VALUES (?,?,?,?,?)", (seq, row[0], row[1], reason, time.time())
+                )
+                self._bump("refused_messages")
+                done = self._remove([seq])
         if row:
             log.error("broker refused %s (%s): moved to dead_letters in %s", row[1], reason, self.path)
         return done
@@ -385,6 +398,12 @@ class Outbox:
     def _remove(self, seqs: list[int]) -> list[str]:
         marks = ",".join("?" * len(seqs))
         ids = [r[0] for r in self._db.execute(f"SELECT DISTINCT capture_id FROM messages WHERE seq IN ({marks})", seqs)]
+        self._unlink += [
+            r[0]
+            for r in self._db.execute(
+                f"SELECT payload_file FROM messages WHERE seq IN ({marks}) AND payload_file IS NOT NULL", seqs
+            )
+        ]
         self._db.execute(f"DELETE FROM messages WHERE seq IN ({marks})", seqs)
         done = []
         for cid in ids:
@@ -410,14 +429,8 @@ class Outbox:
 
     def forget_receipts(self, capture_ids: list[str]) -> None:
         """Retention deleted these captures: their receipt rows can go too."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("DELETE FROM receipted WHERE capture_id=?", [(c,) for c in capture_ids])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._tx():
+            self._db.executemany("DELETE FROM receipted WHERE capture_id=?", [(c,) for c in capture_ids])
 
     # ---- reporting -----------------------------------------------------------------------
     def stats(self) -> dict:

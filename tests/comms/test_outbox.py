@@ -218,3 +218,48 @@ def test_full_clears_when_the_outbox_drains(tmp_path):
     _sent(box)
     box.receipt("a", None)
     assert not box.stats()["full"] and box.stats()["depth"] == 0
+
+
+def test_payloads_are_files_named_by_their_rows_not_blobs(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put("c1", _msgs(1, size=5000))
+    files = sorted((tmp_path / "o.sqlite.payloads").iterdir())
+    assert [f.read_bytes() for f in files] == [bytes([1]) * 5000] * 2
+    db = sqlite3.connect(tmp_path / "o.sqlite")
+    assert db.execute("SELECT SUM(LENGTH(payload)), COUNT(payload_file) FROM messages").fetchone() == (0, 2)
+    assert [m.payload for m in box.pending(0, 10)] == [bytes([1]) * 5000] * 2
+    _sent(box)
+    box.receipt("c1", None)
+    assert list((tmp_path / "o.sqlite.payloads").iterdir()) == []  # gone with the capture
+
+
+def test_files_left_by_a_crash_are_swept_and_a_lost_payload_is_dead_lettered_not_blocking(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put("c1", _msgs(1))
+    box.put("c2", _msgs(2))
+    folder = tmp_path / "o.sqlite.payloads"
+    (folder / "written-but-never-committed").write_bytes(b"x")
+    victim = sorted(folder.iterdir())[0]
+    box.close()
+    victim.unlink()  # a payload lost behind the outbox's back
+    again = Outbox(tmp_path / "o.sqlite")
+    assert not (folder / "written-but-never-committed").exists()
+    got = again.pending(0, 10)
+    assert len(got) == 3 and again.stats()["refused_messages"] == 1  # the rest still flows
+
+
+def test_an_outbox_with_blob_payloads_from_before_still_sends_them(tmp_path):
+    db = sqlite3.connect(tmp_path / "o.sqlite")
+    db.executescript(
+        "CREATE TABLE captures (capture_id TEXT PRIMARY KEY, bytes INTEGER NOT NULL, created REAL NOT NULL, digest TEXT);"
+        "CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, capture_id TEXT NOT NULL, topic TEXT NOT NULL,"
+        " payload BLOB NOT NULL, content_type TEXT, user_props TEXT NOT NULL DEFAULT '[]',"
+        " retain INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL);"
+    )
+    db.execute("INSERT INTO captures VALUES ('old', 3, 0, 'd')")
+    db.execute("INSERT INTO messages (capture_id, topic, payload, created) VALUES ('old', 't/old', x'010203', 0)")
+    db.commit()
+    db.close()
+    box = Outbox(tmp_path / "o.sqlite")
+    assert [(m.topic, m.payload) for m in box.pending(0, 10)] == [("t/old", b"\x01\x02\x03")]
+    assert box.put("new", _msgs(5)) and len(box.pending(0, 10)) == 3

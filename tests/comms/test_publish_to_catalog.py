@@ -5,7 +5,6 @@ counts and checksums checked in the receiver's index and files.
 """
 
 import json
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from mqtt_harness import (
     ReceiverThread,
     catalog_counts,
     make_capture,
+    make_certs,
     make_password_file,
     python_subprocess,
     sigkill,
@@ -252,54 +252,10 @@ def test_bad_password_is_refused_and_reported_in_status(tmp_path, secured_broker
         pub.stop()
 
 
-def _make_certs(d: Path) -> Path:
-    """A throwaway CA and a broker certificate for 127.0.0.1 (openssl CLI, no network)."""
-    d.mkdir()
-
-    def run(*a):
-        return subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
-
-    run(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=cutbox-test-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "broker.key", "-out", "broker.csr")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "broker.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        "-out",
-        "broker.crt",
-    )
-    return d
-
-
 def test_tls_options_reach_paho(tmp_path):
     """A TLS broker: the configured CA gets through and captures arrive; without it the
     certificate check fails and status says so; the service keeps running either way."""
-    certs = _make_certs(tmp_path / "certs")
+    certs = make_certs(tmp_path / "certs")
     b = Broker(
         tmp_path / "tlsbroker", extra=f"cafile {certs}/ca.crt\ncertfile {certs}/broker.crt\nkeyfile {certs}/broker.key"
     ).start()
