@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from device.comms.mqtt import capture_messages  # noqa: E402
 from device.comms.outbox import Outbox  # noqa: E402
-from device.store import CaptureStore  # noqa: E402
+from device.box.store import CaptureStore  # noqa: E402
 from device.types import Artifact, Capture, Frame  # noqa: E402
 
 SAMPLES = sorted((ROOT / "device" / "samples").glob("*.jpg"))
