@@ -456,7 +456,17 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 @command
 def _add_catalog(sub) -> None:
     p = sub.add_parser("catalog", help="run the catalog receiver: MQTT captures -> checked files + SQLite index")
-    p.add_argument("--stats", action="store_true", help="print the index counts as JSON and exit")
+    p.add_argument(
+        "--stats",
+        action="store_true",
+        help="print the index counts, when it last stored and the newest quarantined messages as JSON, and exit",
+    )
+    p.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="with --stats: exit 1 when nothing was stored for this long (a health check)",
+    )
     _add_config_arg(p)
     p.set_defaults(func=_cmd_catalog)
 
@@ -465,6 +475,26 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
     from device.catalog.receiver import run_command
 
     return run_command(args)
+
+
+# ---- status ------------------------------------------------------------------------------
+@command
+def _add_status(sub) -> None:
+    p = sub.add_parser(
+        "status", help="the box's disk use, captures today and outbox (depth, oldest unreceipted) read from disk"
+    )
+    _add_config_arg(p)
+    p.set_defaults(func=_cmd_status)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from device.retention import local_status
+
+    cfg = _load_config(args)
+    if cfg is None:
+        return 2
+    print(json.dumps(local_status(cfg), indent=1))
+    return 0
 
 
 # ---- contact-sheet ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from device.box.store import CaptureStore, NotFound
 from device.config import StorageConfig
@@ -130,3 +131,20 @@ class Retention:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+
+
+def local_status(config) -> dict:
+    """`cutbox status`: the box's storage and outbox read from disk, whether or not the box runs
+    (so it answers while the broker, or the service, is down)."""
+    from device.comms.outbox import read_stats
+
+    data_dir = Path(config.station.data_dir)
+    mqtt = config.mqtt
+    outbox = read_stats(
+        mqtt.outbox_path or data_dir / "outbox.sqlite",
+        mqtt.outbox_max_captures,
+        mqtt.outbox_max_mb * 1_000_000,
+        mqtt.outbox_full_policy,
+    )
+    store = CaptureStore(data_dir / "captures")
+    return {"station": config.station.id, "storage": Retention(store, config.storage).status(), "outbox": outbox}

@@ -31,9 +31,9 @@ import cv2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from device.box.store import CaptureStore  # noqa: E402
 from device.comms.mqtt import capture_messages  # noqa: E402
 from device.comms.outbox import Outbox  # noqa: E402
-from device.box.store import CaptureStore  # noqa: E402
 from device.types import Artifact, Capture, Frame  # noqa: E402
 
 SAMPLES = sorted((ROOT / "device" / "samples").glob("*.jpg"))

@@ -224,8 +224,8 @@ def run_command(args: argparse.Namespace) -> int:
         finally:
             store.close()
         print(json.dumps(stats, indent=2))
-        age = stats["last_stored_age_s"]
-        if args.max_age is not None and (age is None or age > args.max_age):
+        age, max_age = stats["last_stored_age_s"], getattr(args, "max_age", None)
+        if max_age is not None and (age is None or age > max_age):
             print(f"stale: nothing stored for {'ever' if age is None else f'{age:.0f} s'}")
             return 1
         return 0

@@ -120,6 +120,44 @@ def meta_digest(messages: list[OutMessage]) -> str | None:
     return None
 
 
+def _stats(db: sqlite3.Connection, max_captures: int, max_bytes: int, policy: str) -> dict:
+    count, used, oldest, waiting = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(bytes),0), MIN(created), COUNT(sent) FROM captures"
+    ).fetchone()
+    msgs = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+    return {
+        "depth": count,
+        "messages": msgs,
+        "bytes": used,
+        "awaiting_receipt": waiting,
+        "oldest_unreceipted": oldest,
+        "receipted_captures": counters.get("receipted_captures", 0),
+        "resent_captures": counters.get("resent_captures", 0),
+        "max_captures": max_captures,
+        "max_bytes": max_bytes,
+        "policy": policy,
+        "full": count >= max_captures or used >= max_bytes,
+        "dropped_captures": counters.get("dropped_captures", 0),
+        "refused_messages": counters.get("refused_messages", 0),
+        "replaced_captures": counters.get("replaced_captures", 0),
+    }
+
+
+def read_stats(path: str | Path, max_captures: int, max_bytes: int, policy: str) -> dict | None:
+    """`Outbox.stats()` read-only from outside the running box (`cutbox status`); None when there is none.
+    Read-only on purpose: opening an `Outbox` would sweep payload files the box is writing."""
+    if not Path(path).exists():
+        return None
+    db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=10)
+    try:
+        return _stats(db, max_captures, max_bytes, policy)
+    except sqlite3.OperationalError:  # an outbox from an older version lacks columns until the box opens it
+        return None
+    finally:
+        db.close()
+
+
 class Outbox:
     """SQLite-backed, bounded, ordered queue of MQTT messages grouped by capture; payloads in files."""
 
@@ -436,28 +474,9 @@ class Outbox:
     def stats(self) -> dict:
         """Depth, size, bound, policy state and the never-silent counters."""
         with self._lock:
-            count, used, oldest, waiting = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(bytes),0), MIN(created), COUNT(sent) FROM captures"
-            ).fetchone()
-            msgs = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-            counters = dict(self._db.execute("SELECT name, value FROM counters").fetchall())
-        full = self._full or count >= self.max_captures or used >= self.max_bytes
-        return {
-            "depth": count,
-            "messages": msgs,
-            "bytes": used,
-            "awaiting_receipt": waiting,
-            "oldest_unreceipted": oldest,
-            "receipted_captures": counters.get("receipted_captures", 0),
-            "resent_captures": counters.get("resent_captures", 0),
-            "max_captures": self.max_captures,
-            "max_bytes": self.max_bytes,
-            "policy": self.policy,
-            "full": full,
-            "dropped_captures": counters.get("dropped_captures", 0),
-            "refused_messages": counters.get("refused_messages", 0),
-            "replaced_captures": counters.get("replaced_captures", 0),
-        }
+            out = _stats(self._db, self.max_captures, self.max_bytes, self.policy)
+        out["full"] = out["full"] or self._full
+        return out
 
     def close(self) -> None:
         with self._lock:

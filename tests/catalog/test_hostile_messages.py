@@ -229,9 +229,9 @@ def test_stats_say_when_the_catalog_last_stored_and_what_it_quarantined(tmp_path
     store.close()
     cfg = write_config(tmp_path / "c.toml", "catalog", 1883, tmp_path / "x")
 
-    def stats(*extra):
+    def stats(*extra, entry=("device.catalog",)):
         return subprocess.run(
-            [sys.executable, "-m", "device.catalog", "--config", str(cfg), "--stats", *extra],
+            [sys.executable, "-m", *entry, "--config", str(cfg), "--stats", *extra],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -244,5 +244,5 @@ def test_stats_say_when_the_catalog_last_stored_and_what_it_quarantined(tmp_path
     assert out["complete_captures"] == 1 and out["quarantined"] == 4
     assert 0 <= out["last_stored_age_s"] < 60
     assert len(out["recent_quarantine"]) == 4 and out["recent_quarantine"][0]["topic"].endswith("hostile-sku/meta")
-    stale = stats("--max-age", "0")
+    stale = stats("--max-age", "0", entry=("device.cli", "catalog"))  # `cutbox catalog` takes it too
     assert stale.returncode == 1 and "stale: nothing stored for" in stale.stdout

@@ -156,3 +156,32 @@ def test_status_shows_the_outbox_while_the_broker_is_down_and_it_drains_on_recei
             rec.stop()
         if broker:
             broker.kill()
+
+
+def test_cutbox_status_reads_the_outbox_and_disk_from_disk_while_nothing_runs(tmp_path):
+    """`cutbox status` with the box stopped and no broker: depth, oldest unreceipted, disk use."""
+    import subprocess
+    import sys
+
+    from mqtt_harness import make_capture, write_config
+
+    from device.comms.mqtt import capture_messages
+    from device.comms.outbox import Outbox
+
+    cfg = write_config(tmp_path / "cutbox.toml", STATION, 1, tmp_path / "data")
+    box = Outbox(tmp_path / "data" / "outbox.sqlite")
+    for i in range(3):
+        box.put(f"cap-{i}", capture_messages(make_capture(i), STATION))
+    box.close()
+    run = subprocess.run(
+        [sys.executable, "-m", "device.cli", "status", "--config", str(cfg)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["outbox"]["depth"] == 3 and out["outbox"]["oldest_unreceipted"] > 0 and not out["outbox"]["full"]
+    assert out["storage"]["free_bytes"] > 0 and out["storage"]["captures_today"] == 0
+    assert sorted(p.name for p in (tmp_path / "data" / "outbox.sqlite.payloads").iterdir())  # nothing swept
