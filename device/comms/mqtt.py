@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 
 from device.comms.commands import CommandDispatcher, CommandHandler
 from device.comms.outbox import Outbox, OutMessage
-from device.comms.wire import META_SCHEMA, STATUS_SCHEMA, Receipt, make_client, receipt_topic, topic_root
+from device.comms.wire import META_SCHEMA, STATUS_SCHEMA, make_client, parse_receipt, receipt_topic, topic_root
 from device.config import MqttConfig
 from device.types import Capture
 
@@ -362,16 +362,12 @@ class Publisher:
                 topic, payload = self._receipts.get_nowait()
             except queue.Empty:
                 return
-            capture_id = topic.rsplit("/", 1)[-1]
             try:
-                receipt = Receipt.model_validate_json(payload[:4096])
-            except ValueError as exc:
-                log.warning("ignored a malformed receipt on %s: %s", topic[:200], str(exc).splitlines()[0])
+                receipt = parse_receipt(topic, payload, self.station_id)
+            except ValueError as exc:  # pydantic's ValidationError is one
+                log.warning("ignored a receipt on %s: %s", topic[:200], str(exc).splitlines()[0])
                 continue
-            if receipt.station != self.station_id or receipt.capture_id != capture_id:
-                log.warning("ignored a receipt on %s naming %s/%s", topic[:200], receipt.station, receipt.capture_id)
-                continue
-            if self.outbox.receipt(capture_id, receipt.meta_sha256):
+            if self.outbox.receipt(receipt.capture_id, receipt.meta_sha256):
                 self.receipted_captures += 1
 
     def _publish_status(self, client: mqtt.Client, force: bool = False) -> None:

@@ -120,6 +120,25 @@ def meta_digest(messages: list[OutMessage]) -> str | None:
     return None
 
 
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Add the columns an outbox from an older version lacks (corrections, receipts, payload files)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(captures)")}
+    for col, decl in (
+        ("digest", "TEXT"),
+        ("meta_sha256", "TEXT"),
+        ("sent", "REAL"),
+        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+        ("next_resend", "REAL"),
+    ):
+        if col not in have:
+            db.execute(f"ALTER TABLE captures ADD COLUMN {col} {decl}")
+    have = {r[1] for r in db.execute("PRAGMA table_info(messages)")}
+    if "acked" not in have:
+        db.execute("ALTER TABLE messages ADD COLUMN acked INTEGER NOT NULL DEFAULT 0")
+    if "payload_file" not in have:
+        db.execute("ALTER TABLE messages ADD COLUMN payload_file TEXT")
+
+
 def _stats(db: sqlite3.Connection, max_captures: int, max_bytes: int, policy: str) -> dict:
     count, used, oldest, waiting = db.execute(
         "SELECT COUNT(*), COALESCE(SUM(bytes),0), MIN(created), COUNT(sent) FROM captures"
@@ -187,31 +206,13 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
-        self._upgrade()
+        _upgrade(self._db)
         self._files = PayloadFiles(self.path.with_name(self.path.name + ".payloads"))
         self._unlink: list[str] = []  # payload files to remove once the transaction that dropped them commits
         self._files.sweep(
             {r[0] for r in self._db.execute("SELECT payload_file FROM messages WHERE payload_file IS NOT NULL")}
         )
         self._full = False
-
-    def _upgrade(self) -> None:
-        """Add the columns an outbox from an older version lacks (corrections, receipts, payload files)."""
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(captures)")}
-        for col, decl in (
-            ("digest", "TEXT"),
-            ("meta_sha256", "TEXT"),
-            ("sent", "REAL"),
-            ("attempts", "INTEGER NOT NULL DEFAULT 0"),
-            ("next_resend", "REAL"),
-        ):
-            if col not in have:
-                self._db.execute(f"ALTER TABLE captures ADD COLUMN {col} {decl}")
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
-        if "acked" not in have:
-            self._db.execute("ALTER TABLE messages ADD COLUMN acked INTEGER NOT NULL DEFAULT 0")
-        if "payload_file" not in have:
-            self._db.execute("ALTER TABLE messages ADD COLUMN payload_file TEXT")
 
     @contextmanager
     def _tx(self):

@@ -162,6 +162,16 @@ class Receipt(BaseModel):
         return self.model_dump_json(by_alias=True).encode()
 
 
+def parse_receipt(topic: str, payload: bytes, station_id: str) -> Receipt:
+    """A receipt as the station reads it: valid JSON of its own station and the topic's capture
+    id, or `ValueError` saying why not."""
+    receipt = Receipt.model_validate_json(payload[:4096])
+    capture_id = topic.rsplit("/", 1)[-1]
+    if receipt.station != station_id or receipt.capture_id != capture_id:
+        raise ValueError(f"it names {receipt.station}/{receipt.capture_id}")
+    return receipt
+
+
 def make_client(cfg: MqttConfig, client_id: str, **kwargs) -> mqtt.Client:
     """A paho MQTT v5 client with the configured credentials and TLS (shared with the receiver)."""
     client = mqtt.Client(

@@ -103,3 +103,22 @@ def test_the_acl_lets_the_catalog_send_receipts_and_a_station_read_only_its_own(
         spy.disconnect()
         broker.kill()
     verify_catalog(cat.mqtt.catalog.data_dir, range(3), STATION)
+
+
+def test_a_station_takes_only_well_formed_receipts_for_itself_and_the_topic_s_capture():
+    import json
+
+    import pytest
+
+    from device.comms.wire import Receipt, parse_receipt
+
+    good = Receipt(station=STATION, capture_id="cap-1", meta_sha256="a" * 64, stored_at=1.0).to_json()
+    topic = f"cutbox/{STATION}/receipts/cap-1"
+    assert parse_receipt(topic, good, STATION).meta_sha256 == "a" * 64
+    with pytest.raises(ValueError, match="names booth-1/cap-1"):
+        parse_receipt(f"cutbox/{STATION}/receipts/cap-2", good, STATION)  # another capture's receipt
+    with pytest.raises(ValueError):
+        parse_receipt(topic, good, "booth-2")
+    for bad in (b"", b"[]", b"\xff", json.dumps({**json.loads(good), "meta_sha256": "x"}).encode(), b"{" * 5000):
+        with pytest.raises(ValueError):
+            parse_receipt(topic, bad, STATION)

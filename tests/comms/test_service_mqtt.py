@@ -19,27 +19,33 @@ from device.service import CutboxService
 STATION = "booth-7"
 
 
-def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path):
-    broker = Broker(tmp_path / "broker").start()
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for name in ("cap.jpg", "shoes.jpg"):
-        shutil.copy(REPO / "device" / "samples" / name, photos / name)
-    cfg = CutboxConfig.model_validate(
+def _service_config(tmp_path, port: int, photos: tuple[str, ...], catalog: dict | None = None, **mqtt_keys):
+    """The real service on sample photos and the shipped model, publishing to a broker on `port`."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in photos:
+        shutil.copy(REPO / "device" / "samples" / name, folder / name)
+    return CutboxConfig.model_validate(
         {
             "station": {"id": STATION, "data_dir": str(tmp_path / "data")},
-            "source": {"kind": "files", "path": str(photos)},
+            "source": {"kind": "files", "path": str(folder)},
             "segment": {"model": str(REPO / "models" / "cutbox-student-int8.tflite")},
             "api": {"token": "t" * 20},
             "mqtt": {
                 "enabled": True,
-                "port": broker.port,
+                "port": port,
                 "reconnect_min_s": 0.1,
                 "reconnect_max_s": 0.5,
-                "catalog": {"data_dir": str(tmp_path / "catalog")},
+                "catalog": {"data_dir": str(tmp_path / "catalog"), **(catalog or {})},
+                **mqtt_keys,
             },
         }
     )
+
+
+def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path):
+    broker = Broker(tmp_path / "broker").start()
+    cfg = _service_config(tmp_path, broker.port, ("cap.jpg", "shoes.jpg"))
     rec = ReceiverThread(cfg).start()
     svc = CutboxService(cfg).start()
     op = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="operator", protocol=mqtt.MQTTv5)
@@ -116,25 +122,8 @@ def test_status_shows_the_outbox_while_the_broker_is_down_and_it_drains_on_recei
     from mqtt_harness import free_port
 
     port = free_port()
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    shutil.copy(REPO / "device" / "samples" / "cap.jpg", photos / "cap.jpg")
-    cfg = CutboxConfig.model_validate(
-        {
-            "station": {"id": STATION, "data_dir": str(tmp_path / "data")},
-            "source": {"kind": "files", "path": str(photos)},
-            "segment": {"model": str(REPO / "models" / "cutbox-student-int8.tflite")},
-            "api": {"token": "t" * 20},
-            "mqtt": {
-                "enabled": True,
-                "port": port,
-                "reconnect_min_s": 0.1,
-                "reconnect_max_s": 0.5,
-                "receipt_timeout_s": 2.0,  # sent before the receiver subscribed: sent again soon
-                "catalog": {"data_dir": str(tmp_path / "catalog"), "share_group": ""},
-            },
-        }
-    )
+    # sent before the receiver subscribed: sent again soon
+    cfg = _service_config(tmp_path, port, ("cap.jpg",), receipt_timeout_s=2.0, catalog={"share_group": ""})
     svc = CutboxService(cfg).start()
     broker = rec = None
     try:
