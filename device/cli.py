@@ -330,6 +330,7 @@ def _add_spin(sub) -> None:
 
 
 def _cmd_spin(args: argparse.Namespace) -> int:
+    from device.limits import MAX_SPIN_STEPS
     from device.sources import SourceError, open_source
     from device.turntable import TurntableError, open_turntable
     from device.workflows.batch import write_capture
@@ -340,8 +341,8 @@ def _cmd_spin(args: argparse.Namespace) -> int:
     if cfg is None:
         return 2
     steps = args.steps if args.steps is not None else cfg.turntable.steps
-    if not 1 <= steps <= 720:
-        _err(f"spin: --steps must be 1..720 (got {steps})")
+    if not 1 <= steps <= MAX_SPIN_STEPS:
+        _err(f"spin: --steps must be 1..{MAX_SPIN_STEPS} (got {steps})")
         return 2
     try:
         sku = clean_sku(args.sku) if args.sku else None

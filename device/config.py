@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from device.errors import Invalid
+from device.limits import MAX_OUTPUT_SIDE, MAX_SPIN_STEPS
 
 ENV_PREFIX = "CUTBOX__"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -245,9 +246,9 @@ class PresetConfig(Section):
 
     name: str = Field("", description="Set from the preset's key in [compose.presets.<name>]; no need to write it")
     width: int = Field(
-        2000, ge=0, le=20000, description="Output width px; 0 with height 0 = native crop size plus margins"
+        2000, ge=0, le=MAX_OUTPUT_SIDE, description="Output width px; 0 with height 0 = native crop size plus margins"
     )
-    height: int = Field(2000, ge=0, le=20000, description="Output height px")
+    height: int = Field(2000, ge=0, le=MAX_OUTPUT_SIDE, description="Output height px")
     fill: float = Field(
         0.85,
         gt=0,
@@ -690,7 +691,9 @@ class TurntableConfig(Section):
     driver: Literal["simulated", "serial", "gpio"] = Field(
         "simulated", description="simulated (no hardware), serial or gpio"
     )
-    steps: int = Field(24, ge=1, le=720, description="Default number of shots per spin (360/steps degrees apart)")
+    steps: int = Field(
+        24, ge=1, le=MAX_SPIN_STEPS, description="Default number of shots per spin (360/steps degrees apart)"
+    )
     settle_s: float = Field(0.3, ge=0, le=30, description="Pause after each move so the product stops wobbling")
     return_to_start: bool = Field(True, description="Finish each spin by turning the last step back to the start angle")
     serial: SerialTurntableConfig = SerialTurntableConfig()

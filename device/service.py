@@ -89,6 +89,7 @@ class CutboxService:
             events=self.events,
             heartbeat=self._heartbeat,
         )
+        self.progress = self.workflows.progress
 
     @property
     def config(self) -> CutboxConfig:
@@ -141,6 +142,10 @@ class CutboxService:
 
     def calibrate(self, frames: int | None = None) -> dict:
         return self.workflows.calibrate(frames)
+
+    def cancel(self) -> dict:
+        """Stop the running spin or calibration after its current step."""
+        return self.progress.cancel()
 
     def review(self, capture_id: str, action: str) -> dict:
         return self.workflows.review(capture_id, action)
@@ -214,6 +219,7 @@ class CutboxService:
         config = self.config
         pipeline = self.parts.loaded
         return box_status(
+            job=self.progress.snapshot(),
             station=config.station.id,
             camera={
                 "ok": self.camera.error is None,

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from device.service import BadRequest
+from device.errors import BadRequest
+from device.limits import MAX_STROKE_LINES, MAX_STROKE_PNG_CHARS, MAX_STROKE_POINTS
 
-MAX_PNG_CHARS = 16_000_000  # base64 of a 12 MP stroke layer (mostly transparent) fits comfortably
 Point = tuple[float, float]
 Polyline = list[Point]
 
@@ -27,11 +27,15 @@ class CorrectionRequest(BaseModel):
 
     mask_png: str | None = Field(
         None,
-        max_length=MAX_PNG_CHARS,
+        max_length=MAX_STROKE_PNG_CHARS,
         description="PNG stroke layer (base64 or data: URL): green = keep, red = remove, transparent = untouched; scaled to the frame",
     )
-    keep: list[Polyline] = Field(default_factory=list, max_length=500, description="Polylines to keep (alpha 1)")
-    remove: list[Polyline] = Field(default_factory=list, max_length=500, description="Polylines to remove (alpha 0)")
+    keep: list[Polyline] = Field(
+        default_factory=list, max_length=MAX_STROKE_LINES, description="Polylines to keep (alpha 1)"
+    )
+    remove: list[Polyline] = Field(
+        default_factory=list, max_length=MAX_STROKE_LINES, description="Polylines to remove (alpha 0)"
+    )
     brush_px: float = Field(24.0, ge=1, le=2000, description="Brush diameter for polylines, in frame pixels")
     normalized: bool = Field(False, description="Polyline points are 0..1 fractions of the frame instead of pixels")
 
@@ -39,9 +43,11 @@ class CorrectionRequest(BaseModel):
     def _something_painted(self) -> CorrectionRequest:
         if self.mask_png is None and not self.keep and not self.remove:
             raise ValueError("send mask_png or at least one keep/remove polyline")
-        for line in self.keep + self.remove:
-            if not 1 <= len(line) <= 10_000:
-                raise ValueError("each polyline needs 1..10000 points")
+        lines = self.keep + self.remove
+        if any(not line for line in lines):
+            raise ValueError("each polyline needs at least one point")
+        if sum(len(line) for line in lines) > MAX_STROKE_POINTS:
+            raise ValueError(f"at most {MAX_STROKE_POINTS} points in all polylines together")
         return self
 
     def to_masks(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

@@ -77,8 +77,10 @@ def box_status(
     last_error: dict | None,
     heartbeat: tuple[float, str],
     storage: dict | None = None,
+    job: dict | None = None,
 ) -> dict:
     return {
+        "job": job,
         "station": station,
         "camera": camera,
         "pipeline": pipeline,

@@ -13,9 +13,17 @@ import json
 import logging
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from device.types import Capture
+from device.workflows.requests import (
+    BoxRequest,
+    CalibrateRequest,
+    CaptureRequest,
+    EmptyRequest,
+    SetPresetRequest,
+    SpinRequest,
+)
 
 log = logging.getLogger(__name__)
 RESULT_SCHEMA = "cutbox.cmd.result/1"
@@ -23,40 +31,21 @@ RESULT_SCHEMA = "cutbox.cmd.result/1"
 
 class CommandHandler(Protocol):
     def capture(self, sku: str | None = None, preset: str | None = None) -> Capture: ...
-    def spin(self, steps: int, sku: str | None = None) -> list[Capture]: ...
-    def calibrate(self) -> dict: ...
+    def spin(self, steps: int | None = None, sku: str | None = None) -> list[Capture]: ...
+    def calibrate(self, frames: int | None = None) -> dict: ...
+    def cancel(self) -> dict: ...
     def set_preset(self, name: str) -> Any: ...
     def status(self) -> dict: ...
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CaptureRequest(_Request):
-    sku: str | None = Field(None, max_length=128)
-    preset: str | None = Field(None, max_length=64)
-
-
-class SpinRequest(_Request):
-    steps: int = Field(ge=1, le=360)
-    sku: str | None = Field(None, max_length=128)
-
-
-class EmptyRequest(_Request):
-    pass
-
-
-class SetPresetRequest(_Request):
-    name: str = Field(min_length=1, max_length=64)
-
-
-REQUESTS: dict[str, type[_Request]] = {
+# The same request models as the API's (device.workflows.requests): one set of limits.
+REQUESTS: dict[str, type[BoxRequest]] = {
     "capture": CaptureRequest,
     "spin": SpinRequest,
-    "calibrate": EmptyRequest,
+    "calibrate": CalibrateRequest,
     "set-preset": SetPresetRequest,
     "status": EmptyRequest,
+    "cancel": EmptyRequest,
 }
 
 
@@ -109,16 +98,18 @@ class CommandDispatcher:
             return _error(verb, f"{type(exc).__name__}: {exc}")
         return {"schema": RESULT_SCHEMA, "ok": True, "verb": verb, "result": result}
 
-    def _call(self, verb: str, req: _Request) -> Any:
+    def _call(self, verb: str, req: Any) -> Any:
         h = self.handler
         if isinstance(req, CaptureRequest):
             return capture_summary(h.capture(sku=req.sku, preset=req.preset))
         if isinstance(req, SpinRequest):
             caps = h.spin(req.steps, sku=req.sku)
             return {"captures": [capture_summary(c) for c in caps], "count": len(caps)}
+        if isinstance(req, CalibrateRequest):
+            return h.calibrate(req.frames) if req.frames is not None else h.calibrate()
+        if verb == "cancel":
+            return h.cancel()
         if isinstance(req, SetPresetRequest):
             out = h.set_preset(req.name)
             return out if isinstance(out, dict) else {"preset": req.name}
-        if verb == "calibrate":
-            return h.calibrate()
         return h.status()

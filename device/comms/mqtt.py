@@ -398,6 +398,9 @@ class Publisher:
             return
         verb = msg.topic[len(prefix) :]
         props = getattr(msg, "properties", None)
+        if verb == "cancel":  # answered at once: it must not queue behind the spin it stops
+            self._reply(verb, props, self.dispatcher.handle(verb, msg.payload))
+            return
         try:
             self._commands.put_nowait((verb, msg.payload, props))
         except queue.Full:

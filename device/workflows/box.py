@@ -22,9 +22,11 @@ from device.box.settings import ConfigManager
 from device.box.store import CaptureStore
 from device.box.watchdog import Heartbeat
 from device.errors import BadRequest, CameraError, Conflict, Unavailable, one_line
+from device.limits import MAX_PLATE_FRAMES, MAX_SPIN_STEPS
 from device.matte.strokes import Strokes
 from device.segment.base import PlateAware
 from device.types import Capture, Frame
+from device.workflows.progress import Cancelled, Progress
 from device.workflows.scoring import ScoredPipeline
 
 _FAILED = {"pipeline": "processing failed", "correct": "correction failed"}
@@ -42,7 +44,9 @@ class BoxWorkflows:
         publishing: Publishing,
         events: Events,
         heartbeat: Heartbeat,
+        progress: Progress | None = None,
     ):
+        self.progress = progress or Progress()
         self._lock = lock
         self._settings = settings
         self._camera = camera
@@ -93,38 +97,44 @@ class BoxWorkflows:
             return capture
 
     def spin(self, steps: int | None = None, sku: str | None = None) -> list[Capture]:
-        """A turntable spin set: one stored, scored capture per step."""
+        """A turntable spin set: one stored, scored capture per step. Progress ("view 7/24")
+        is in `progress`; a cancel stops it after the current view and keeps nothing."""
+        config = self._settings.config
+        steps = steps or config.turntable.steps
+        if not 1 <= steps <= MAX_SPIN_STEPS:
+            raise BadRequest(f"steps must be 1..{MAX_SPIN_STEPS}, got {steps}")
+
+        def on_step(i: int, n: int, angle: float) -> None:
+            self._heartbeat.beat(f"spin view {i + 1}/{n}")
+            self.progress.step(i + 1, f"view {i + 1}/{n}")  # raises Cancelled when asked to stop
+
+        with self._lock:
+            self.progress.begin("spin", steps)
+            try:
+                table = self._parts.turntable(config)
+                self._camera.open()
+                return self._spin(table, steps, sku, on_step)
+            finally:
+                self.progress.end()
+
+    def _spin(self, table, steps: int, sku: str | None, on_step) -> list[Capture]:
         from device.turntable.base import TurntableError
         from device.workflows.spin import shoot_spin
 
-        config = self._settings.config
-        steps = steps or config.turntable.steps
-        if not 1 <= steps <= 720:
-            raise BadRequest(f"steps must be 1..720, got {steps}")
-        with self._lock:
-            table = self._parts.turntable(config)
-            self._camera.open()
-            scored = self._scored()
-            try:
-                captures = shoot_spin(
-                    self._camera,
-                    scored,
-                    table,
-                    steps,
-                    sku,
-                    on_step=lambda i, n, angle: self._heartbeat.beat(f"spin view {i + 1}/{n}"),
-                )
-            except CameraError:
-                raise
-            except TurntableError as exc:
-                raise Unavailable(f"spin failed: {self._events.error('spin', exc)}") from None
-            except ValueError as exc:
-                raise BadRequest(f"spin: {one_line(exc)}") from None
-            except Exception as exc:  # a stage failing on one view fails the set, recorded
-                raise Unavailable(f"spin failed: {self._events.error('spin', exc)}") from None
-            for cap in captures:
-                self._keep(cap, scored.alphas.pop(cap.id, None))
-            return captures
+        scored = self._scored()
+        try:
+            captures = shoot_spin(self._camera, scored, table, steps, sku, on_step=on_step)
+        except (CameraError, Cancelled):
+            raise
+        except TurntableError as exc:
+            raise Unavailable(f"spin failed: {self._events.error('spin', exc)}") from None
+        except ValueError as exc:
+            raise BadRequest(f"spin: {one_line(exc)}") from None
+        except Exception as exc:  # a stage failing on one view fails the set, recorded
+            raise Unavailable(f"spin failed: {self._events.error('spin', exc)}") from None
+        for cap in captures:
+            self._keep(cap, scored.alphas.pop(cap.id, None))
+        return captures
 
     def calibrate(self, frames: int | None = None) -> dict:
         """Photograph the empty booth into a clean plate under `<data_dir>/plate/` and switch
@@ -134,14 +144,17 @@ class BoxWorkflows:
 
         config = self._settings.config
         n = frames or config.booth.plate_frames
-        if not 1 <= n <= 64:
-            raise BadRequest(f"frames must be 1..64, got {n}")
+        if not 1 <= n <= MAX_PLATE_FRAMES:
+            raise BadRequest(f"frames must be 1..{MAX_PLATE_FRAMES}, got {n}")
         with self._lock:
+            self.progress.begin("calibrate", n)
             try:
                 # the camera re-opens a lost source and records errors
                 plate = calibrate(self._camera, n, config.station.data_dir, config.booth.plate_average)
             except PlateError as exc:
                 raise Conflict(str(exc)) from None
+            finally:
+                self.progress.end()
             pipeline = self._parts.loaded
             if pipeline is not None and isinstance(pipeline.segmenter, PlateAware):
                 pipeline.segmenter.set_plate(plate)

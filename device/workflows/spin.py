@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 
 from device.compose import subject_box
+from device.limits import MAX_SPIN_STEPS
 from device.turntable.base import Turntable, TurntableError, wrap
 from device.types import Capture
 from device.workflows.sku import clean_sku, sku_from_frame
@@ -60,8 +61,8 @@ def shoot_spin(
     SKU is read from a barcode in the first view. `on_step(index, steps, angle)` runs after
     each shot (progress, watchdog).
     """
-    if not isinstance(steps, int) or not 1 <= steps <= 720:
-        raise ValueError(f"steps must be a whole number 1..720 (got {steps!r})")
+    if not isinstance(steps, int) or not 1 <= steps <= MAX_SPIN_STEPS:
+        raise ValueError(f"steps must be a whole number 1..{MAX_SPIN_STEPS} (got {steps!r})")
     table_cfg = getattr(getattr(pipeline, "config", None), "turntable", None)
     if settle_s is None:
         settle_s = table_cfg.settle_s if table_cfg is not None else 0.0

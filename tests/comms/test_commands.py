@@ -34,7 +34,7 @@ class RecordingService:
         self.calls.append(("spin", steps, sku))
         return [self.capture(sku) for _ in range(steps)]
 
-    def calibrate(self):
+    def calibrate(self, frames=None):
         self.calls.append(("calibrate",))
         raise RuntimeError("no clean plate: empty the booth first")
 
@@ -52,7 +52,9 @@ class RecordingService:
         ("capture", b"{not json", "not valid JSON"),
         ("capture", b"[1, 2]", "JSON object"),
         ("spin", b'{"steps": 0}', "invalid request"),
-        ("spin", b"{}", "invalid request"),
+        ("spin", b'{"steps": 361}', "invalid request"),
+        ("spin", b'{"steps": 3, "sku": "a/b"}', "invalid request"),
+        ("calibrate", b'{"frames": true}', "invalid request"),
         ("capture", b'{"skew": "typo"}', "invalid request"),
         ("reboot", b"{}", "unknown verb"),
         ("calibrate", b"", "no clean plate"),
@@ -62,7 +64,7 @@ def test_bad_commands_get_an_error_reply_and_the_handler_is_not_called_wrongly(v
     svc = RecordingService()
     reply = CommandDispatcher(svc).handle(verb, payload)
     assert reply["ok"] is False and error in reply["error"] + " ".join(reply["details"])
-    assert [c for c in svc.calls if c[0] != "calibrate"] == []
+    assert [c for c in svc.calls if c[0] != "calibrate" or payload] == []
 
 
 def test_good_commands_call_the_service_with_validated_fields():
@@ -70,9 +72,9 @@ def test_good_commands_call_the_service_with_validated_fields():
     d = CommandDispatcher(svc)
     r = d.handle("capture", b'{"sku": "A-1", "preset": "square"}')
     assert r["ok"] and r["result"]["capture_id"] == "cap-00000" and len(r["result"]["artifacts"]) == 2
-    assert d.handle("spin", b'{"steps": 3}')["result"]["count"] == 3
+    assert d.handle("spin", b'{"steps": 3, "sku": " SHOE-1 "}')["result"]["count"] == 3  # scanner spaces dropped
     assert d.handle("set-preset", b'{"name": "tall"}')["result"] == {"preset": "tall"}
-    assert svc.calls[:2] == [("capture", "A-1", "square"), ("spin", 3, None)]
+    assert svc.calls[:2] == [("capture", "A-1", "square"), ("spin", 3, "SHOE-1")]
     assert d.counts == {"ok": 3, "error": 0}
 
 
@@ -126,5 +128,61 @@ def test_commands_over_mqtt_reply_with_correlation_data_and_malformed_ones_do_no
         pub.stop()
         rec.stop()
         verify_catalog(cfg.mqtt.catalog.data_dir, [0], "booth-1")
+    finally:
+        broker.kill()
+
+
+class SlowSpinService(RecordingService):
+    """A spin that runs until cancelled, as the box's does between views."""
+
+    def __init__(self):
+        super().__init__()
+        self.stop = threading.Event()
+
+    def spin(self, steps=None, sku=None):
+        self.calls.append(("spin", steps, sku))
+        if self.stop.wait(30):
+            raise RuntimeError("spin cancelled after view 2/8")
+        return []
+
+    def cancel(self):
+        self.stop.set()
+        return {"cancelling": True}
+
+
+def test_a_cancel_over_mqtt_does_not_wait_behind_the_spin_it_stops(tmp_path):
+    import time
+
+    broker = Broker(tmp_path / "broker").start()
+    try:
+        cfg = load_config(write_config(tmp_path / "c.toml", "booth-1", broker.port, tmp_path / "data"))
+        svc = SlowSpinService()
+        pub = Publisher(cfg.mqtt, "booth-1", tmp_path / "data/outbox.sqlite", handler=svc)
+        pub.start()
+        wait_for(lambda: pub.status()["connected"], 10, what="publisher connected")
+        replies = {}
+        op = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="operator", protocol=mqtt.MQTTv5)
+        op.on_message = lambda c, u, m: replies.setdefault(m.properties.CorrelationData, (time.monotonic(), m))
+        op.connect("127.0.0.1", broker.port)
+        op.loop_start()
+        op.subscribe("cutbox/booth-1/cmd/+/result", qos=1)
+        time.sleep(0.3)
+
+        def send(verb, corr):
+            p = Properties(PacketTypes.PUBLISH)
+            p.CorrelationData = corr
+            op.publish(f"cutbox/booth-1/cmd/{verb}", b"{}", qos=1, properties=p)
+
+        send("spin", b"s")
+        wait_for(lambda: svc.calls, 10, what="spin started")
+        sent = time.monotonic()
+        send("cancel", b"x")
+        wait_for(lambda: b"x" in replies and b"s" in replies, 10, what="both replies")
+        assert json.loads(replies[b"x"][1].payload)["result"] == {"cancelling": True}
+        assert replies[b"x"][0] - sent < 5
+        spin_reply = json.loads(replies[b"s"][1].payload)
+        assert spin_reply["ok"] is False and "cancelled" in spin_reply["error"]
+        op.disconnect()
+        pub.stop()
     finally:
         broker.kill()

@@ -161,10 +161,10 @@ def test_a_failing_turntable_names_the_view():
             shoot_spin(TurntableScene(table), p, table, 3, settle_s=0)
 
 
-@pytest.mark.parametrize("steps", [0, 721, 2.5])
+@pytest.mark.parametrize("steps", [0, 361, 2.5])
 def test_bad_step_counts_are_refused(pipeline, steps):
     table = SimulatedTurntable()
-    with pytest.raises(ValueError, match="steps must be a whole number 1..720"):
+    with pytest.raises(ValueError, match="steps must be a whole number 1..360"):
         shoot_spin(TurntableScene(table), pipeline, table, steps)
 
 

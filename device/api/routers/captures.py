@@ -6,35 +6,14 @@ import cv2
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from device.api.auth import require_token
 from device.api.correction import CorrectionRequest
 from device.api.guard import CORRECTION_BODY_LIMIT
-from device.workflows.sku import SKU_PATTERN
+from device.workflows.requests import CalibrateRequest, CaptureRequest, SpinRequest
 
 router = APIRouter(prefix="/api", tags=["captures"])
 guarded = [Depends(require_token)]
-SKU = SKU_PATTERN.pattern
-
-
-class CaptureRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sku: str | None = Field(None, pattern=SKU, description="Product SKU (from the barcode scanner)")
-    preset: str | None = Field(None, max_length=64, description="Preset name; default: the current preset")
-
-
-class SpinRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    steps: int | None = Field(None, ge=1, le=720, description="Shots per turn; default turntable.steps")
-    sku: str | None = Field(None, pattern=SKU)
-
-
-class CalibrateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    frames: int | None = Field(
-        None, ge=1, le=64, description="Frames of the empty booth to average; default booth.plate_frames"
-    )
 
 
 @router.post("/capture", dependencies=guarded)
@@ -49,6 +28,18 @@ async def spin(request: Request, body: SpinRequest | None = None) -> dict:
     service = request.app.state.service
     captures = await run_in_threadpool(service.spin, body.steps, body.sku)
     return {"captures": [service.store.meta(c.id) for c in captures]}
+
+
+@router.get("/job")
+def job(request: Request) -> dict:
+    """The running spin or calibration ("view 7/24"), or `job: null` when the box is idle."""
+    return {"job": request.app.state.service.progress.snapshot()}
+
+
+@router.post("/cancel", dependencies=guarded, responses={409: {"description": "the cancelled spin answers 409"}})
+def cancel(request: Request) -> dict:
+    """Stop the running spin or calibration after its current view; nothing of it is kept."""
+    return request.app.state.service.cancel()
 
 
 @router.post("/calibrate", dependencies=guarded)
