@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 _REGISTRY: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -175,7 +176,14 @@ def _add_bench(sub) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from device.bench import format_compare, format_presets, format_table, run_bench, run_plate_compare, run_presets
+    from device.devtools.bench import (
+        format_compare,
+        format_presets,
+        format_table,
+        run_bench,
+        run_plate_compare,
+        run_presets,
+    )
 
     if args.threads < 1 or args.frames < 1 or args.warmup < 0:
         _err("bench: --threads and --frames must be >= 1, --warmup >= 0")
@@ -186,7 +194,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.plate and args.preset == "all":
         _err("bench: --plate times one preset; name it with --preset")
         return 2
-    kw = {"threads": args.threads, "frames": args.frames, "warmup": args.warmup, "source": args.source}
+    kw: dict[str, Any] = {"threads": args.threads, "frames": args.frames, "warmup": args.warmup, "source": args.source}
+    run: Callable[..., dict]
+    fmt: Callable[[dict], str]
     if args.preset == "all":
         run, fmt = run_presets, format_presets
     else:
@@ -302,7 +312,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if cfg.api.tls_cert else "http"
     print(f"cutbox: serving {scheme}://{host}:{port}/ (station {cfg.station.id})", file=sys.stderr)
     try:
-        tls = {"ssl_certfile": str(cfg.api.tls_cert), "ssl_keyfile": str(cfg.api.tls_key)} if cfg.api.tls_cert else {}
+        tls: dict[str, Any] = (
+            {"ssl_certfile": str(cfg.api.tls_cert), "ssl_keyfile": str(cfg.api.tls_key)} if cfg.api.tls_cert else {}
+        )
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2, **tls)
     finally:
         service.stop()

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from device.bench import bench_frame
 from device.config import validate
+from device.devtools.bench import bench_frame
 from device.pipeline import Pipeline
 from device.workflows.batch import cut_out_file
 

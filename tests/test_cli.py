@@ -277,8 +277,8 @@ def test_bench_plate_times_booth_mode_against_generic():
 
 
 def test_bench_booth_scene_is_deterministic_and_its_plate_is_its_backdrop():
-    from device.bench import FRAME_SIZE, booth_scene
     from device.config import validate
+    from device.devtools.bench import FRAME_SIZE, booth_scene
 
     cfg = validate({"segment": {"threads": 1, "delegate": "cpu"}})
     a, b = booth_scene(cfg), booth_scene(cfg)

@@ -42,7 +42,7 @@ def session_valid(token: str, value: str | None, now: float | None = None) -> bo
 
 
 def token_matches(token: str, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+    return given is not None and bool(given) and hmac.compare_digest(given.encode(), token.encode())
 
 
 def bearer_of(authorization: str | None) -> str | None:

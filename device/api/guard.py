@@ -11,6 +11,7 @@ at the cap. Every answer also carries the page's security headers.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from starlette.datastructures import Headers
@@ -52,7 +53,7 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-async def _answer(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
+async def _answer(send: Send, status: int, detail: str, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers + SECURITY_HEADERS})

@@ -121,6 +121,8 @@ class Receiver:
 
     def _send_receipt(self, client, out: Outcome) -> None:
         r = out.receipt
+        if r is None:  # nothing stored, nothing to confirm
+            return
         props = Properties(PacketTypes.PUBLISH)
         props.ContentType = "application/json"
         props.CorrelationData = r.capture_id.encode()

@@ -150,13 +150,13 @@ class Publisher:
             receipt_timeout_max_s=cfg.receipt_timeout_max_s,
             min_free_bytes=min_free_bytes,
         )
+        self.commands = CommandServer(self.root, lambda: self._client)
         self.dispatcher = CommandDispatcher(handler) if handler is not None else None
         self.on_published = on_published
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._acks: queue.SimpleQueue = queue.SimpleQueue()
         self._receipts: queue.Queue = queue.Queue(maxsize=10_000)
-        self._commands: queue.Queue = queue.Queue(maxsize=16)
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
         self._connack = threading.Event()
@@ -173,10 +173,20 @@ class Publisher:
     def start(self) -> Publisher:
         self._threads = [threading.Thread(target=self._run, name="mqtt-sender", daemon=True)]
         if self.dispatcher is not None:
-            self._threads.append(threading.Thread(target=self._command_worker, name="mqtt-commands", daemon=True))
+            self._threads.append(
+                threading.Thread(target=self.commands.run, args=(self._stop,), name="mqtt-commands", daemon=True)
+            )
         for t in self._threads:
             t.start()
         return self
+
+    @property
+    def dispatcher(self) -> CommandDispatcher | None:
+        return self.commands.dispatcher
+
+    @dispatcher.setter
+    def dispatcher(self, value: CommandDispatcher | None) -> None:
+        self.commands.dispatcher = value
 
     def serve_commands(self, handler: CommandHandler) -> None:
         """Attach the command handler (before `start()`), when it was not given to the constructor."""
@@ -393,6 +403,22 @@ class Publisher:
                 log.warning("receipt queue full: dropped the receipt on %s", msg.topic[:200])
             self._wake.set()
             return
+        self.commands.offer(msg)
+
+
+class CommandServer:
+    """`cmd/<verb>` requests for one station: queued (16 at most; past that an immediate "busy"
+    reply), run one at a time on the dispatcher by the command thread, and answered on
+    `cmd/<verb>/result` (or the request's response topic) with its correlation data."""
+
+    def __init__(self, root: str, client: Callable[[], mqtt.Client | None]):
+        self.root = root
+        self._client = client
+        self.dispatcher: CommandDispatcher | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=16)
+
+    def offer(self, msg) -> None:
+        """Queue a message if it is a command request (not a result, not another topic)."""
         prefix = f"{self.root}/cmd/"
         if not msg.topic.startswith(prefix) or msg.topic.endswith("/result"):
             return
@@ -402,9 +428,9 @@ class Publisher:
             self._reply(verb, props, self.dispatcher.handle(verb, msg.payload))
             return
         try:
-            self._commands.put_nowait((verb, msg.payload, props))
+            self._queue.put_nowait((verb, msg.payload, props))
         except queue.Full:
-            self._reply(
+            self.reply(
                 verb,
                 props,
                 {
@@ -416,19 +442,18 @@ class Publisher:
                 },
             )
 
-    def _command_worker(self) -> None:
-        while not self._stop.is_set():
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
-                verb, payload, props = self._commands.get(timeout=0.5)
+                verb, payload, props = self._queue.get(timeout=0.5)
             except queue.Empty:
                 continue
             if self.dispatcher is None:  # commands arrive only when a dispatcher subscribed
                 continue
-            reply = self.dispatcher.handle(verb, payload)
-            self._reply(verb, props, reply)
+            self.reply(verb, props, self.dispatcher.handle(verb, payload))
 
-    def _reply(self, verb: str, req_props, reply: dict) -> None:
-        client = self._client
+    def reply(self, verb: str, req_props, reply: dict) -> None:
+        client = self._client()
         if client is None:
             log.warning("command %s answered while offline; reply dropped: %s", verb, reply)
             return

@@ -151,6 +151,8 @@ def real_part(matte: Matte, pl: Placement) -> tuple[int, int, np.ndarray, tuple[
     scaled (one small resize, not a frame-size one). Returns (left, top, part, output size), or
     None when no shadow lands on the canvas."""
     layer = matte.shadow
+    if layer is None:
+        return None
     lh, lw = layer.shape[:2]
     W, H = matte.frame.size
     kx, ky = W / lw * pl.sx, H / lh * pl.sy  # output px per layer px

@@ -101,6 +101,7 @@ class GpioTurntable:
         self._commanded = 0.0
 
     def _at_mark(self) -> bool:
+        assert self._home is not None  # only asked when a home sensor is wired
         return bool(self._home.value)
 
     def _find_mark(self) -> None:

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from device.bench import machine
+from device.devtools.bench import machine
 from tools import REPO
 from tools import evaluate as ev
 from tools.model.card import LICENCES, NAME, SERIES, lineage, retime, same_images, teachers, write_md

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.bench import machine
+from device.devtools.bench import machine
 from tools import REPO, SHARED
 from tools import evaluate as ev
 from tools.model.int8_check import int8_check

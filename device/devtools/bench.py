@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ FRAME_SIZE = (2304, 1296)
 BUDGET_P95_MS = 50.0
 ARTIFACT_BUDGET_P95_MS = 66.0  # one core of the development machine, frame to the last file written
 SOURCES = ("camera", "file")
-SAMPLE = Path(__file__).resolve().parent / "samples" / "purple-tshirt.jpg"
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "purple-tshirt.jpg"
 STAGE_ORDER = ("source", "segment", "matte", "compose", "export")
 MODES = ("generic", "plate")
 PLATE_RATIO_TARGET = 1.20  # target: plate mode costs <= 20 % more per frame than generic
@@ -203,10 +204,12 @@ def _bench_config(
     must not leak in) and on for "plate", with `plate_image` stored as the clean plate in the
     scratch `data_dir` the way `cutbox calibrate` stores one."""
     cfg = _with_threads(cfg, threads)
-    update = {"booth": cfg.booth.model_copy(update={"enabled": mode == "plate"})}
+    update: dict[str, Any] = {"booth": cfg.booth.model_copy(update={"enabled": mode == "plate"})}
     if mode == "plate":
         from device.booth.plate import Plate, camera_settings, plate_dir
 
+        if plate_image is None:
+            raise ValueError("plate mode needs a plate image")
         plate = Plate(
             image=plate_image,
             settings=camera_settings(BENCH_CAMERA),
@@ -352,7 +355,7 @@ def run_bench(
             samples, capture, paths = _time_frames(pipeline, grab, preset, mode, warmup, frames, work / "out")
             files = {p.name: p.stat().st_size for p in paths}
             fps = _throughput(pipeline, grab, preset, frames, work / "out")
-            seg = pipeline.segmenter
+            seg: Any = pipeline.segmenter
             runner = seg.plate_model if mode == "plate" else seg  # BoothSegmenter answers with the generic model's card
         finally:
             pipeline.close()
@@ -375,7 +378,8 @@ def run_bench(
         report["plate_fit"] = capture.meta.get("plate_fit", "")
         # BoothSegmenter.add_shadow runs on plate-mode frames (every one, checked above) whose
         # plate has the frame's size
-        report["shadow"] = bool(bench_cfg.booth.shadow and scene.plate.shape == scene.image.shape)
+        plate = scene.plate
+        report["shadow"] = bool(bench_cfg.booth.shadow and plate is not None and plate.shape == scene.image.shape)
     return report
 
 
