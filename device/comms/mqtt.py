@@ -424,8 +424,8 @@ class CommandServer:
             return
         verb = msg.topic[len(prefix) :]
         props = getattr(msg, "properties", None)
-        if verb == "cancel":  # answered at once: it must not queue behind the spin it stops
-            self._reply(verb, props, self.dispatcher.handle(verb, msg.payload))
+        if verb == "cancel" and self.dispatcher is not None:  # at once: not queued behind the spin it stops
+            self.reply(verb, props, self.dispatcher.handle(verb, msg.payload))
             return
         try:
             self._queue.put_nowait((verb, msg.payload, props))

@@ -286,18 +286,7 @@ class Outbox:
         self._make_room(size)
         now = time.time()
         self._db.execute("DELETE FROM receipted WHERE capture_id=?", (capture_id,))
-        self._db.execute(
-            "INSERT INTO captures (capture_id, bytes, created, digest, meta_sha256) VALUES (?,?,?,?,?)",
-            (capture_id, size, now, digest, meta_digest(messages)),
-        )
-        self._db.executemany(
-            "INSERT INTO messages (capture_id, topic, payload, payload_file, content_type, user_props, retain, created)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            [
-                (capture_id, m.topic, b"", name, m.content_type, json.dumps(list(m.user_props)), int(m.retain), now)
-                for m, name in zip(messages, names)
-            ],
-        )
+        _insert_rows(self._db, capture_id, messages, names, size, digest, now)
 
     def _make_room(self, size: int) -> None:
         count, used = self._db.execute("SELECT COUNT(*), COALESCE(SUM(bytes),0) FROM captures").fetchone()
@@ -482,3 +471,28 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _insert_rows(
+    db: sqlite3.Connection,
+    capture_id: str,
+    messages: list[OutMessage],
+    names: list[str],
+    size: int,
+    digest: str,
+    now: float,
+) -> None:
+    """One capture's row and its messages' rows, payloads named by their files (inside the
+    caller's transaction)."""
+    db.execute(
+        "INSERT INTO captures (capture_id, bytes, created, digest, meta_sha256) VALUES (?,?,?,?,?)",
+        (capture_id, size, now, digest, meta_digest(messages)),
+    )
+    db.executemany(
+        "INSERT INTO messages (capture_id, topic, payload, payload_file, content_type, user_props, retain, created)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        [
+            (capture_id, m.topic, b"", name, m.content_type, json.dumps(list(m.user_props)), int(m.retain), now)
+            for m, name in zip(messages, names)
+        ],
+    )
