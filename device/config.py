@@ -742,6 +742,18 @@ class BoothConfig(Section):
         le=1,
         description="Largest relative change of exposure, gain or white-balance gains before the plate is stale",
     )
+    max_background_mismatch: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="After the plate model: largest share of the background (outside the predicted product) that may differ from the exposure-matched plate before the frame is cut out in generic mode",
+    )
+    max_product_unchanged: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="After the plate model: largest share of its predicted product that may look exactly like the plate (nothing there changed) before the frame is cut out in generic mode",
+    )
     shadow: bool = Field(True, description="Separate the product's real cast shadow into Matte.shadow using the plate")
     shadow_min_darkening: float = Field(
         0.04, ge=0, lt=1, description="Darkening (1 - frame/plate) below this is not shadow"

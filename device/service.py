@@ -233,6 +233,7 @@ class CutboxService:
                 "model": pipeline.model_name if pipeline is not None else None,
                 "backend": pipeline.backend[0] if pipeline is not None else None,
                 "backend_reason": pipeline.backend[1] if pipeline is not None else None,
+                "booth": dict(getattr(pipeline.segmenter, "last_decision", None) or {}) if pipeline is not None else {},
             },
             mqtt=mqtt_status(self.publisher_status(), config.mqtt.outbox_max_captures),
             preset=config.compose.preset,

@@ -385,6 +385,73 @@ def check_plate(
     )
 
 
+BACKGROUND_DIFF = 20.0  # 0..255: a background pixel this far from the exposure-matched plate does not fit
+SAME_AS_PLATE = 6.0  # 0..255: a pixel this close to the exposure-matched plate shows the empty booth
+BACKGROUND_GRID = 64  # check_background runs on this grid (square, like the model's input)
+
+
+def check_background(
+    frame_small: np.ndarray,
+    plate_small: np.ndarray,
+    prob: np.ndarray,
+    max_mismatch: float,
+    max_unchanged: float = 1.0,
+    min_background: float = 0.1,
+    border: float = 0.1,
+) -> PlateFit:
+    """Does the plate still fit the frame where the plate model found no product? Run after
+    the plate model, on its output grid: outside the predicted product (grown by a few pixels)
+    the frame should be the plate up to exposure and white balance (matched per channel by
+    the median ratio), sensor noise and the product's cast shadow (darker in every channel by
+    about the same factor, left out); exposure and white balance are matched on the border ring. `mismatch` is the share of that background that differs
+    otherwise; above `max_mismatch` the plate model was looking at a booth it does not know
+    (camera moved, light changed, the booth rearranged) and its mask cannot be trusted."""
+    oh, ow = BACKGROUND_GRID, BACKGROUND_GRID
+    f = area_resize(frame_small, ow, oh).astype(np.float32) + 1.0
+    p = area_resize(plate_small, ow, oh).astype(np.float32) + 1.0
+    prob = cv2.resize(prob, (ow, oh), interpolation=cv2.INTER_AREA)
+    called = prob >= 0.5
+    product = cv2.dilate((prob >= 0.25).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    bg = ~product
+    share = float(bg.mean())
+    ratio_all = f / p
+    # exposure and white balance from the background on the border ring (what check_plate read
+    # before the model ran), so a change inside the booth is not averaged away
+    anchor = bg & _border_mask(oh, ow, border)
+    anchor = anchor if anchor.sum() >= 20 else bg
+    gain = np.median(ratio_all[anchor], axis=0) if anchor.sum() >= 20 else np.ones(3, np.float32)
+    resid = np.abs(f - p * gain).max(axis=2)
+    # the model's product where the frame is still the plate: what no difference can explain
+    core = cv2.erode(called.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    unchanged = float((resid[core] < SAME_AS_PLATE).mean()) if core.sum() >= 20 else 0.0
+    measures = {"background_share": round(share, 3), "product_unchanged": round(unchanged, 3)}
+    if unchanged > max_unchanged:
+        return PlateFit(
+            False,
+            f"plate does not fit: the plate model calls {100 - share * 100:.0f} % of the frame product, "
+            f"{unchanged * 100:.0f} % of it unchanged from the plate (limit {max_unchanged * 100:.0f} %): "
+            "a booth the plate model does not know? (generic mode)",
+            measures,
+        )
+    if share < min_background:
+        return PlateFit(
+            True, f"background not checked: the product fills {100 - share * 100:.0f} % of the frame", measures
+        )
+    rel = ratio_all[bg] / gain
+    top = rel.max(axis=1)
+    shadow_like = (top < 1.0) & (top - rel.min(axis=1) < 0.12)
+    mismatch = float(((resid[bg] > BACKGROUND_DIFF) & ~shadow_like).mean())
+    measures["background_mismatch"] = round(mismatch, 4)
+    if mismatch > max_mismatch:
+        return PlateFit(
+            False,
+            f"plate does not fit: {mismatch * 100:.0f} % of the background outside the product differs from the plate "
+            f"(limit {max_mismatch * 100:.0f} %): camera moved or light changed? (recalibrate)",
+            measures,
+        )
+    return PlateFit(True, f"background fits ({mismatch * 100:.1f} % differs)", measures)
+
+
 def check_plate_cfg(plate: Plate, frame: Frame, cfg, **small) -> PlateFit:
     """check_plate with the thresholds of a BoothConfig."""
     return check_plate(

@@ -2,9 +2,14 @@
 
 Every frame is checked against the plate on the model-size copy the segmenter makes
 anyway (no extra resize); when the plate fits, frame + plate (6 uint8 channels) go to the
-plate-aware model, otherwise the frame goes to the generic segmenter. Which mode ran and
-why is written to `frame.info` ("segment_mode", "plate_fit", "plate_measures") and shows in
-`Mask.model`, so every capture says how it was cut out.
+plate-aware model, otherwise the frame goes to the generic segmenter. After the plate model
+a second check (`check_background`) compares frame and plate where the model found no
+product, and the product it found against the plate: when the booth no longer looks like the
+plate there, or the "product" is the empty booth, the frame is cut out again in generic mode
+(the plate model is never trusted on a booth it does not know). Which mode ran and why is
+written to `frame.info` ("segment_mode", "plate_fit", "plate_measures"), shows in
+`Mask.model`, and the last decision in `last_decision`, so every capture and the status say
+how it was cut out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.booth.plate import Plate, PlateError, PlateFit, check_plate_cfg, plate_dir
+from device.booth.plate import Plate, PlateError, PlateFit, check_background, check_plate_cfg, plate_dir
 from device.segment.base import ModelError, Segmenter
 from device.segment.litert import model_input
 from device.types import Frame, Mask
@@ -87,6 +92,7 @@ class BoothSegmenter:
         # never pays its load time or memory.
         self._open_model = open_model
         self.last_fit: PlateFit | None = None
+        self.last_decision: dict = {}  # {"mode", "reason"} of the last frame, for the box status
         self._last_input: tuple = (None, None, None)  # (frame id, model-size frame, plate) for the shadow layer
         self.set_plate(plate)
 
@@ -130,18 +136,30 @@ class BoothSegmenter:
             self.last_fit = fit
             frame.info["plate_measures"] = fit.measures
             if not fit.ok:
-                reason = f"plate stale: {fit.reason}"
+                reason = f"plate does not fit: {fit.reason}"
+        if not reason:
+            assert fit is not None and x is not None and plate_small is not None and self.plate_model is not None
+            prob = self.plate_model.predict(x, plate_small)
+            after = check_background(
+                x,
+                plate_small,
+                prob,
+                self.cfg.max_background_mismatch,
+                self.cfg.max_product_unchanged,
+                border=self.cfg.border,
+            )
+            frame.info["plate_measures"] = {**frame.info["plate_measures"], **after.measures}
+            if not after.ok:
+                self.last_fit = after
+                reason = after.reason
         if reason:
-            self._note("generic", reason)
-            frame.info["segment_mode"] = "generic"
-            frame.info["plate_fit"] = reason
-            return self.generic.segment(frame)
-        assert fit is not None and x is not None and plate_small is not None and self.plate_model is not None
+            return self._generic(frame, reason)
+        assert fit is not None and self.plate_model is not None
         self._note("plate", fit.reason)
         frame.info["segment_mode"] = "plate"
-        frame.info["plate_fit"] = fit.reason
+        frame.info["plate_fit"] = f"{fit.reason}; {after.reason}"
+        self.last_decision = {"mode": "plate", "reason": frame.info["plate_fit"]}
         self._last_input = (frame.id, x, plate_small)
-        prob = self.plate_model.predict(x, plate_small)
         see_through = self.cfg.see_through_range if self.cfg.see_through else None
         return Mask(
             frame=frame,
@@ -151,6 +169,13 @@ class BoothSegmenter:
             see_through=see_through,
             backend_reason=getattr(self.plate_model, "backend_reason", ""),
         )
+
+    def _generic(self, frame: Frame, reason: str) -> Mask:
+        self._note("generic", reason)
+        frame.info["segment_mode"] = "generic"
+        frame.info["plate_fit"] = reason
+        self.last_decision = {"mode": "generic", "reason": reason}
+        return self.generic.segment(frame)
 
     def add_shadow(self, matte):
         """The matte with its real cast-shadow layer when this frame ran in plate mode (and
@@ -169,7 +194,7 @@ class BoothSegmenter:
         """Log mode changes once, not every frame."""
         if mode != self._last_mode:
             # a stale plate is news for the operator; no plate at all is the normal non-booth case
-            (log.warning if reason.startswith("plate stale") else log.info)("booth: %s mode (%s)", mode, reason)
+            (log.warning if reason.startswith("plate does not fit") else log.info)("booth: %s mode (%s)", mode, reason)
             self._last_mode = mode
 
 

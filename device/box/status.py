@@ -14,6 +14,7 @@ def alerts(
     depth: int,
     limit: int,
     storage: dict | None = None,
+    booth: dict | None = None,
 ) -> list[dict]:
     out = []
     if storage and storage.get("low"):
@@ -29,6 +30,14 @@ def alerts(
         out.append({"kind": "camera", "level": "error", "message": f"Camera lost: {camera_error}"})
     if pipeline_error:
         out.append({"kind": "pipeline", "level": "error", "message": f"Model not loaded: {pipeline_error}"})
+    if booth and booth.get("mode") == "generic" and str(booth.get("reason", "")).startswith("plate does not fit"):
+        out.append(
+            {
+                "kind": "plate",
+                "level": "warning",
+                "message": f"Booth mode off for the last capture, cut out in generic mode: {booth['reason']}",
+            }
+        )
     if mqtt.get("enabled") and not mqtt.get("connected"):
         out.append(
             {
@@ -93,6 +102,12 @@ def box_status(
         "heartbeat": {"age_s": round(heartbeat[0], 3), "last": heartbeat[1]},
         "storage": storage or {},
         "alerts": alerts(
-            camera.get("error"), pipeline.get("error"), mqtt, mqtt["outbox_depth"], mqtt["outbox_max"], storage
+            camera.get("error"),
+            pipeline.get("error"),
+            mqtt,
+            mqtt["outbox_depth"],
+            mqtt["outbox_max"],
+            storage,
+            pipeline.get("booth"),
         ),
     }

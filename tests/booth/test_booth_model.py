@@ -116,22 +116,25 @@ def test_open_booth_segmenter_uses_stored_plate_and_shipped_model(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from booth_fakes import ListSource, booth_plate, to_frame, with_product
+    from booth_fakes import ListSource, to_frame
 
     from device.booth.segmenter import open_booth_segmenter
     from device.config import validate
     from device.workflows.calibrate import calibrate
 
-    empty = booth_plate()
+    # a real photo (TrashNet glass, an unseen category) and its board with the product painted out
+    photo = DATA / "trashnet" / "glass-182"
+    img = cv2.cvtColor(cv2.imread(str(photo.with_suffix(".jpg"))), cv2.COLOR_BGR2RGB)
+    hole = cv2.dilate((cv2.imread(str(photo.with_suffix(".png")), 0) > 8).astype(np.uint8), np.ones((15, 15), np.uint8))
+    empty = cv2.inpaint(img, hole, 7, cv2.INPAINT_TELEA).astype(np.float32)
     rng = np.random.default_rng(0)
     calibrate(ListSource([to_frame(empty, rng) for _ in range(4)]), 4, tmp_path)
     cfg = validate({"station": {"data_dir": str(tmp_path)}})
     generic = LiteRTSegmenter(GENERIC, threads=1, delegate="cpu")
     seg = open_booth_segmenter(cfg, generic)
-    img, _, _ = with_product(empty)
-    frame = to_frame(img, rng)
+    frame = to_frame(img.astype(np.float32), rng)
     mask = seg.segment(frame)
-    assert frame.info["segment_mode"] == "plate" and mask.model.startswith("cutbox-booth-int8")
+    assert frame.info["segment_mode"] == "plate" and mask.model.startswith("cutbox-booth-int8"), frame.info
     assert mask.prob.shape == (128, 128) and 0.0 <= mask.prob.min() and mask.prob.max() <= 1.0
 
     off = open_booth_segmenter(validate({"station": {"data_dir": str(tmp_path / "none")}}), generic)

@@ -140,8 +140,10 @@ class FakePlateModel:
         self.inputs = []
 
     def predict(self, image, plate):
+        """Difference keying at the output size: the product is where frame and plate differ."""
         self.inputs.append((image.shape, plate.shape))
-        return np.ones((128, 128), np.float32)
+        d = np.abs(image.astype(np.float32) - plate).max(axis=2)
+        return cv2.resize((d > 40).astype(np.float32), (128, 128), interpolation=cv2.INTER_AREA)
 
 
 def test_plate_mode_when_it_fits_and_generic_with_reason_when_stale(empty, plate):
