@@ -225,6 +225,9 @@ def _add_config(sub) -> None:
         "--config", metavar="FILE", dest="config_file", help="the file to check, as the other commands take it"
     )
     c.add_argument("--env", action="store_true", help="also apply CUTBOX__SECTION__KEY environment overrides")
+    c.add_argument(
+        "--root", metavar="DIR", help="look up the absolute paths it names under DIR (an image being prepared)"
+    )
     c.set_defaults(func=_cmd_config_check)
 
 
@@ -246,7 +249,7 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     from device.config_check import check_resources
 
-    found = check_resources(cfg)
+    found = check_resources(cfg, Path(args.root) if args.root else None)
     for problem in found.problems:
         print(problem)
     for warning in found.warnings:

@@ -43,6 +43,38 @@ class StationConfig(Section):
     )
 
 
+# ---- camera controls ---------------------------------------------------------------------------
+class CameraConfig(Section):
+    """picamera2 exposure, white balance and focus, so every shot of a booth looks alike."""
+
+    exposure: Literal["auto", "lock", "fixed"] = Field(
+        "auto",
+        description="auto: AE/AWB run freely; lock: fixed at what they chose after settle_s; fixed: exposure_us and analogue_gain",
+    )
+    settle_s: float = Field(2.0, ge=0, le=30, description="lock: how long AE/AWB run before their values are fixed")
+    exposure_us: int | None = Field(None, ge=1, le=10_000_000, description="fixed: exposure time in microseconds")
+    analogue_gain: float | None = Field(None, ge=1.0, le=64.0, description="fixed: sensor analogue gain")
+    colour_gains: tuple[float, float] | None = Field(
+        None, description="[red, blue] white-balance gains; set: AWB off with these (any exposure mode)"
+    )
+    af_mode: Literal["default", "manual", "auto", "continuous"] = Field(
+        "default", description="Camera Module 3 focus: manual (lens_position), auto (one sweep), continuous"
+    )
+    lens_position: float | None = Field(
+        None, ge=0.0, le=32.0, description="manual focus in dioptres (1 / distance in m; 0 = infinity, 2 = 50 cm)"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> CameraConfig:
+        if self.exposure == "fixed" and (self.exposure_us is None or self.analogue_gain is None):
+            raise ValueError('exposure = "fixed" needs exposure_us and analogue_gain')
+        if self.af_mode == "manual" and self.lens_position is None:
+            raise ValueError('af_mode = "manual" needs lens_position (dioptres)')
+        if self.colour_gains is not None and not all(0 < g <= 32 for g in self.colour_gains):
+            raise ValueError("colour_gains are two gains in (0, 32]")
+        return self
+
+
 # ---- source --------------------------------------------------------------------------------
 class SourceConfig(Section):
     """Where frames come from: files/folders/globs, a hot folder, a UVC camera, picamera2 or a tethered DSLR (gphoto2)."""
@@ -87,6 +119,9 @@ class SourceConfig(Section):
         (256, 256), description="picamera2: lores stream (model input) size; set to the model card's input size"
     )
     picamera2_camera: int = Field(0, ge=0, le=7, description="picamera2: camera number")
+    camera: CameraConfig = Field(
+        default_factory=CameraConfig, description="picamera2: exposure/white-balance lock, fixed values, focus"
+    )
     gphoto2_camera: str | None = Field(
         None, description="gphoto2: camera model as `gphoto2 --auto-detect` lists it (None: the first camera found)"
     )
@@ -96,6 +131,12 @@ class SourceConfig(Section):
     )
     gphoto2_timeout_s: float = Field(
         30.0, gt=0, le=600, description="gphoto2: longest wait for one shutter release and download"
+    )
+    gphoto2_busy_retries: int = Field(
+        3, ge=0, le=20, description="gphoto2: tries again when the camera says busy (-110, PTP Device Busy)"
+    )
+    gphoto2_keep_files: int = Field(
+        200, ge=0, le=100_000, description="gphoto2: newest shots kept in the folder (0: deleted once read)"
     )
 
 
@@ -455,14 +496,16 @@ class MqttConfig(Section):
         return self
 
     def read_password(self) -> str | None:
-        """The password from `password` or the first line of `password_file`."""
+        """The password from `password` or the first line of `password_file`. Under systemd's
+        `LoadCredential=mqtt-password:...` (the catalog unit, whose DynamicUser cannot read
+        the 0640 file itself) the credential systemd handed over is read instead."""
         if self.password_file is not None:
+            path = self.password_file
+            credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+            if credentials and Path(credentials, MQTT_PASSWORD_CREDENTIAL).is_file():
+                path = Path(credentials, MQTT_PASSWORD_CREDENTIAL)
             try:
-                return (
-                    self.password_file.read_text(encoding="utf-8").splitlines()[0]
-                    if self.password_file.stat().st_size
-                    else ""
-                )
+                return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
             except OSError as exc:
                 raise ConfigError(
                     [
@@ -470,6 +513,9 @@ class MqttConfig(Section):
                     ]
                 ) from None
         return self.password
+
+
+MQTT_PASSWORD_CREDENTIAL = "mqtt-password"  # the name in the catalog unit's LoadCredential=
 
 
 # ---- api -----------------------------------------------------------------------------------
@@ -827,6 +873,27 @@ class LoggingConfig(Section):
         return v
 
 
+# ---- scanner -------------------------------------------------------------------------------
+class ScannerConfig(Section):
+    """A USB barcode scanner in keyboard mode, read from its own input device (not a console)."""
+
+    enabled: bool = Field(False, description="Read SKUs from the scanner while the box runs")
+    device: str = Field(
+        "/dev/cutbox-scanner",
+        min_length=1,
+        description="Its input device: the udev rule's stable name, or /dev/input/by-id/...-event-kbd",
+    )
+    grab: bool = Field(
+        True, description="Take the device for cutbox alone (EVIOCGRAB): the codes never type into tty1 or a shell"
+    )
+    action: Literal["sku", "capture"] = Field(
+        "sku", description="sku: a scan sets the SKU of the next capture; capture: a scan also takes the shot"
+    )
+    retry_max_s: float = Field(
+        30.0, gt=0, le=600, description="An unplugged scanner is opened again after 1 s, doubling up to this"
+    )
+
+
 class CutboxConfig(Section):
     station: StationConfig = StationConfig()
     source: SourceConfig = SourceConfig()
@@ -838,6 +905,7 @@ class CutboxConfig(Section):
     api: ApiConfig = ApiConfig()
     turntable: TurntableConfig = TurntableConfig()
     booth: BoothConfig = BoothConfig()
+    scanner: ScannerConfig = ScannerConfig()
     storage: StorageConfig = StorageConfig()
 
     logging: LoggingConfig = LoggingConfig()

@@ -20,6 +20,13 @@ from device.config import CutboxConfig
 class Findings:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    root: Path | None = None
+
+    def on_disk(self, path: Path) -> Path:
+        """Where an absolute path of the config lies when checking a system under `root`."""
+        if self.root is None or not path.is_absolute() or path.is_relative_to(self.root):
+            return path
+        return self.root / path.relative_to("/")
 
     def problem(self, key: str, what: str) -> None:
         self.problems.append(f"{key}: {what}")
@@ -28,9 +35,10 @@ class Findings:
         self.warnings.append(f"{key}: {what}")
 
 
-def check_resources(cfg: CutboxConfig) -> Findings:
-    """Every file and device the config names, resolved on this machine."""
-    found = Findings()
+def check_resources(cfg: CutboxConfig, root: Path | None = None) -> Findings:
+    """Every file and device the config names, resolved on this machine, or inside `root`
+    (a system image or SD card being prepared: absolute paths are looked up under it)."""
+    found = Findings(root=root)
     _check_models(cfg, found)
     _check_source(cfg, found)
     _check_secrets(cfg, found)
@@ -41,21 +49,22 @@ def check_resources(cfg: CutboxConfig) -> Findings:
     return found
 
 
-def _readable(found: Findings, key: str, path: Path, what: str) -> bool:
+def _readable(found: Findings, key: str, shown: Path, what: str) -> bool:
+    path = found.on_disk(shown)
     if not path.exists():
-        found.problem(key, f"{path} does not exist (fix the path, or put {what} there)")
+        found.problem(key, f"{shown} does not exist (fix the path, or put {what} there)")
         return False
     if not path.is_file():
-        found.problem(key, f"{path} is not a file")
+        found.problem(key, f"{shown} is not a file")
         return False
     if not os.access(path, os.R_OK):
-        found.problem(key, f"{path} is not readable by this user (fix its owner or mode)")
+        found.problem(key, f"{shown} is not readable by this user (fix its owner or mode)")
         return False
     return True
 
 
 def _check_model(found: Findings, key: str, path: Path) -> None:
-    if _readable(found, key, path, "the .tflite model") and not path.with_suffix(".json").is_file():
+    if _readable(found, key, path, "the .tflite model") and not found.on_disk(path).with_suffix(".json").is_file():
         found.problem(
             key, f"no model card {path.with_suffix('.json').name} beside {path.name} (copy it with the model)"
         )
@@ -72,7 +81,7 @@ def _check_edgetpu_model(found: Findings, key: str, path: Path | None, required:
                 "(python -m tools.compile_edgetpu, docs/coral.md); without one it would run on the CPU",
             )
         return
-    if _readable(found, key, path, "the *_edgetpu.tflite") and not is_compiled_for_edgetpu(path):
+    if _readable(found, key, path, "the *_edgetpu.tflite") and not is_compiled_for_edgetpu(found.on_disk(path)):
         found.problem(key, f"{path.name} is not compiled for the Edge TPU (no edgetpu-custom-op): run edgetpu_compiler")
 
 
@@ -94,15 +103,15 @@ def _check_source(cfg: CutboxConfig, found: Findings) -> None:
             found.problem(
                 "source.path", 'source.kind = "hotfolder" needs the folder to watch (path = "/var/lib/cutbox/hot")'
             )
-        elif not src.path.is_dir():
+        elif not found.on_disk(src.path).is_dir():
             found.problem("source.path", f"{src.path} is not a folder (create it, writable by the camera's uploader)")
     elif src.kind == "files" and src.path is not None and not any(c in str(src.path) for c in "*?["):
-        if not src.path.exists():
+        if not found.on_disk(src.path).exists():
             found.problem("source.path", f"{src.path} does not exist")
-    if src.processed_dir is not None and not src.processed_dir.parent.is_dir():
+    if src.processed_dir is not None and not found.on_disk(src.processed_dir).parent.is_dir():
         found.problem("source.processed_dir", f"{src.processed_dir.parent} does not exist")
     if src.kind == "uvc" and isinstance(src.uvc_device, str) and src.uvc_device.startswith("/dev/"):
-        if not Path(src.uvc_device).exists():
+        if not found.on_disk(Path(src.uvc_device)).exists():
             found.warning("source.uvc_device", f"{src.uvc_device} is not there now (camera unplugged?)")
 
 
@@ -118,14 +127,15 @@ def _check_secrets(cfg: CutboxConfig, found: Findings) -> None:
         if (mqtt.tls.cert_file is None) != (mqtt.tls.key_file is None):
             found.problem("mqtt.tls", "cert_file and key_file go together (mutual TLS): set both or neither")
     if api.token_file is not None and _readable(found, "api.token_file", api.token_file, "the API token"):
-        if len(api.token_file.read_text(encoding="utf-8", errors="replace").strip()) < 16:
+        if len(found.on_disk(api.token_file).read_text(encoding="utf-8", errors="replace").strip()) < 16:
             found.problem("api.token_file", f"the token in {api.token_file} is shorter than 16 characters")
 
 
 def _check_devices(cfg: CutboxConfig, found: Findings) -> None:
     table = cfg.turntable
-    if table.driver == "serial" and "://" not in table.serial.port and not Path(table.serial.port).exists():
+    port = found.on_disk(Path(table.serial.port))
+    if table.driver == "serial" and "://" not in table.serial.port and not port.exists():
         found.warning("turntable.serial.port", f"{table.serial.port} is not there now (turntable unplugged?)")
     scanner = getattr(cfg, "scanner", None)
-    if scanner is not None and getattr(scanner, "enabled", False) and not Path(scanner.device).exists():
+    if scanner is not None and getattr(scanner, "enabled", False) and not found.on_disk(Path(scanner.device)).exists():
         found.warning("scanner.device", f"{scanner.device} is not there now (scanner unplugged?)")

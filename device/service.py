@@ -21,6 +21,7 @@ from device.box.camera import Camera
 from device.box.events import Events
 from device.box.parts import Parts
 from device.box.publishing import Publisher, Publishing
+from device.box.scanner import ScannerLink
 from device.box.settings import ConfigManager, redact, resolve_token
 from device.box.status import box_status, mqtt_status
 from device.box.store import CaptureStore
@@ -90,6 +91,7 @@ class CutboxService:
             heartbeat=self._heartbeat,
         )
         self.progress = self.workflows.progress
+        self.scanner = ScannerLink(lambda: self.settings.config.scanner, self._scanned)
 
     @property
     def config(self) -> CutboxConfig:
@@ -108,15 +110,23 @@ class CutboxService:
             self.camera.open()
         except CameraError:
             pass  # reported in status()
+        self.scanner.start()
         return self
 
     def stop(self) -> None:
         self.watchdog.stop()
+        self.scanner.stop()
         with self._work:
             self.camera.close()
             self.parts.close()
         self.retention.stop()
         self.publishing.stop()
+
+    def _scanned(self, sku: str) -> None:
+        """A scanned code: remembered for the next capture (status.scanner.last_sku, the
+        page's SKU field), and with `scanner.action = "capture"` the shot is taken at once."""
+        if self.config.scanner.action == "capture":
+            self.capture(sku=sku)
 
     def add_listener(self, fn: Callable[[str, dict], None]) -> None:
         """fn(event, data) after each capture ("capture") and failure ("error"); for metrics."""
@@ -218,7 +228,7 @@ class CutboxService:
         self.camera.probe()
         config = self.config
         pipeline = self.parts.loaded
-        return box_status(
+        status = box_status(
             job=self.progress.snapshot(),
             station=config.station.id,
             camera={
@@ -244,6 +254,8 @@ class CutboxService:
             heartbeat=self.heartbeat(),
             storage=self.retention.status(),
         )
+        status["scanner"] = self.scanner.status()
+        return status
 
     def ready(self) -> bool:
         return self.parts.ready

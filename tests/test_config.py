@@ -49,6 +49,8 @@ def test_every_key_is_documented_in_the_default_file(section, model):
     body = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
     lines = body.splitlines()
     for key in model.model_fields:
+        if f"\n[{section}.{key}]\n" in text:  # a nested table, documented under its own header
+            continue
         idx = next((i for i, ln in enumerate(lines) if re.match(rf"#?\s*{key}\s*=", ln)), None)
         assert idx is not None, f"{section}.{key} is not in {DEFAULT_CONFIG.name}"
         i = idx - 1

@@ -62,7 +62,7 @@ def _uvc(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir:
 def _picamera2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
     from device.sources.pi_camera import Picamera2Source
 
-    return Picamera2Source(cfg.picamera2_main, cfg.picamera2_lores, cfg.picamera2_camera)
+    return Picamera2Source(cfg.picamera2_main, cfg.picamera2_lores, cfg.picamera2_camera, controls=cfg.camera)
 
 
 @SOURCES.register("gphoto2")
@@ -76,4 +76,6 @@ def _gphoto2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_
         port=cfg.gphoto2_port,
         timeout_s=cfg.gphoto2_timeout_s,
         max_pixels=cfg.max_pixels,
+        busy_retries=cfg.gphoto2_busy_retries,
+        keep_files=cfg.gphoto2_keep_files,
     )

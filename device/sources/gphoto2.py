@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
 _SAVED = re.compile(r"^Saving file as (.+?)\s*$", re.MULTILINE)
+# libgphoto2's -110 "I/O in progress" and PTP's 0x2019 "Device Busy": the camera is still
+# writing the last shot to its card or refocusing; it answers again a moment later.
+_BUSY = re.compile(r"-110\b|I/O in progress|Device Busy|PTP_RC_DeviceBusy|0x2019", re.IGNORECASE)
+
+
+class CameraBusy(SourceError):
+    """The camera said busy; trigger() asks again."""
 
 
 class GPhoto2Source:
@@ -39,6 +47,9 @@ class GPhoto2Source:
         binary: str = "gphoto2",
         timeout_s: float = 30.0,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        busy_retries: int = 3,
+        busy_wait_s: float = 0.5,
+        keep_files: int = 200,
     ):
         found = shutil.which(binary)
         if found is None:
@@ -53,6 +64,7 @@ class GPhoto2Source:
         self.port = port
         self.timeout_s = timeout_s
         self.max_pixels = max_pixels
+        self.busy_retries, self.busy_wait_s, self.keep_files = busy_retries, busy_wait_s, keep_files
 
     def _command(self, *args: str) -> list[str]:
         cmd = [self.binary, "--quiet"]
@@ -63,7 +75,27 @@ class GPhoto2Source:
         return cmd + list(args)
 
     def trigger(self) -> list[Path]:
-        """Shoot and download into the hot folder; the saved files (RAW and/or JPEG)."""
+        """Shoot and download into the hot folder; the saved files (RAW and/or JPEG). A camera
+        that answers "busy" (still writing the last shot to its card, -110 / PTP Device Busy)
+        is asked again after busy_wait_s, doubling, up to busy_retries times."""
+        wait = self.busy_wait_s
+        for attempt in range(self.busy_retries + 1):
+            try:
+                saved = self._trigger_once()
+            except CameraBusy as exc:
+                if attempt == self.busy_retries:
+                    raise SourceError(
+                        f"gphoto2 capture failed: camera still busy after {attempt + 1} tries ({exc})"
+                    ) from None
+                log.info("gphoto2: camera busy (%s), again in %.1f s", exc, wait)
+                time.sleep(wait)
+                wait *= 2
+                continue
+            self._clean_up()
+            return saved
+        raise AssertionError("unreachable")
+
+    def _trigger_once(self) -> list[Path]:
         stem = new_frame_id("gphoto2")
         pattern = str(self.folder / f"{stem}.%C")
         cmd = self._command("--capture-image-and-download", "--filename", pattern, "--force-overwrite")
@@ -79,7 +111,12 @@ class GPhoto2Source:
         if not saved:  # --quiet hides the "Saving file as" line in some versions: look on disk
             saved = sorted(self.folder.glob(f"{stem}.*"))
         if run.returncode != 0 or not saved:
-            raise SourceError(f"gphoto2 capture failed: {_error_line(run.stderr + run.stdout)}")
+            for partial in self.folder.glob(f"{stem}.*"):  # a half-downloaded file is no shot
+                partial.unlink(missing_ok=True)
+            text = run.stderr + run.stdout
+            if _BUSY.search(text):
+                raise CameraBusy(_error_line(text))
+            raise SourceError(f"gphoto2 capture failed: {_error_line(text)}")
         log.info("gphoto2: saved %s", ", ".join(p.name for p in saved))
         return saved
 
@@ -91,9 +128,24 @@ class GPhoto2Source:
                 f"camera saved only {', '.join(p.name for p in files)}: set it to RAW+JPEG or JPEG (cutbox does not develop RAW files)"
             )
         try:
-            return read_frame(usable[0], self.max_pixels, kind="gphoto2")
+            frame = read_frame(usable[0], self.max_pixels, kind="gphoto2")
         except ImageError as exc:
             raise SourceError(f"gphoto2 picture {usable[0].name}: {exc}") from None
+        if self.keep_files == 0:
+            for path in files:
+                path.unlink(missing_ok=True)
+        return frame
+
+    def _clean_up(self) -> None:
+        """Keep the newest keep_files tethered shots in the folder (each capture's original is
+        in the capture store anyway); 0 keeps none once read."""
+        if self.keep_files <= 0:
+            return
+        shots = sorted(
+            (p for p in self.folder.glob("gphoto2-*") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True
+        )
+        for old in shots[self.keep_files :]:
+            old.unlink(missing_ok=True)
 
     def frames(self) -> Iterator[Frame]:
         while True:

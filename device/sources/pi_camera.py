@@ -31,7 +31,13 @@ def _import_picamera2():
 class Picamera2Source:
     """Configures a video stream with main (RGB) and lores (RGB, or YUV420 on a Pi 4) outputs."""
 
-    def __init__(self, main: tuple[int, int] = (2304, 1296), lores: tuple[int, int] = (256, 256), camera: int = 0):
+    def __init__(
+        self,
+        main: tuple[int, int] = (2304, 1296),
+        lores: tuple[int, int] = (256, 256),
+        camera: int = 0,
+        controls=None,
+    ):
         Picamera2 = _import_picamera2()
         try:
             cam = Picamera2(camera)
@@ -56,9 +62,29 @@ class Picamera2Source:
             )
             cam.configure(config)
             self._lores_yuv = True
-        cam.start()
         self._cam = cam
         self.camera = camera
+        self.locked: dict = {}
+        try:
+            self._apply_controls(controls)
+        except Exception as exc:
+            self.close()
+            raise SourceError(f"Pi camera {camera}: cannot apply source.camera controls: {exc}") from None
+
+    def _apply_controls(self, controls) -> None:
+        """Start with `[source.camera]`'s controls; for exposure = "lock", let AE/AWB settle
+        and fix what they chose (logged in each frame's info as exposure_us, gains)."""
+        from device.sources.camera_controls import lock_controls, start_controls
+
+        cam = self._cam
+        initial = start_controls(controls) if controls is not None else {}
+        if initial:
+            cam.set_controls(initial)
+        cam.start()
+        if controls is not None and controls.exposure == "lock":
+            time.sleep(controls.settle_s)
+            self.locked = lock_controls(controls, cam.capture_metadata())
+            cam.set_controls(self.locked)
 
     def grab(self) -> Frame:
         if self._cam is None:

@@ -80,3 +80,44 @@ def test_gphoto2_camera_and_port_keys_reach_the_source(tmp_path):
     assert (src.camera, src.port, src.folder) == ("Directory Browse", f"disk:{tmp_path}", tmp_path / "shots")
     with pytest.raises(SourceError, match="This camera can not capture"):
         src.grab()
+
+
+def busy_camera(tmp_path: Path, busy_times: int) -> Path:
+    """A stand-in for the gphoto2 program (no camera here) that answers like gphoto2 does
+    for a camera still writing to its card, `busy_times` times, then saves the shot."""
+    count = tmp_path / "calls"
+    script = tmp_path / "gphoto2-busy"
+    script.write_text(
+        "#!/bin/bash\n"
+        f"n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}\n"
+        f"if [ $n -le {busy_times} ]; then\n"
+        "  echo '*** Error (-110: '\\''I/O in progress'\\'') ***' >&2; exit 1\n"
+        "fi\n"
+        'for a in "$@"; do [ "$prev" = --filename ] && out="${a%.%C}.jpg"; prev="$a"; done\n'
+        f'cp {SAMPLE} "$out"; echo "Saving file as $out"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_a_busy_camera_is_asked_again_then_the_shot_is_read(tmp_path):
+    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 2)), busy_wait_s=0.01)
+    frame = src.grab()
+    assert frame.size[0] > 0 and (tmp_path / "calls").read_text().strip() == "3"
+
+
+def test_a_camera_that_stays_busy_gives_up_with_the_reason(tmp_path):
+    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 99)), busy_retries=2, busy_wait_s=0.01)
+    with pytest.raises(SourceError, match=r"camera still busy after 3 tries \(Error \(-110: 'I/O in progress'\)\)"):
+        src.grab()
+    assert list((tmp_path / "hot").iterdir()) == []
+
+
+def test_old_tethered_shots_are_cleaned_up(tmp_path):
+    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 0)), keep_files=2)
+    for _ in range(4):
+        src.grab()
+    assert len(list((tmp_path / "hot").iterdir())) == 2
+    none_kept = GPhoto2Source(tmp_path / "hot2", binary=str(busy_camera(tmp_path, 0)), keep_files=0)
+    none_kept.grab()
+    assert list((tmp_path / "hot2").iterdir()) == []

@@ -90,6 +90,16 @@ function renderStatus(st) {
     $("#pill-disk").title = (sto.free_bytes / 1e9).toFixed(1) + " GB free; " + sto.captures + " captures kept ("
       + (sto.captures_bytes / 1e9).toFixed(2) + " GB)";
   }
+  const sc = st.scanner || {};
+  $("#pill-scanner").hidden = !sc.enabled;
+  if (sc.enabled) {
+    pill("#pill-scanner", sc.ok ? "ok" : "bad", sc.ok ? "scanner" : "scanner lost");
+    $("#pill-scanner").title = sc.error || sc.device;
+    // a scan since the page opened fills the SKU of the next capture ("capture" took it already)
+    const fresh = state.lastScanAt !== undefined && sc.last_scan_at && sc.last_scan_at !== state.lastScanAt;
+    if (fresh && sc.action === "sku") $("#sku").value = sc.last_sku;
+    state.lastScanAt = sc.last_scan_at || null;
+  }
   const pl = st.pipeline || {};
   pill("#pill-model", pl.ok ? "ok" : "bad", pl.ok ? "model on " + (pl.backend || "?") : "model not loaded");
   $("#pill-model").title = pl.ok ? (pl.model || "") + ": " + (pl.backend_reason || "") : (pl.error || "");
