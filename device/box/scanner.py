@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from device.box.camera_retry import RetrySchedule
 from device.config import ScannerConfig
-from device.sku import KeyboardScanner, SkuError
+from device.workflows.sku import KeyboardScanner, SkuError
 
 log = logging.getLogger(__name__)
 
