@@ -277,8 +277,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from device.api import create_app
+    from device.box.overrides import SettingsOverrides
     from device.box.systemd_notify import notifier
-    from device.config import ConfigError
+    from device.config import DEFAULT_CONFIG, ConfigError
     from device.service import CutboxService
 
     cfg = _load_config(args)
@@ -289,7 +290,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None and not 1 <= args.port <= 65535:
         _err("serve: --port must be 1..65535")
         return 2
-    service = CutboxService(cfg).start()
+    overrides = SettingsOverrides(Path(args.config) if getattr(args, "config", None) else DEFAULT_CONFIG, cfg)
+    cfg = overrides.apply()  # what the page changed before the last restart
+    service = CutboxService(cfg)
+    service.settings.overrides = overrides
+    service.start()
     try:
         app = create_app(service, cfg)
     except ConfigError as exc:

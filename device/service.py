@@ -253,9 +253,18 @@ class CutboxService:
             last_error=self.events.last(),
             heartbeat=self.heartbeat(),
             storage=self.retention.status(),
+            settings=self._settings_status(),
         )
         status["scanner"] = self.scanner.status()
         return status
+
+    def _settings_status(self) -> dict:
+        s = self.settings
+        return {
+            "restart_pending": s.restart_pending(),
+            "saved_to": str(s.overrides.path) if s.overrides is not None else None,
+            "error": s.save_error or (s.overrides.error if s.overrides is not None else None),
+        }
 
     def ready(self) -> bool:
         return self.parts.ready

@@ -86,9 +86,12 @@ class ConfigManager:
 
     def __init__(self, config: CutboxConfig, lock: threading.RLock, camera: Camera, parts: Parts):
         self.config = config
+        self._started = config  # what the running process was started with
         self._lock = lock
         self._camera = camera
         self._parts = parts
+        self.overrides = None  # a SettingsOverrides when changes are to outlive a restart
+        self.save_error: str | None = None
 
     def presets(self) -> dict:
         compose = self.config.compose
@@ -112,6 +115,7 @@ class ConfigManager:
             pipeline = self._parts.loaded
             if pipeline is not None:
                 pipeline.set_preset(name)
+            self._save()
         return self.presets()
 
     def view(self) -> dict:
@@ -143,8 +147,31 @@ class ConfigManager:
                 self._parts.drop_turntable()
             if "logging" in changed:
                 apply_logging(new.logging)
-        restart = [s for s in changed if s not in LIVE_SECTIONS and s != "api"]
-        restart += [
-            f"api.{k}" for k, v in new_dump["api"].items() if v != current["api"].get(k) and k not in LIVE_API_KEYS
-        ]
-        return {"config": self.view(), "changed": changed, "restart_required": restart}
+            self._save()
+        return {
+            "config": self.view(),
+            "changed": changed,
+            "restart_required": _restart_keys(current, new_dump),
+            "restart_pending": self.restart_pending(),
+            "saved": self.save_error is None and self.overrides is not None,
+        }
+
+    def restart_pending(self) -> list[str]:
+        """Keys changed since start that only a restart applies (the running box still uses the old value)."""
+        return _restart_keys(self._started.model_dump(mode="json"), self.config.model_dump(mode="json"))
+
+    def _save(self) -> None:
+        if self.overrides is None:
+            return
+        try:
+            self.overrides.save(self.config)
+            self.save_error = None
+        except OSError as exc:  # the change is live; it just will not outlive a restart
+            self.save_error = f"settings not saved to {self.overrides.path}: {exc.strerror or exc}"
+            log.error("%s", self.save_error)
+
+
+def _restart_keys(before: dict, after: dict) -> list[str]:
+    keys = [s for s in sorted(after) if after[s] != before.get(s) and s not in LIVE_SECTIONS and s != "api"]
+    keys += [f"api.{k}" for k, v in after["api"].items() if v != before["api"].get(k) and k not in LIVE_API_KEYS]
+    return keys

@@ -87,8 +87,11 @@ def box_status(
     heartbeat: tuple[float, str],
     storage: dict | None = None,
     job: dict | None = None,
+    settings: dict | None = None,
 ) -> dict:
+    settings = settings or {"restart_pending": [], "saved_to": None, "error": None}
     return {
+        "settings": settings,
         "job": job,
         "station": station,
         "camera": camera,
@@ -109,5 +112,22 @@ def box_status(
             mqtt["outbox_max"],
             storage,
             pipeline.get("booth"),
-        ),
+        )
+        + settings_alerts(settings),
     }
+
+
+def settings_alerts(settings: dict) -> list[dict]:
+    out = []
+    if settings.get("restart_pending"):
+        keys = ", ".join(settings["restart_pending"])
+        out.append(
+            {
+                "kind": "restart",
+                "level": "warning",
+                "message": f"Saved, but the box still runs the old value until it is restarted: {keys}",
+            }
+        )
+    if settings.get("error"):
+        out.append({"kind": "settings", "level": "warning", "message": settings["error"]})
+    return out

@@ -146,7 +146,7 @@ def start_serve(tmp: Path, api_toml: str = "") -> tuple[subprocess.Popen, int]:
     """A real `cutbox serve` process on a free loopback port (two sample photos, the token),
     waited on until ready; `api_toml` adds lines to its [api] section."""
     photos = tmp / "photos"
-    photos.mkdir()
+    photos.mkdir(exist_ok=True)
     for p in sorted(SAMPLES.glob("*.jpg"))[:2]:
         shutil.copy(p, photos / p.name)
     port = free_port()

@@ -374,10 +374,12 @@ $("#save-settings").addEventListener("click", async () => {
   const bg = (document.querySelector("input[name=background]:checked") || {}).value;
   try {
     const patch = { compose: { presets: { [name]: bg === "transparent" ? { background: "transparent", shadow: { kind: "none" } } : { background: "color", color: $("#bg-color").value } } } };
-    await api("PUT", "/api/config", patch);
+    const saved = await api("PUT", "/api/config", patch);
     await api("PUT", "/api/preset", { name });
     await loadPresets();
-    say("Settings saved: preset " + name + ".");
+    const later = saved.restart_pending || [];
+    say("Settings saved: preset " + name + "." + (saved.saved === false ? " (for this run only: the box could not write its settings file)" : "")
+      + (later.length ? " Restart the box to apply: " + later.join(", ") + "." : ""));
     $("#settings").close();
   } catch (e) { say("Settings not saved: " + e.message, true); }
 });
