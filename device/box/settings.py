@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from device.box.camera import Camera
+from device.box.overrides import SettingsOverrides
 from device.box.parts import LOAD_ERRORS, Parts
 from device.config import ConfigError, CutboxConfig, validate
 from device.errors import BadRequest, one_line
@@ -90,7 +91,7 @@ class ConfigManager:
         self._lock = lock
         self._camera = camera
         self._parts = parts
-        self.overrides = None  # a SettingsOverrides when changes are to outlive a restart
+        self.overrides: SettingsOverrides | None = None  # set when changes are to outlive a restart
         self.save_error: str | None = None
 
     def presets(self) -> dict:
