@@ -55,37 +55,14 @@ def decode_image_info(
     DCT scaling: the skipped detail is never computed) when that still covers `min_size`;
     `info["reduced"]` then says by how much. Other formats always decode in full."""
     raw = _read(data)
-    if not raw:
-        raise ImageError("empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im: Image.Image = Image.open(io.BytesIO(raw))
-    except UnidentifiedImageError:
-        raise ImageError(f"not a readable image ({len(raw)} bytes, unknown format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(
-            f"image header claims too many pixels (over {max_pixels / 1e6:.0f} MP, source.max_pixels)"
-        ) from None
-    except Exception as exc:  # a broken header can raise almost anything inside Pillow
-        raise ImageError(f"unreadable image header: {one_line(exc)}") from None
-
+    im = _open(raw, max_pixels)
     width, height = im.size
-    if width <= 0 or height <= 0:
-        raise ImageError(f"image has no pixels ({width}x{height})")
-    if width * height > max_pixels:
-        raise ImageError(
-            f"image header claims {width}x{height} = {width * height / 1e6:.0f} MP, over the "
-            f"{max_pixels / 1e6:.0f} MP limit (source.max_pixels)"
-        )
     info = {"format": im.format, "mode": im.mode, "width": width, "height": height}
     reduce = 1
     if min_size is not None and im.format == "JPEG":
-        try:  # a quarter turn in EXIF swaps the sides the decoded picture must cover
-            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-        except Exception:
-            turned = False
-        reduce = jpeg_reduction((width, height), min_size[::-1] if turned else min_size)
+        reduce = jpeg_reduction((width, height), min_size[::-1] if _orientation(im) in (5, 6, 7, 8) else min_size)
+    elif (rgb := _plain_jpeg(raw, im)) is not None:
+        return rgb, info
     try:
         if reduce > 1:
             im.draft(im.mode, (-(-width // reduce), -(-height // reduce)))
@@ -94,10 +71,7 @@ def decode_image_info(
     except Exception as exc:
         raise ImageError(f"truncated or corrupt {im.format or 'image'} data: {one_line(exc)}") from None
 
-    try:
-        orientation = im.getexif().get(0x0112, 1)
-    except Exception:  # a corrupt EXIF block must not lose the picture
-        orientation = 1
+    orientation = _orientation(im)
     if orientation not in (1, None):
         info["exif_orientation"] = int(orientation)
         try:
@@ -112,6 +86,62 @@ def decode_image_info(
     except Exception as exc:
         raise ImageError(f"cannot convert {im.mode} image to RGB: {one_line(exc)}") from None
     return np.ascontiguousarray(rgb), info
+
+
+def _open(raw: bytes, max_pixels: int) -> Image.Image:
+    """The image's header, checked: readable, has pixels, not over `max_pixels`."""
+    if not raw:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im: Image.Image = Image.open(io.BytesIO(raw))
+    except UnidentifiedImageError:
+        raise ImageError(f"not a readable image ({len(raw)} bytes, unknown format)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(
+            f"image header claims too many pixels (over {max_pixels / 1e6:.0f} MP, source.max_pixels)"
+        ) from None
+    except Exception as exc:  # a broken header can raise almost anything inside Pillow
+        raise ImageError(f"unreadable image header: {one_line(exc)}") from None
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(
+            f"image header claims {width}x{height} = {width * height / 1e6:.0f} MP, over the "
+            f"{max_pixels / 1e6:.0f} MP limit (source.max_pixels)"
+        )
+    return im
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return im.getexif().get(0x0112, 1) or 1
+    except Exception:  # a corrupt EXIF block must not lose the picture
+        return 1
+
+
+def _plain_jpeg(raw: bytes, im: Image.Image) -> np.ndarray | None:
+    """The pixels of a JPEG that needs nothing done to it (YCbCr, no colour profile, upright)
+    straight from OpenCV's libjpeg into an RGB array, else None for the general path.
+
+    This skips Pillow's image-to-array copy, the larger part of decoding a camera JPEG. libjpeg
+    in OpenCV fills a cut-short file with grey instead of failing, so only a file that ends in
+    the end-of-image marker takes this path: a truncated one still fails in Pillow."""
+    if im.format != "JPEG" or im.mode != "RGB" or im.info.get("icc_profile") or _orientation(im) != 1:
+        return None
+    if raw.rstrip(b"\0")[-2:] != b"\xff\xd9":
+        return None
+    import cv2
+
+    flags = cv2.IMREAD_IGNORE_ORIENTATION | getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
+    arr = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
+    if arr is None or arr.shape != (im.size[1], im.size[0], 3):
+        return None
+    if not hasattr(cv2, "IMREAD_COLOR_RGB"):  # OpenCV before 4.11 decodes to BGR only
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return arr
 
 
 def jpeg_reduction(size: tuple[int, int], min_size: tuple[int, int] | None) -> int:

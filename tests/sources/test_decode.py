@@ -258,3 +258,16 @@ def test_formats_without_dct_scaling_and_no_size_asked_for_decode_in_full():
     assert img.shape[:2] == (600, 800) and "reduced" not in info
     img, info = decode_image_info(_jpeg_bytes(_gradient(800, 600)))
     assert img.shape[:2] == (600, 800) and "reduced" not in info
+
+
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_a_plain_camera_jpeg_decodes_to_the_same_pixels_as_pillow_gives(subsampling):
+    rng = np.random.default_rng(subsampling)
+    photo = _gradient(333, 251)
+    noisy = np.clip(np.asarray(photo).astype(int) + rng.integers(-20, 20, (251, 333, 3)), 0, 255).astype(np.uint8)
+    data = _jpeg_bytes(Image.fromarray(noisy), subsampling=subsampling)
+    img, info = decode_image_info(data)
+    assert img.dtype == np.uint8 and img.flags.c_contiguous and info["mode"] == "RGB"
+    assert np.array_equal(img, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+    padded, _ = decode_image_info(data + b"\0" * 16)  # zero padding after the end marker: still whole
+    assert np.array_equal(padded, img)
