@@ -120,3 +120,42 @@ def test_a_tiny_disk_fills_captures_are_refused_cleanly_and_accepted_again_when_
     assert outbox.put("cap-0091", capture_messages(_capture(91), "booth-1"))
     _intact(tiny_disk / "outbox.sqlite")
     outbox.close()
+
+
+def test_the_service_refuses_captures_on_a_full_disk_says_so_and_takes_them_again(tiny_disk, tmp_path):
+    from device.api.app import http_status
+    from device.config import CutboxConfig
+    from device.service import CutboxService
+
+    repo = Path(__file__).resolve().parent.parent
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(repo / "device" / "samples" / "cap.jpg", photos / "cap.jpg")
+    cfg = CutboxConfig.model_validate(
+        {
+            "station": {"data_dir": str(tiny_disk / "data")},
+            "source": {"kind": "files", "path": str(photos)},
+            "segment": {"model": str(repo / "models" / "cutbox-student-int8.tflite")},
+            "api": {"token": "t" * 20},
+            "storage": {"min_free_mb": 2},
+        }
+    )
+    svc = CutboxService(cfg).start()
+    filler = tiny_disk / "filler"
+    try:
+        svc.capture(sku="before")
+        filler.write_bytes(b"\0" * int(shutil.disk_usage(tiny_disk).free - 2.3 * MB))
+        with pytest.raises(DiskFull, match="disk nearly full") as refused:
+            for _ in range(20):
+                svc.capture(sku="fills")
+        assert http_status(refused.value) == (503, "service")  # what the API answers
+        st = svc.status()
+        assert [a["level"] for a in st["alerts"] if a["kind"] == "disk"] in (["warning"], ["error"])
+        assert st["storage"]["free_bytes"] > 1 * MB  # refused with room to spare: nothing half written
+        _no_leftovers(svc.store)
+        filler.unlink()  # space is back
+        svc.capture(sku="after")
+        assert not [a for a in svc.status()["alerts"] if a["kind"] == "disk"]
+        assert {svc.store.meta(i)["sku"] for i in svc.store.ids()} >= {"before", "after"}
+    finally:
+        svc.stop()

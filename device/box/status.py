@@ -17,13 +17,19 @@ def alerts(
     booth: dict | None = None,
 ) -> list[dict]:
     out = []
-    if storage and storage.get("low"):
-        free_mb = storage.get("free_bytes", 0) / 1e6
+    free, floor = (storage or {}).get("free_bytes"), (storage or {}).get("min_free_bytes", 0)
+    if free is not None and floor and free < 2 * floor:
+        low = free < floor
         out.append(
             {
                 "kind": "disk",
-                "level": "error",
-                "message": f"Disk nearly full: {free_mb:.0f} MB free, new captures are refused until space is freed",
+                "level": "error" if low else "warning",
+                "message": f"Disk nearly full: {free / 1e6:.0f} MB free, "
+                + (
+                    "new captures are refused until space is freed"
+                    if low
+                    else f"captures stop below {floor / 1e6:.0f} MB free"
+                ),
             }
         )
     if camera_error:
