@@ -795,10 +795,10 @@ class BoothConfig(Section):
         description="After the plate model: largest share of the background (outside the predicted product) that may differ from the exposure-matched plate before the frame is cut out in generic mode",
     )
     max_product_unchanged: float = Field(
-        0.5,
+        0.25,
         gt=0,
         le=1,
-        description="After the plate model: largest share of its predicted product that may look exactly like the plate (nothing there changed) before the frame is cut out in generic mode",
+        description="After the plate model: largest share of the frame it may call product where the frame is exactly the plate (nothing there changed) before the frame is cut out in generic mode",
     )
     shadow: bool = Field(True, description="Separate the product's real cast shadow into Matte.shadow using the plate")
     shadow_min_darkening: float = Field(

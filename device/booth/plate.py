@@ -422,15 +422,17 @@ def check_background(
     gain = np.median(ratio_all[anchor], axis=0) if anchor.sum() >= 20 else np.ones(3, np.float32)
     resid = np.abs(f - p * gain).max(axis=2)
     # the model's product where the frame is still the plate: what no difference can explain
+    # (as a share of the whole frame: a thin or open product's holes are a few per cent of it,
+    # a booth whose texture the plate model takes for product most of it)
     core = cv2.erode(called.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    unchanged = float((resid[core] < SAME_AS_PLATE).mean()) if core.sum() >= 20 else 0.0
+    unchanged = float((core & (resid < SAME_AS_PLATE)).mean())
     measures = {"background_share": round(share, 3), "product_unchanged": round(unchanged, 3)}
     if unchanged > max_unchanged:
         return PlateFit(
             False,
-            f"plate does not fit: the plate model calls {100 - share * 100:.0f} % of the frame product, "
-            f"{unchanged * 100:.0f} % of it unchanged from the plate (limit {max_unchanged * 100:.0f} %): "
-            "a booth the plate model does not know? (generic mode)",
+            f"plate does not fit: the plate model calls {unchanged * 100:.0f} % of the frame product where it is "
+            f"the unchanged plate (limit {max_unchanged * 100:.0f} %): a booth the plate model does not know? "
+            "(generic mode)",
             measures,
         )
     if share < min_background:

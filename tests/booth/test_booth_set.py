@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tools.booth import evaluate_booth, make_booth_set, synth
+from tools.booth import evaluate_booth, make_booth_set, synth, train_plate
+from tools.booth.train_plate import parse_args
 from tools.model.data import is_held_out
 
 HOLDOUT = synth.holdout_patterns(synth.DIVERSE_TOML)
@@ -103,3 +104,30 @@ def test_training_mismatch_drifts_shifts_and_compresses_the_frame_not_the_plate(
     assert np.abs(np.median(ratio, axis=0) - 1).max() > 0.005  # white balance or shift moved the background
     with pytest.raises(ValueError, match="plate kind"):
         synth.make_plate(rng, 10, 10, "marble")
+
+
+def test_plate_training_config_mixes_hard_negatives_edges_and_booths():
+    args = parse_args(["train", "--config", "tools/booth/train-plate-diverse.toml", "--batch", "3"])
+    assert args.batch == 3 and args.total_steps == 6000  # the command line wins, the config fills the rest
+    mix = train_plate.PlateMix.from_table(args.data)
+    assert mix.p_empty > 0 and mix.p_edge > 0 and mix.mismatch.max_shift == 3.0 and mix.mismatch.p_jpeg > 0
+    items, origin = train_plate.products("train", args.data["products_from"])
+    assert "seen categories" in origin and not [p for p in items if is_held_out(p.image, HOLDOUT)]
+    rng = np.random.default_rng(1)
+    pairs = [train_plate.sample(items, rng, 64, case_weights=args.case_weights, mix=mix) for _ in range(40)]
+    assert all(x.shape == (64, 64, 6) and x.dtype == np.uint8 and y.shape == (32, 32) for x, y in pairs)
+    assert sum(y.max() == 0 for _, y in pairs) >= 1  # hard negatives: nothing to cut out
+    assert sum(y.max() > 0.5 for _, y in pairs) >= 30
+
+
+def test_plate_training_config_typos_fail_before_training(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data]\np_emtpy = 0.1\n")
+    with pytest.raises(SystemExit, match="unknown keys"):
+        parse_args(["train", "--config", str(bad)])
+    bad.write_text("[train]\nlearning_rate = 1.0\n")
+    with pytest.raises(SystemExit, match="not a train option"):
+        parse_args(["train", "--config", str(bad)])
+    bad.write_text("[data]\nplate_kinds = { marble = 1.0 }\n")
+    with pytest.raises(SystemExit, match="plate_kinds"):
+        parse_args(["train", "--config", str(bad)])

@@ -107,8 +107,8 @@ def test_a_booth_the_plate_model_does_not_know_gives_the_generic_mask(booth):
     table = cv2.resize(_rgb(TEXTURE), rgb.shape[1::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
     a = label.astype(np.float32)[..., None] / 255
     frame_img = np.clip(a * rgb + (1 - a) * table, 0, 255).astype(np.uint8)
-    frame = _generic_fallback(booth, _seg(booth, table.astype(np.uint8)), frame_img, "unchanged from the plate")
-    assert frame.info["plate_measures"]["product_unchanged"] > 0.5
+    frame = _generic_fallback(booth, _seg(booth, table.astype(np.uint8)), frame_img, "unchanged plate")
+    assert frame.info["plate_measures"]["product_unchanged"] > 0.25
 
 
 def test_meta_and_status_say_which_mode_ran_and_why(booth):

@@ -55,6 +55,7 @@ def booth_int8_check(tflite: Path) -> dict:
 
 
 def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None) -> dict:
+    from tools.booth.synth import HARD_CASES
     from tools.model.card import LICENCES
 
     tflite = Path(tflite)
@@ -105,10 +106,13 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
                 f"{m.get('decoder')}, {size} px) with a 6-channel input; a fixed 1x1 conv makes normalised RGB + "
                 f"(frame - plate)/64; {start}; fine-tuned on booth composites made on the fly from the training split "
                 "(tools/booth/synth.py: sweeps, vignetting, cast shadows, flicker, camera shift, noise, white on "
-                "white, translucent parts, straps; mix plain/white/translucent/straps "
-                f"{_case_mix(state)}), same loss as the generic student, "
+                "white, translucent parts, straps, thin and open; mix "
+                f"{'/'.join(HARD_CASES[: len(_case_weights(state))])} {_case_mix(state)}{_data_mix(state)}), "
+                "same loss as the generic student, "
                 f"{state.get('threads', 1)} CPU thread{'s' if state.get('threads', 1) != 1 else ''}"
             ),
+            "model": m,
+            "data": state.get("data") or {},
             "best_step": state.get("best_step"),
             "steps_done": state.get("step"),
             "exported": exported,
@@ -128,12 +132,30 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
     return card
 
 
-def _case_mix(state: dict) -> str:
-    """The hard-case mix the run trained on, as fractions (synth's default when it named none)."""
+def _case_weights(state: dict) -> list[float]:
     from tools.booth.synth import CASE_WEIGHTS
 
-    w = (state.get("schedule") or {}).get("case_weights") or CASE_WEIGHTS
+    return list((state.get("schedule") or {}).get("case_weights") or CASE_WEIGHTS)
+
+
+def _case_mix(state: dict) -> str:
+    """The hard-case mix the run trained on, as fractions (synth's default when it named none)."""
+    w = _case_weights(state)
     return "/".join(f"{v / sum(w):.2f}" for v in w)
+
+
+def _data_mix(state: dict) -> str:
+    """The run's [data] mix (train_plate --config), when it had one."""
+    d = state.get("data") or {}
+    if not d:
+        return ""
+    parts = [f"products: seen categories of {d['products_from']} (its holdout never)"] if d.get("products_from") else []
+    parts += [f"{k} {d[k]}" for k in ("p_empty", "p_change", "p_edge") if k in d]
+    if d.get("plate_kinds"):
+        parts.append("booths " + ", ".join(f"{k} {v}" for k, v in d["plate_kinds"].items()))
+    if d.get("mismatch"):
+        parts.append("mismatch " + ", ".join(f"{k} {v}" for k, v in d["mismatch"].items()))
+    return "; " + "; ".join(parts)
 
 
 _DECIMALS = {"iou": 4, "sad": 2, "mae": 4, "boundary_f": 4, "false_fg": 3, "missed": 3}  # the table's columns

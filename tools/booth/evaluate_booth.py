@@ -436,7 +436,7 @@ def bench(args) -> int:
         "generic_ms_p95": round(float(np.percentile(res["g"], 95)), 2),
         "plate_ms_p95": round(float(np.percentile(res["p"], 95)), 2),
         "ratio": round(p50 / g50, 3),
-        "note": "segment step only (resize to input, plate fit check in plate mode, invoke, dequantise)",
+        "note": "segment step only (resize to input, invoke, dequantise; in plate mode the plate fit checks before and after the model)",
     }
     print(json.dumps(modes, indent=1))
     if Path(args.booth).resolve() == BOOTH_MODEL.resolve():

@@ -29,12 +29,17 @@ import argparse
 import json
 import os
 import queue
+import sys
 import threading
 import time
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from tools.booth.synth import HARD_CASES, Mismatch
 
 RUN_DIR = Path.home() / ".cache/cutbox-train/booth"
 GENERIC_RUN = Path.home() / ".cache/cutbox-train/runs/mnv2-1.0-256"
@@ -74,8 +79,11 @@ def set_diff_scale(model, new_scale: float, old_scale: float) -> None:
     conv1.set_weights(ws)
 
 
-def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_size=None, diff_scale=DIFF_SCALE):
-    """The generic student's graph with a (size, size, 6) uint8-range input: RGB + plate."""
+def build_plate_student(
+    size=256, width=1.0, decoder=(96, 64, 48, 32), batch_size=None, diff_scale=DIFF_SCALE, context=0, taps="expanded"
+):
+    """The generic student's graph (tools.model.student.build_student: its taps and context
+    branch) with a (size, size, 6) uint8-range input: RGB + plate."""
     import keras
     from keras import layers
 
@@ -97,14 +105,18 @@ def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_siz
     prep.set_weights([k, b])
 
     backbone = keras.applications.MobileNetV2(input_shape=(size, size, 6), alpha=width, include_top=False, weights=None)
-    encoder = keras.Model(
-        backbone.input, [backbone.get_layer(n).output for n in (*gs.SKIPS, gs.BOTTOM)], name="encoder"
-    )
+    names = gs.TAPS[taps] + ((gs.CONTEXT_TAPS[context],) if context else ())
+    encoder = keras.Model(backbone.input, [backbone.get_layer(n).output for n in names], name="encoder")
     for layer in encoder.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = gs.BN_MOMENTUM
-    s2, s4, s8, s16 = encoder(x)
+    s2, s4, s8, s16, *s32 = encoder(x)
     d = gs._project(s16, decoder[0], "bottom")
+    if context:  # as the generic student's context branch, so its weights transfer by name
+        c = layers.Conv2D(decoder[0], 1, use_bias=False, name="context_conv")(s32[0])
+        c = layers.BatchNormalization(momentum=gs.BN_MOMENTUM, gamma_initializer="zeros", name="context_bn")(c)
+        c = layers.UpSampling2D(2, interpolation="bilinear", name="context_up")(c)
+        d = layers.Add(name="context_add")([d, c])
     for i, (skip, filters, skip_ch) in enumerate(((s8, decoder[1], 32), (s4, decoder[2], 24), (s2, decoder[3], 16))):
         d = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i}")(d)
         d = layers.Concatenate(name=f"cat{i}")([d, gs._project(skip, skip_ch, f"skip{i}")])
@@ -113,6 +125,14 @@ def build_plate_student(size=256, width=1.0, decoder=(96, 64, 48, 32), batch_siz
     logits = layers.Conv2D(1, 3, padding="same", name="head")(d)
     prob = layers.Activation("sigmoid", name="prob")(logits)
     return keras.Model(inp, prob, name=f"cutbox_booth_mnv2_{width}_{size}")
+
+
+def _shape(m: dict) -> dict:
+    """The [model] keys besides size, width and decoder that build the graph (taps, context);
+    a run from before they existed gets the defaults it was built with."""
+    from tools.model.student import MODEL_DEFAULTS
+
+    return {k: m.get(k, v) for k, v in MODEL_DEFAULTS.items()}
 
 
 def transfer_generic(generic, plate_model) -> int:
@@ -152,11 +172,9 @@ def generic_init(init: Path | None = None) -> tuple[Path | None, dict]:
     m = {"size": 256, "width": 1.0, "decoder": [96, 64, 48, 32]}
     if cfg_path.exists():
         m = json.loads(cfg_path.read_text())["model"]
-    if m.get("context"):
-        raise SystemExit(
-            f"error: {run} is a student with [model] context = {m['context']}; the plate model has no "
-            "context branch: start it from a student without one (or the recovered shipped booth model)"
-        )
+    from tools.model.student import MODEL_DEFAULTS  # a run's [model] before taps/context existed
+
+    m = {**MODEL_DEFAULTS, **m}
     if init is not None:
         return init, m
     best = GENERIC_RUN / "best.weights.h5"
@@ -173,23 +191,81 @@ def plate_source(init: Path | None) -> dict | None:
     return cfg if cfg.get("kind") == "booth" else None
 
 
-def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None):
+@dataclass(frozen=True)
+class PlateMix:
+    """What the training composites hold besides the hard cases: hard negatives (`p_empty`:
+    the booth with nothing in it, half of them with a new smudge or cable the plate lacks; the
+    target is all zero), a smudge or cable beside a product (`p_change`), products over the
+    frame edge (`p_edge`), the kinds of booth (`plate_kinds`, weights per synth.PLATE_KINDS)
+    and the plate/frame `mismatch`. The default is the shipped model's recipe."""
+
+    p_empty: float = 0.0
+    p_change: float = 0.0
+    p_edge: float = 0.0
+    plate_kinds: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
+    mismatch: Mismatch = Mismatch(flicker=0.08, max_shift=2.0)
+
+    @classmethod
+    def from_table(cls, t: dict) -> PlateMix:
+        """From a config's [data] table (keys as the fields; mismatch as its own table)."""
+        from tools.booth.synth import PLATE_KINDS
+
+        unknown = set(t) - {"p_empty", "p_change", "p_edge", "plate_kinds", "mismatch", "products_from", "case_weights"}
+        if unknown:
+            raise ValueError(f"[data]: unknown keys {sorted(unknown)}")
+        kinds = t.get("plate_kinds", {"sweep": 1.0})
+        if set(kinds) - set(PLATE_KINDS) or sum(kinds.values()) <= 0 or min(kinds.values()) < 0:
+            raise ValueError(f"[data] plate_kinds {kinds}: weights >= 0 for {PLATE_KINDS}, not all 0")
+        mm = dict(t.get("mismatch", {}))
+        if "noise" in mm:
+            mm["noise"] = tuple(mm["noise"])
+        for k in ("p_empty", "p_change", "p_edge"):
+            if not 0.0 <= float(t.get(k, 0.0)) <= 1.0:
+                raise ValueError(f"[data] {k} = {t[k]}: a share between 0 and 1")
+        return cls(
+            p_empty=float(t.get("p_empty", 0.0)),
+            p_change=float(t.get("p_change", 0.0)),
+            p_edge=float(t.get("p_edge", 0.0)),
+            plate_kinds=tuple(float(kinds.get(k, 0.0)) for k in PLATE_KINDS),
+            mismatch=Mismatch(**mm),
+        )
+
+
+def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None, mix: PlateMix | None = None):
     """One on-the-fly pair: (size x size x 6 uint8 frame+plate, size/2 x size/2 alpha);
-    `case_weights` (one per synth.HARD_CASES) sets the mix of hard cases, default synth's."""
+    `case_weights` (one per synth.HARD_CASES) sets the mix of hard cases, default synth's;
+    `mix` the hard negatives, edges, booths and mismatch (default: sweeps, `flicker`, `max_shift`)."""
     from tools.booth import synth
 
-    while True:
-        p = items[rng.integers(len(items))]
-        try:
-            rgb, a = synth.load_product(p, 320)
-            break
-        except ValueError:
-            continue
-    if rng.random() < 0.5:
-        rgb, a = rgb[:, ::-1].copy(), a[:, ::-1].copy()
+    mix = mix or PlateMix(mismatch=Mismatch(flicker=flicker, max_shift=max_shift))
+    kinds = np.asarray(mix.plate_kinds, np.float64)
+    kind = synth.PLATE_KINDS[rng.choice(len(kinds), p=kinds / kinds.sum())]
     ar = rng.uniform(1.2, 1.8)
     h = int(rng.integers(200, 300))
-    c = synth.composite(rgb, a, rng, h, int(h * ar), flicker=flicker, max_shift=max_shift, case_weights=case_weights)
+    if mix.p_empty > 0 and rng.random() < mix.p_empty:
+        c = synth.empty_booth(rng, h, int(h * ar), change=rng.random() < 0.5, mismatch=mix.mismatch, plate_kind=kind)
+    else:
+        while True:
+            p = items[rng.integers(len(items))]
+            try:
+                rgb, a = synth.load_product(p, 320)
+                break
+            except ValueError:
+                continue
+        if rng.random() < 0.5:
+            rgb, a = rgb[:, ::-1].copy(), a[:, ::-1].copy()
+        c = synth.composite(
+            rgb,
+            a,
+            rng,
+            h,
+            int(h * ar),
+            case_weights=case_weights,
+            edge=mix.p_edge > 0 and rng.random() < mix.p_edge,
+            mismatch=mix.mismatch,
+            plate_kind=kind,
+            p_change=mix.p_change,
+        )
     x = np.concatenate(
         [
             cv2.resize(c.image, (size, size), interpolation=cv2.INTER_AREA),
@@ -201,18 +277,27 @@ def sample(items, rng, size: int, flicker=0.08, max_shift=2.0, case_weights=None
     return x, y
 
 
-def _producer(items, size, batch, seed, case_weights, out: queue.Queue, stop: threading.Event):
+def _producer(items, size, batch, seed, case_weights, out: queue.Queue, stop: threading.Event, mix=None):
     cv2.setNumThreads(1)
     rng = np.random.default_rng(seed)
     while not stop.is_set():
-        pairs = [sample(items, rng, size, case_weights=case_weights) for _ in range(batch)]
+        pairs = [sample(items, rng, size, case_weights=case_weights, mix=mix) for _ in range(batch)]
         out.put((np.stack([p[0] for p in pairs]).astype(np.float32), np.stack([p[1] for p in pairs])[..., None]))
 
 
-def val_set(size: int, n: int, seed: int = 99):
+def products(split: str, products_from: str | None):
+    """Training or validation products: the seen categories of `products_from` (a training
+    config with [data] holdout: every source, the held-out categories never) or, without one,
+    the shipped model's split (clothing and grocery-iconic)."""
     from tools.booth import synth
 
-    items, _ = synth.list_products("val")
+    if products_from:
+        return synth.config_products(REPO / products_from, split)
+    return synth.list_products(split)
+
+
+def val_set(size: int, n: int, seed: int = 99, products_from: str | None = None):
+    items, _ = products(split="val", products_from=products_from)
     rng = np.random.default_rng(seed)
     xs, ys = zip(*(sample(items, rng, size, flicker=0.04, max_shift=1.0) for _ in range(n)))
     return np.stack(xs).astype(np.float32), np.stack(ys)[..., None]
@@ -230,12 +315,13 @@ def train(args) -> int:
     tf = _tf(args.threads)
     import keras
 
-    from tools.booth import synth
     from tools.model import checkpoint
     from tools.model.train import distill_loss, iou
 
     if args.case_weights is not None and (min(args.case_weights) < 0 or sum(args.case_weights) <= 0):
-        raise SystemExit(f"error: --case-weights {args.case_weights}: give four weights >= 0 with a positive sum")
+        raise SystemExit(
+            f"error: --case-weights {args.case_weights}: give {len(HARD_CASES)} weights >= 0 with a positive sum"
+        )
     run = Path(args.run_dir).expanduser()
     run.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
@@ -246,7 +332,7 @@ def train(args) -> int:
     else:
         best_generic, m = generic_init(args.init)
     size, width, decoder = m["size"], m["width"], tuple(m["decoder"])
-    model = build_plate_student(size, width, decoder, diff_scale=TRAIN_DIFF_SCALE)
+    model = build_plate_student(size, width, decoder, diff_scale=TRAIN_DIFF_SCALE, **_shape(m))
     state = {
         "step": 0,
         "best_iou": -1.0,
@@ -297,7 +383,7 @@ def train(args) -> int:
     else:
         from tools.model.student import build_student
 
-        generic = build_student(size, width, decoder, pretrained=best_generic is None)
+        generic = build_student(size, width, decoder, pretrained=best_generic is None, **_shape(m))
         if best_generic is not None:
             generic.load_weights(best_generic)
         n = transfer_generic(generic, model)
@@ -306,9 +392,13 @@ def train(args) -> int:
         del generic
 
     state["threads"] = args.threads
-    items, origin = synth.list_products("train")
+    if not resuming:  # a resumed run keeps its own data mix
+        state["data"] = getattr(args, "data", None) or {}
+    data = state.get("data") or {}
+    mix = PlateMix.from_table(data) if data else None
+    items, origin = products("train", data.get("products_from"))
     state["split"] = origin
-    vx, vy = val_set(size, args.val_n)
+    vx, vy = val_set(size, args.val_n, products_from=data.get("products_from"))
 
     @tf.function
     def step(x, y):
@@ -322,7 +412,9 @@ def train(args) -> int:
     stop = threading.Event()
     case_weights = state["schedule"].get("case_weights")  # a resumed run keeps its own mix
     threading.Thread(
-        target=_producer, args=(items, size, args.batch, args.seed + state["step"], case_weights, q, stop), daemon=True
+        target=_producer,
+        args=(items, size, args.batch, args.seed + state["step"], case_weights, q, stop, mix),
+        daemon=True,
     ).start()
     deadline = time.time() + args.minutes * 60
     try:
@@ -369,11 +461,13 @@ def export(args) -> int:
     best = args.weights.startswith("best")
     trained_scale = state.get("best_diff_scale" if best else "diff_scale", DIFF_SCALE)
     state["exported"] = {"weights": args.weights, "step": state.get("best_step") if best else state.get("step")}
-    model = build_plate_student(size, m["width"], tuple(m["decoder"]), batch_size=1, diff_scale=trained_scale)
+    model = build_plate_student(
+        size, m["width"], tuple(m["decoder"]), batch_size=1, diff_scale=trained_scale, **_shape(m)
+    )
     model.load_weights(run / args.weights)
     if trained_scale != DIFF_SCALE:
         set_diff_scale(model, DIFF_SCALE, trained_scale)
-    rep, _ = val_set(size, 64, seed=7)
+    rep, _ = val_set(size, 64, seed=7, products_from=(state.get("data") or {}).get("products_from"))
     from tools.model.quantize import to_int8  # the student's recipe, after _tf() set the threads
 
     to_int8(model, rep.astype(np.uint8), out)
@@ -385,6 +479,12 @@ def export(args) -> int:
 
 
 def main(argv=None) -> int:
+    args = parse_args(argv)
+    return train(args) if args.cmd == "train" else export(args)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, with `train --config`'s [train] and [data] applied."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="fine-tune (resumes the run in --run-dir if it has one)")
@@ -407,8 +507,8 @@ def main(argv=None) -> int:
     t.add_argument(
         "--case-weights",
         type=float,
-        nargs=4,
-        metavar=("PLAIN", "WHITE", "TRANSLUCENT", "STRAPS"),
+        nargs=len(HARD_CASES),
+        metavar=tuple(c.upper() for c in HARD_CASES),
         help="mix of synth.HARD_CASES in training (default synth.CASE_WEIGHTS)",
     )
     e = sub.add_parser("export", help="quantise to models/cutbox-booth-int8.tflite and write the card")
@@ -416,8 +516,45 @@ def main(argv=None) -> int:
     e.add_argument("--run-dir", default=str(RUN_DIR))
     e.add_argument("--out", default=str(MODEL_OUT), help="the .tflite; its card is written next to it")
     e.add_argument("--threads", type=int, default=1)
+    t.add_argument(
+        "--config",
+        type=Path,
+        help="TOML with [data] (products_from, hard negatives, edges, booths, mismatch, case_weights) and "
+        "[train] (defaults for the options above), e.g. tools/booth/train-plate-diverse.toml",
+    )
     args = ap.parse_args(argv)
-    return train(args) if args.cmd == "train" else export(args)
+    if args.cmd == "train" and args.config is not None:
+        apply_config(args, argv)
+    return args
+
+
+def apply_config(args, argv) -> None:
+    """Fill the options the command line left out from the config's [train], and take its
+    [data] as the run's data mix (checked here, so a typo fails before TensorFlow starts)."""
+    try:
+        cfg = tomllib.loads(Path(args.config).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SystemExit(f"error: --config {args.config}: {exc}") from None
+    unknown = set(cfg) - {"data", "train"}
+    if unknown:
+        raise SystemExit(f"error: --config {args.config}: unknown tables {sorted(unknown)} (use [data] and [train])")
+    given = {a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--")}
+    for key, value in cfg.get("train", {}).items():
+        opt = "--" + key.replace("_", "-")
+        if not hasattr(args, key):
+            raise SystemExit(f"error: --config {args.config}: [train] {key} is not a train option")
+        if opt not in given:
+            setattr(args, key, Path(value) if key == "init" else value)
+    data = dict(cfg.get("data", {}))
+    try:
+        PlateMix.from_table(data)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"error: --config {args.config}: {exc}") from None
+    if "case_weights" in data and "--case-weights" not in given:
+        args.case_weights = list(data["case_weights"])
+    if data.get("products_from") and not (REPO / data["products_from"]).exists():
+        raise SystemExit(f"error: --config {args.config}: products_from {data['products_from']} not found")
+    args.data = data
 
 
 if __name__ == "__main__":

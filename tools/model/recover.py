@@ -197,6 +197,8 @@ def model_shape(card: dict, booth: bool = False) -> dict:
     m = {"size": int(card["input"]["width"]), "width": 1.0, "decoder": [96, 64, 48, 32]}
     if not booth:
         m.update(card.get("training", {}).get("config", {}).get("model", {}))
+    else:  # a plate model card written since it records its run's [model] (taps, context)
+        m.update(card.get("training", {}).get("model", {}))
     return m
 
 
@@ -211,7 +213,8 @@ def recover(tflite: Path, out: Path, booth: bool = False, n: int = 48) -> dict:
     if booth:
         from tools.booth.train_plate import DIFF_SCALE, build_plate_student, val_set
 
-        model = build_plate_student(m["size"], m["width"], tuple(m["decoder"]), diff_scale=DIFF_SCALE)
+        shape = {k: m[k] for k in ("context", "taps") if k in m}
+        model = build_plate_student(m["size"], m["width"], tuple(m["decoder"]), diff_scale=DIFF_SCALE, **shape)
         x, _ = val_set(m["size"], n)
     else:
         from tools.model import data
