@@ -76,6 +76,44 @@ class CameraConfig(Section):
 
 
 # ---- source --------------------------------------------------------------------------------
+class UvcSourceConfig(Section):
+    """`[source.uvc]`: a USB (UVC) camera through OpenCV."""
+
+    device: int | str = Field(0, description="/dev/videoN index, or a device path / OpenCV URL")
+    width: int = Field(2304, ge=16, le=16384, description="Requested frame width")
+    height: int = Field(1296, ge=16, le=16384, description="Requested frame height")
+    fourcc: str = Field("MJPG", pattern=r"^.{4}$", description="Pixel format (MJPG gives full resolution over USB 2)")
+    fps: float = Field(30.0, gt=0, le=240, description="Requested frame rate")
+
+
+class Picamera2SourceConfig(Section):
+    """`[source.picamera2]`: a Raspberry Pi camera, main stream for the output, lores for the model."""
+
+    main: tuple[int, int] = Field((2304, 1296), description="Main stream (output) size [width, height]")
+    lores: tuple[int, int] = Field(
+        (256, 256), description="Lores stream (model input) size; set to the model card's input size"
+    )
+    camera: int = Field(0, ge=0, le=7, description="Camera number")
+
+
+class Gphoto2SourceConfig(Section):
+    """`[source.gphoto2]`: a tethered DSLR or mirrorless camera through gphoto2."""
+
+    camera: str | None = Field(
+        None, description="Camera model as `gphoto2 --auto-detect` lists it (None: the first camera found)"
+    )
+    port: str | None = Field(None, description="Port such as 'usb:001,005' (None: auto-detect)")
+    folder: Path | None = Field(None, description="Where each shot is downloaded (None: <station.data_dir>/tethered)")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="Longest wait for one shutter release and download")
+    busy_retries: int = Field(
+        3, ge=0, le=20, description="Tries again when the camera says busy (-110, PTP Device Busy)"
+    )
+    keep_files: int = Field(200, ge=0, le=100_000, description="Newest shots kept in the folder (0: deleted once read)")
+
+
+DRIVER_SECTIONS = ("uvc", "picamera2", "gphoto2")
+
+
 class SourceConfig(Section):
     """Where frames come from: files/folders/globs, a hot folder, a UVC camera, picamera2 or a tethered DSLR (gphoto2)."""
 
@@ -105,39 +143,12 @@ class SourceConfig(Section):
     retry_max_s: float = Field(
         30.0, gt=0, le=600, description="A lost camera: the wait doubles after each failed try up to this"
     )
-    uvc_device: int | str = Field(0, description="uvc: /dev/videoN index, or a device path / OpenCV URL")
-    uvc_width: int = Field(2304, ge=16, le=16384, description="uvc: requested frame width")
-    uvc_height: int = Field(1296, ge=16, le=16384, description="uvc: requested frame height")
-    uvc_fourcc: str = Field(
-        "MJPG", pattern=r"^.{4}$", description="uvc: pixel format (MJPG gives full resolution over USB 2)"
-    )
-    uvc_fps: float = Field(30.0, gt=0, le=240, description="uvc: requested frame rate")
-    picamera2_main: tuple[int, int] = Field(
-        (2304, 1296), description="picamera2: main stream (output) size [width, height]"
-    )
-    picamera2_lores: tuple[int, int] = Field(
-        (256, 256), description="picamera2: lores stream (model input) size; set to the model card's input size"
-    )
-    picamera2_camera: int = Field(0, ge=0, le=7, description="picamera2: camera number")
     camera: CameraConfig = Field(
         default_factory=CameraConfig, description="picamera2: exposure/white-balance lock, fixed values, focus"
     )
-    gphoto2_camera: str | None = Field(
-        None, description="gphoto2: camera model as `gphoto2 --auto-detect` lists it (None: the first camera found)"
-    )
-    gphoto2_port: str | None = Field(None, description="gphoto2: port such as 'usb:001,005' (None: auto-detect)")
-    gphoto2_folder: Path | None = Field(
-        None, description="gphoto2: where each shot is downloaded (None: <station.data_dir>/tethered)"
-    )
-    gphoto2_timeout_s: float = Field(
-        30.0, gt=0, le=600, description="gphoto2: longest wait for one shutter release and download"
-    )
-    gphoto2_busy_retries: int = Field(
-        3, ge=0, le=20, description="gphoto2: tries again when the camera says busy (-110, PTP Device Busy)"
-    )
-    gphoto2_keep_files: int = Field(
-        200, ge=0, le=100_000, description="gphoto2: newest shots kept in the folder (0: deleted once read)"
-    )
+    uvc: UvcSourceConfig = UvcSourceConfig()
+    picamera2: Picamera2SourceConfig = Picamera2SourceConfig()
+    gphoto2: Gphoto2SourceConfig = Gphoto2SourceConfig()
 
 
 # ---- segment -------------------------------------------------------------------------------
@@ -959,11 +970,28 @@ def validate(data: dict[str, Any], source: str = "config") -> CutboxConfig:
     """Validate strictly, as JSON: `enabled = "yes"` or `port = "1883"` are refused (a quoted
     number or word is a typo that lax coercion would hide), while strings stay fine for paths
     and arrays for pairs."""
+    data = _flat_driver_keys(data)
     try:
         return CutboxConfig.model_validate_json(json.dumps(data, default=_json_scalar), strict=True)
     except ValidationError as exc:
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {_hint(e)}" for e in exc.errors()]
         raise ConfigError(problems, source) from None
+
+
+def _flat_driver_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Configs written before the per-driver sections say `uvc_device`, `picamera2_main`,
+    `gphoto2_port`... in [source]: still read, into their section (over the section's key, so an
+    environment override such as CUTBOX__SOURCE__UVC_DEVICE still wins over the file)."""
+    source = data.get("source")
+    if not isinstance(source, dict):
+        return data
+    source = dict(source)
+    for driver in DRIVER_SECTIONS:
+        flat = {k[len(driver) + 1 :]: source.pop(k) for k in list(source) if k.startswith(driver + "_")}
+        if flat:
+            section = source.get(driver)
+            source[driver] = {**(section if isinstance(section, dict) else {}), **flat}
+    return {**data, "source": source}
 
 
 def _json_scalar(value: Any) -> Any:

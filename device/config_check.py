@@ -110,9 +110,9 @@ def _check_source(cfg: CutboxConfig, found: Findings) -> None:
             found.problem("source.path", f"{src.path} does not exist")
     if src.processed_dir is not None and not found.on_disk(src.processed_dir).parent.is_dir():
         found.problem("source.processed_dir", f"{src.processed_dir.parent} does not exist")
-    if src.kind == "uvc" and isinstance(src.uvc_device, str) and src.uvc_device.startswith("/dev/"):
-        if not found.on_disk(Path(src.uvc_device)).exists():
-            found.warning("source.uvc_device", f"{src.uvc_device} is not there now (camera unplugged?)")
+    if src.kind == "uvc" and isinstance(src.uvc.device, str) and src.uvc.device.startswith("/dev/"):
+        if not found.on_disk(Path(src.uvc.device)).exists():
+            found.warning("source.uvc.device", f"{src.uvc.device} is not there now (camera unplugged?)")
 
 
 def _check_secrets(cfg: CutboxConfig, found: Findings) -> None:

@@ -13,10 +13,13 @@ from device.config import (
     REPO_ROOT,
     ConfigError,
     CutboxConfig,
+    Gphoto2SourceConfig,
     LoggingConfig,
+    Picamera2SourceConfig,
     SegmentConfig,
     SourceConfig,
     StationConfig,
+    UvcSourceConfig,
     load_config,
 )
 
@@ -42,7 +45,15 @@ def test_the_default_file_equals_the_code_defaults(section, model):
 
 @pytest.mark.parametrize(
     "section,model",
-    [("station", StationConfig), ("source", SourceConfig), ("segment", SegmentConfig), ("logging", LoggingConfig)],
+    [
+        ("station", StationConfig),
+        ("source", SourceConfig),
+        ("source.uvc", UvcSourceConfig),
+        ("source.picamera2", Picamera2SourceConfig),
+        ("source.gphoto2", Gphoto2SourceConfig),
+        ("segment", SegmentConfig),
+        ("logging", LoggingConfig),
+    ],
 )
 def test_every_key_is_documented_in_the_default_file(section, model):
     text = DEFAULT_CONFIG.read_text()
@@ -83,7 +94,7 @@ def test_environment_overrides_single_keys():
         DEFAULT_CONFIG,
         env={"CUTBOX__SEGMENT__THREADS": "3", "CUTBOX__SOURCE__KIND": "hotfolder", "CUTBOX__SOURCE__UVC_DEVICE": "2"},
     )
-    assert cfg.segment.threads == 3 and cfg.source.kind == "hotfolder" and cfg.source.uvc_device == 2
+    assert cfg.segment.threads == 3 and cfg.source.kind == "hotfolder" and cfg.source.uvc.device == 2
 
 
 def test_relative_model_paths_are_taken_from_the_repository_root(tmp_path, monkeypatch):
@@ -95,8 +106,24 @@ def test_relative_model_paths_are_taken_from_the_repository_root(tmp_path, monke
 
 def test_picamera2_sizes_are_pairs(tmp_path):
     f = tmp_path / "c.toml"
-    f.write_text("[source]\npicamera2_lores = [256]\n")
-    with pytest.raises(ConfigError, match="source.picamera2_lores"):
+    f.write_text("[source.picamera2]\nlores = [256]\n")
+    with pytest.raises(ConfigError, match="source.picamera2.lores"):
+        load_config(f, env={})
+
+
+def test_each_camera_driver_has_its_own_section_and_old_flat_keys_still_load(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[source]\nkind = "uvc"\n\n[source.uvc]\ndevice = "/dev/video2"\nfps = 15\n')
+    src = load_config(f, env={}).source
+    assert src.uvc.device == "/dev/video2" and src.uvc.fps == 15 and src.uvc.width == 2304
+    # a config written before the sections existed
+    f.write_text(
+        '[source]\nkind = "gphoto2"\ngphoto2_port = "usb:001,005"\nuvc_fps = 10\npicamera2_lores = [224, 224]\n'
+    )
+    src = load_config(f, env={}).source
+    assert src.gphoto2.port == "usb:001,005" and src.uvc.fps == 10 and src.picamera2.lores == (224, 224)
+    f.write_text("[source]\nuvc_fsp = 10\n")  # a misspelt old key is still an unknown key
+    with pytest.raises(ConfigError, match="source.uvc.fsp"):
         load_config(f, env={})
 
 

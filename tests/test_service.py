@@ -71,7 +71,7 @@ def test_the_files_source_starts_over_when_it_runs_out(service):
 
 
 def test_a_failing_camera_is_reported_not_raised_from_status(tmp_path):
-    cfg = config_for(tmp_path, source={"kind": "uvc", "uvc_device": 57})  # no such /dev/video57
+    cfg = config_for(tmp_path, source={"kind": "uvc", "uvc": {"device": 57}})  # no such /dev/video57
     svc = CutboxService(cfg).start()
     try:
         st = svc.status()
@@ -257,7 +257,7 @@ def test_an_unplugged_camera_is_a_state_the_watchdog_is_still_fed_and_retries_ba
 
     from device.box.systemd_notify import Notifier
 
-    cfg = config_for(tmp_path, source={"kind": "uvc", "uvc_device": 57, "retry_min_s": 0.2, "retry_max_s": 0.8})
+    cfg = config_for(tmp_path, source={"kind": "uvc", "uvc": {"device": 57}, "retry_min_s": 0.2, "retry_max_s": 0.8})
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(tmp_path / "notify.sock"))
     notify = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})

@@ -80,8 +80,11 @@ class ScannerLink:
             self._read_one()
 
     def _read_one(self) -> None:
+        scanner = self._scanner
+        if scanner is None:  # closed meanwhile: the loop opens it again
+            return
         try:
-            code = self._scanner.read(timeout_s=READ_SLICE_S)
+            code = scanner.read(timeout_s=READ_SLICE_S)
         except SkuError as exc:  # a code that cannot be an SKU: say so, keep reading
             self.error = f"last scan refused: {exc}"
             log.warning("scanner: %s", exc)

@@ -26,7 +26,7 @@ def open_source(
     cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None = None, data_dir: str | os.PathLike | None = None
 ) -> FrameSource:
     """The source `cfg.kind` names; `paths` (files kind) overrides `cfg.path`; `data_dir`
-    (station.data_dir) holds a tethered camera's downloads unless `gphoto2_folder` says."""
+    (station.data_dir) holds a tethered camera's downloads unless `source.gphoto2.folder` says."""
     return SOURCES.open(cfg.kind, cfg, paths, data_dir)
 
 
@@ -55,27 +55,29 @@ def _hotfolder(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, dat
 def _uvc(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
     from device.sources.uvc import UvcSource
 
-    return UvcSource(cfg.uvc_device, cfg.uvc_width, cfg.uvc_height, cfg.uvc_fourcc, cfg.uvc_fps)
+    uvc = cfg.uvc
+    return UvcSource(uvc.device, uvc.width, uvc.height, uvc.fourcc, uvc.fps)
 
 
 @SOURCES.register("picamera2")
 def _picamera2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
     from device.sources.pi_camera import Picamera2Source
 
-    return Picamera2Source(cfg.picamera2_main, cfg.picamera2_lores, cfg.picamera2_camera, controls=cfg.camera)
+    return Picamera2Source(cfg.picamera2.main, cfg.picamera2.lores, cfg.picamera2.camera, controls=cfg.camera)
 
 
 @SOURCES.register("gphoto2")
 def _gphoto2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_dir: str | os.PathLike | None):
     from device.sources.gphoto2 import GPhoto2Source
 
-    folder = cfg.gphoto2_folder or Path(data_dir or "cutbox-data") / "tethered"
+    tether = cfg.gphoto2
+    folder = tether.folder or Path(data_dir or "cutbox-data") / "tethered"
     return GPhoto2Source(
         folder,
-        camera=cfg.gphoto2_camera,
-        port=cfg.gphoto2_port,
-        timeout_s=cfg.gphoto2_timeout_s,
+        camera=tether.camera,
+        port=tether.port,
+        timeout_s=tether.timeout_s,
         max_pixels=cfg.max_pixels,
-        busy_retries=cfg.gphoto2_busy_retries,
-        keep_files=cfg.gphoto2_keep_files,
+        busy_retries=tether.busy_retries,
+        keep_files=tether.keep_files,
     )

@@ -32,7 +32,7 @@ class UvcSource:
         if not cap.isOpened():
             cap.release()
             raise SourceError(
-                f"cannot open UVC camera {device!r}: not present or busy (check source.uvc_device, `v4l2-ctl --list-devices`)"
+                f"cannot open UVC camera {device!r}: not present or busy (check source.uvc.device, `v4l2-ctl --list-devices`)"
             )
         if isinstance(device, int):
             cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*fourcc))

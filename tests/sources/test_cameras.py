@@ -28,7 +28,7 @@ def red_video(tmp_path):
 
 
 def test_uvc_source_gives_rgb_frames_until_the_stream_ends(red_video):
-    src = open_source(SourceConfig(kind="uvc", uvc_device=str(red_video)))
+    src = open_source(SourceConfig(kind="uvc", uvc={"device": str(red_video)}))
     frames = list(src.frames())
     src.close()
     assert len(frames) == 3

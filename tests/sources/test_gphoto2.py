@@ -72,9 +72,7 @@ def test_gphoto2_camera_and_port_keys_reach_the_source(tmp_path):
 
     cfg = SourceConfig(
         kind="gphoto2",
-        gphoto2_camera="Directory Browse",
-        gphoto2_port=f"disk:{tmp_path}",
-        gphoto2_folder=tmp_path / "shots",
+        gphoto2={"camera": "Directory Browse", "port": f"disk:{tmp_path}", "folder": tmp_path / "shots"},
     )
     src = open_source(cfg)
     assert (src.camera, src.port, src.folder) == ("Directory Browse", f"disk:{tmp_path}", tmp_path / "shots")
