@@ -34,6 +34,7 @@ from device.sources.base import FrameSource
 from device.turntable.base import Turntable
 from device.types import Capture, Frame
 from device.workflows.box import BoxWorkflows
+from device.workflows.gallery import Gallery
 
 __all__ = [
     "BadRequest",
@@ -69,6 +70,7 @@ class CutboxService:
             original_format=storage.original_format,
             original_jpeg_quality=storage.original_jpeg_quality,
         )
+        self.gallery = Gallery(self.store)
         self._work = threading.RLock()  # camera + pipeline: one user at a time
         self.events = Events()
         self._heartbeat = Heartbeat()

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Literal
+
 import cv2
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 
 from device.api.auth import require_token
 from device.api.correction import CorrectionRequest
 from device.api.guard import CORRECTION_BODY_LIMIT
+from device.workflows.gallery import MAX_ZIP_CAPTURES
 from device.workflows.requests import CalibrateRequest, CaptureRequest, SpinRequest
 
 router = APIRouter(prefix="/api", tags=["captures"])
@@ -48,9 +53,56 @@ async def calibrate(request: Request, body: CalibrateRequest | None = None) -> d
     return await run_in_threadpool(request.app.state.service.calibrate, body.frames)
 
 
+StateFilter = Literal["pending", "approved", "rejected", "corrected", "none"]
+
+
 @router.get("/captures")
-def list_captures(request: Request, limit: int = Query(50, ge=1, le=10000)) -> list[dict]:
-    return request.app.state.service.captures(limit)
+def list_captures(
+    request: Request,
+    limit: int = Query(50, ge=1, le=10000),
+    sku: str | None = Query(None, max_length=64, description="Part of the SKU, any case"),
+    day: dt.date | None = Query(None, description="The box's local day the capture was made (2026-12-07)"),
+    review_state: StateFilter | None = Query(None),
+) -> list[dict]:
+    """Newest first, filtered like the page's gallery."""
+    return request.app.state.service.gallery.search(
+        sku=sku, day=day.isoformat() if day else None, review_state=review_state, limit=limit
+    )
+
+
+@router.get(
+    "/captures.zip",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}, 404: {"description": "nothing matches"}},
+)
+async def download_zip(
+    request: Request,
+    sku: str | None = Query(None, max_length=64),
+    day: dt.date | None = Query(None),
+    review_state: StateFilter | None = Query(None),
+) -> FileResponse:
+    """The matching captures' files in one ZIP (`<sku>/<capture id>/...`), at most 500 captures."""
+    gallery = request.app.state.service.gallery
+    day_text = day.isoformat() if day else None
+    metas = await run_in_threadpool(
+        gallery.search, sku=sku, day=day_text, review_state=review_state, limit=MAX_ZIP_CAPTURES + 1
+    )
+    path = await run_in_threadpool(gallery.zip, metas)
+    name = "-".join(["cutbox", day_text or "all", *([sku] if sku else [])])
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"{name}.zip",
+        headers={"Cache-Control": "no-store, private"},
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+@router.delete("/captures/{capture_id}", dependencies=guarded)
+def delete_capture(request: Request, capture_id: str) -> dict:
+    """Remove a capture from the box (what the catalog already has stays there)."""
+    return request.app.state.service.gallery.delete(capture_id)
 
 
 @router.get("/captures/{capture_id}")

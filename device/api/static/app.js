@@ -112,12 +112,13 @@ function renderStatus(st) {
     return div;
   }));
   $("#review-count").textContent = st.review_queue;
+  if (!state.busy) showJob(st.job || null); // a spin started elsewhere (MQTT) shows here too
   if (st.last_capture && st.last_capture !== state.lastStatusCapture) {
     const first = state.lastStatusCapture === null;
     state.lastStatusCapture = st.last_capture;
     // A capture made elsewhere (MQTT command, another tablet) shows up here too.
     if (!state.latest || state.latest.id !== st.last_capture) showCaptureById(st.last_capture);
-    if (!first) loadReview();
+    if (!first) { loadReview(); loadGallery(); }
   }
 }
 
@@ -180,7 +181,7 @@ async function capture() {
     showResult(meta);
     say(meta.review_state === "pending" ? "Captured; the edge looks doubtful, so it is in the review queue." : "Captured.");
     $("#sku").value = "";
-    loadReview();
+    loadReview(); loadGallery();
   } catch (e) {
     say("Capture failed: " + e.message, true);
   } finally {
@@ -339,12 +340,139 @@ async function decide(action) {
     await api("POST", `/api/review/${encodeURIComponent(meta.id)}/${action}`);
     say(action === "approve" ? "Approved." : "Rejected.");
     $("#editor").close();
-    loadReview();
+    loadReview(); loadGallery();
   } catch (e) { say(e.message, true); }
 }
 $("#approve").addEventListener("click", () => decide("approve"));
 $("#reject").addEventListener("click", () => decide("reject"));
 $("#fix-latest").addEventListener("click", () => { if (state.latest) openEditor(state.latest); });
+
+// ---- gallery: the shift's captures ---------------------------------------------------------
+function localDay(d) { return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10); }
+
+function galleryQuery() {
+  const q = new URLSearchParams();
+  const sku = $("#filter-sku").value.trim();
+  if (sku) q.set("sku", sku);
+  if ($("#filter-day").value) q.set("day", $("#filter-day").value);
+  if ($("#filter-state").value) q.set("review_state", $("#filter-state").value);
+  return q;
+}
+
+async function loadGallery() {
+  const q = galleryQuery();
+  $("#zip-link").href = "/api/captures.zip?" + q.toString();
+  q.set("limit", "120");
+  let items = [];
+  try { items = await api("GET", "/api/captures?" + q.toString()); } catch (e) { return; }
+  $("#gallery-count").textContent = items.length;
+  const list = $("#gallery-list");
+  if (!items.length) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: "No captures match." }));
+    return;
+  }
+  list.replaceChildren(...items.map((meta) => {
+    const li = document.createElement("li");
+    li.dataset.id = meta.id;
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.src = artifactUrl(meta, outputName(meta), 300);
+    img.alt = meta.sku || meta.id;
+    img.addEventListener("click", () => { showResult(meta); openEditor(meta); });
+    const cap = document.createElement("div");
+    cap.className = "muted";
+    const when = new Date((meta.created || 0) * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    cap.textContent = (meta.sku || "no SKU") + " · " + when + " · ";
+    const st = document.createElement("span");
+    st.className = "state-" + (meta.review_state || "none");
+    st.textContent = meta.review_state === "none" ? "good" : (meta.review_state || "good");
+    cap.append(st);
+    const del = document.createElement("button");
+    del.type = "button"; del.className = "del bad"; del.textContent = "Delete"; del.title = "Delete this capture from the box";
+    del.addEventListener("click", async () => {
+      if (!confirm("Delete capture " + (meta.sku || meta.id) + " from the box?")) return;
+      try { await api("DELETE", "/api/captures/" + encodeURIComponent(meta.id)); say("Deleted."); loadGallery(); loadReview(); }
+      catch (e) { say("Not deleted: " + e.message, true); }
+    });
+    li.append(img, cap, del);
+    return li;
+  }));
+}
+$("#filter-day").value = localDay(new Date()); // the shift: today
+let galleryTimer = null;
+$("#gallery-filters").addEventListener("input", () => { clearTimeout(galleryTimer); galleryTimer = setTimeout(loadGallery, 250); });
+$("#gallery-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadGallery(); });
+
+// ---- spin: progress and cancel -----------------------------------------------------------
+function showJob(job) {
+  $("#job").hidden = !job;
+  $("#cancel-btn").hidden = !job;
+  if (!job) return;
+  $("#job-bar").max = job.total || 1; $("#job-bar").value = job.done || 0;
+  $("#job-text").textContent = job.kind + " " + (job.stage || "") + (job.cancelling ? " · cancelling…" : "");
+}
+
+async function watchJob(running) {
+  while (running.active) {
+    try { showJob((await api("GET", "/api/job")).job); } catch (e) { /* the status banner says why */ }
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  showJob(null);
+}
+
+async function spin() {
+  if (state.busy) return;
+  state.busy = true;
+  const running = { active: true };
+  $("#spin-btn").disabled = true; $("#capture-btn").disabled = true;
+  say("Spinning…");
+  watchJob(running);
+  try {
+    const body = { steps: Number($("#spin-steps").value) };
+    const sku = $("#sku").value.trim();
+    if (sku) body.sku = sku;
+    const res = await api("POST", "/api/spin", body);
+    say("Spin done: " + res.captures.length + " views.");
+    if (res.captures.length) showResult(res.captures[res.captures.length - 1]);
+    $("#sku").value = "";
+  } catch (e) {
+    say((e.message.includes("cancelled") ? "Spin cancelled: " : "Spin failed: ") + e.message, !e.message.includes("cancelled"));
+  } finally {
+    running.active = false;
+    state.busy = false;
+    $("#spin-btn").disabled = false; $("#capture-btn").disabled = false;
+    loadGallery(); loadReview();
+  }
+}
+$("#spin-btn").addEventListener("click", spin);
+$("#cancel-btn").addEventListener("click", async () => {
+  try { await api("POST", "/api/cancel"); $("#job-text").textContent += " · cancelling…"; } catch (e) { say(e.message, true); }
+});
+
+// ---- review keys: A approve, R reject, N next, K keep, X remove, [ ] brush ----------------
+async function openNextReview() {
+  let items = [];
+  try { items = await api("GET", "/api/review?limit=60"); } catch (e) { return; }
+  const current = state.editing && state.editing.id;
+  const next = items.find((m) => m.id !== current);
+  if (next) openEditor(next); else { $("#editor").close(); say("Nothing more to review."); }
+}
+
+document.addEventListener("keydown", (ev) => {
+  if (!$("#editor").open || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName) && document.activeElement.type !== "range") return;
+  const key = ev.key.toLowerCase();
+  const brush = $("#brush-size");
+  if (key === "a" && !$("#approve").disabled) decide("approve");
+  else if (key === "r" && !$("#reject").disabled) decide("reject");
+  else if (key === "n") openNextReview();
+  else if (key === "k") setTool("keep");
+  else if (key === "x") setTool("remove");
+  else if (key === "[") brush.value = Math.max(Number(brush.min), Number(brush.value) - 8);
+  else if (key === "]") brush.value = Math.min(Number(brush.max), Number(brush.value) + 8);
+  else return;
+  ev.preventDefault();
+});
 
 // ---- settings ----------------------------------------------------------------------------
 async function loadPresets() {
@@ -394,6 +522,7 @@ $("#forget-token").addEventListener("click", async () => {
 function loadAll() {
   loadPresets();
   loadReview();
+  loadGallery();
   // The live view is an endless stream: start (or restart) it once logged in.
   $("#live").src = "/api/preview.mjpeg?t=" + Date.now();
 }
