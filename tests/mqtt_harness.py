@@ -1,6 +1,6 @@
 """A real Mosquitto broker per test: free loopback port, its own config file, stopped by PID.
 
-Shared by tests/comms and tests/catalog (their conftest puts tests/ on sys.path). Also holds
+Shared by tests/comms and tests/catalog (`from tests.mqtt_harness import ...`). Also holds
 the small helpers those tests need: build a real `Capture` from real bytes, write a cutbox
 TOML for a subprocess, wait for a condition.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from device.types import Artifact, Capture, Frame
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.box_config import free_port
+from tests.paths import REPO
 
 
 def find_mosquitto() -> str:
@@ -30,12 +30,6 @@ def find_mosquitto() -> str:
     if not found:
         raise RuntimeError("mosquitto not found: apt-get install mosquitto (the CI script does this)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_password_file(path: Path, users: dict[str, str]) -> Path:

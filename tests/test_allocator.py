@@ -2,9 +2,8 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 
 # One "frame": the buffers a capture allocates (camera frame, 2000x2000 canvas, float matte,
 # mask) and frees again; prints the page faults of 10 such frames after 2 warm-up frames.

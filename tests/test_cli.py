@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "device" / "samples"
+from tests.paths import REPO, SAMPLES
 
 
 def cutbox(*args: str, timeout: float = 120, **env_extra: str) -> subprocess.CompletedProcess:
@@ -70,6 +69,7 @@ def mixed_batch(tmp_path_factory) -> tuple[Path, set[str], set[str]]:
     return d, good, bad
 
 
+@pytest.mark.slow
 def test_cutout_makes_a_jpeg_and_mask_per_good_file_and_reports_each_bad_one(mixed_batch, tmp_path):
     folder, good, bad = mixed_batch
     out = tmp_path / "out"
@@ -91,6 +91,7 @@ def test_cutout_makes_a_jpeg_and_mask_per_good_file_and_reports_each_bad_one(mix
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_cutout_exits_0_when_all_files_are_good_and_takes_globs(tmp_path):
     r = cutbox(
         "cutout",
@@ -108,6 +109,7 @@ def test_cutout_exits_0_when_all_files_are_good_and_takes_globs(tmp_path):
         assert cv2.imread(str(tmp_path / f"{stem}.png"), cv2.IMREAD_UNCHANGED).shape[2] == 4
 
 
+@pytest.mark.slow
 def test_a_missing_path_is_one_failure_and_the_rest_goes_on(tmp_path):
     r = cutbox("cutout", str(tmp_path / "nope.jpg"), str(SAMPLES / "vest.jpg"), "-o", str(tmp_path / "o"))
     assert r.returncode == 1
@@ -115,6 +117,7 @@ def test_a_missing_path_is_one_failure_and_the_rest_goes_on(tmp_path):
     assert "no such file or folder" in r.stderr
 
 
+@pytest.mark.slow
 def test_demo_cuts_out_the_bundled_samples(tmp_path):
     r = cutbox("demo", "-o", str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -200,6 +203,7 @@ def test_config_check_names_a_missing_file_and_bad_toml(tmp_path):
     assert r.returncode == 1 and "not valid TOML" in r.stdout
 
 
+@pytest.mark.slow
 def test_bench_reports_stages_percentiles_rss_and_the_machine():
     r = cutbox("bench", "--threads", "1", "--frames", "3", "--warmup", "1", "--json", timeout=300)
     assert r.returncode == 0, r.stderr
@@ -250,6 +254,7 @@ def _area(box):
     return (x1 - x0) * (y1 - y0)
 
 
+@pytest.mark.slow
 def test_bench_plate_times_booth_mode_against_generic():
     r = cutbox("bench", "--threads", "1", "--frames", "3", "--warmup", "1", "--plate", "--json", timeout=300)
     assert r.returncode == 0, r.stderr
@@ -276,6 +281,7 @@ def test_bench_plate_times_booth_mode_against_generic():
     assert "frame: booth" in table.stdout and "cast-shadow layer (booth.shadow) on" in table.stdout
 
 
+@pytest.mark.slow
 def test_bench_booth_scene_is_deterministic_and_its_plate_is_its_backdrop():
     from device.config import validate
     from device.devtools.bench import FRAME_SIZE, booth_scene
@@ -291,6 +297,7 @@ def test_bench_booth_scene_is_deterministic_and_its_plate_is_its_backdrop():
     assert not np.array_equal(a.image[:, :300], a.plate[:, :300])  # its own noise, not the frame's
 
 
+@pytest.mark.slow
 def test_bench_plate_fails_loudly_when_plate_mode_cannot_run(tmp_path):
     r = cutbox(
         "bench",

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from device.cli import main
+from tests.paths import REPO, STUDENT_MODEL
 
-REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "models" / "cutbox-student-int8.tflite"
+MODEL = STUDENT_MODEL
 
 
 def check(tmp_path: Path, toml: str, capsys) -> tuple[int, list[str]]:

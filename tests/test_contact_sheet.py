@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
+import pytest
 
 from device.cli import main
+from tests.paths import CLOTHING
 
-CLOTHING = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" / "clothing"
+pytestmark = pytest.mark.shared_data
 
 
 def test_contact_sheet_command_writes_a_png(tmp_path):

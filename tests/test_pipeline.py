@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,9 +11,7 @@ import pytest
 from device.config import load_config
 from device.pipeline import STAGES, Pipeline, split_formats
 from device.sources.files import read_frame
-
-SAMPLES = Path(__file__).resolve().parents[1] / "device" / "samples"
-GROCERY = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" / "grocery-iconic"
+from tests.paths import GROCERY, SAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +91,7 @@ def test_presets_are_switched_by_name_and_unknown_names_say_which_exist(pipeline
         pipeline.process(read_frame(SAMPLES / "cap.jpg"), preset="nope")
 
 
+@pytest.mark.shared_data
 def test_the_matte_of_the_real_model_overlaps_the_teacher_on_packshots(pipeline):
     names = sorted(p.stem for p in GROCERY.glob("*.jpg"))[3::9][:8]
     assert len(names) >= 5, f"test data missing: {GROCERY}"

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from device.quality import assess
+from tests.paths import SAMPLES, TEST_DATA
 
-ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["cardigan", "cap", "shoes", "sweater"]
 
 
 def load(name: str) -> tuple[np.ndarray, np.ndarray]:
-    photo = cv2.cvtColor(cv2.imread(str(ROOT / "device" / "samples" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
-    alpha = (
-        cv2.imread(str(ROOT / "tests" / "data" / "alpha" / f"{name}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
-        / 255.0
-    )
+    photo = cv2.cvtColor(cv2.imread(str(SAMPLES / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    alpha = cv2.imread(str(TEST_DATA / "alpha" / f"{name}.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
     assert photo.shape[:2] == alpha.shape
     return photo, alpha
 

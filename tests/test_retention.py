@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from mqtt_harness import make_capture as mqtt_capture
 
 from device.box.store import CaptureStore
 from device.comms.mqtt import capture_messages
@@ -14,6 +13,7 @@ from device.comms.outbox import Outbox
 from device.config import StorageConfig
 from device.retention import Retention
 from device.types import Artifact, Capture, Frame
+from tests.mqtt_harness import make_capture as mqtt_capture
 
 DAY = 86400.0
 

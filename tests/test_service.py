@@ -15,33 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from device.config import CutboxConfig
 from device.service import BadRequest, CameraError, CutboxService, redact
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "device" / "samples"
-MODEL = REPO / "models" / "cutbox-student-int8.tflite"
-
-
-def config_for(tmp: Path, **extra) -> CutboxConfig:
-    photos = tmp / "photos"
-    photos.mkdir(exist_ok=True)
-    for p in SAMPLES.glob("*.jpg"):
-        shutil.copy(p, photos / p.name)
-    data = {
-        "station": {"data_dir": str(tmp / "data")},
-        "source": {"kind": "files", "path": str(photos)},
-        "segment": {"model": str(MODEL)},
-        "api": {"token": "t" * 20},
-    }
-    for k, v in extra.items():
-        data.setdefault(k, {}).update(v)
-    return CutboxConfig.model_validate(data)
+from tests.box_config import box_config, free_port
+from tests.paths import REPO, SAMPLES, STUDENT_MODEL
 
 
 @pytest.fixture()
 def service(tmp_path):
-    svc = CutboxService(config_for(tmp_path)).start()
+    svc = CutboxService(box_config(tmp_path)).start()
     yield svc
     svc.stop()
 
@@ -71,7 +52,7 @@ def test_the_files_source_starts_over_when_it_runs_out(service):
 
 
 def test_a_failing_camera_is_reported_not_raised_from_status(tmp_path):
-    cfg = config_for(tmp_path, source={"kind": "uvc", "uvc": {"device": 57}})  # no such /dev/video57
+    cfg = box_config(tmp_path, source={"kind": "uvc", "uvc": {"device": 57}})  # no such /dev/video57
     svc = CutboxService(cfg).start()
     try:
         st = svc.status()
@@ -85,7 +66,7 @@ def test_a_failing_camera_is_reported_not_raised_from_status(tmp_path):
 
 
 def test_a_missing_model_leaves_the_service_up_but_not_ready(tmp_path):
-    cfg = config_for(tmp_path, segment={"model": str(tmp_path / "nope.tflite")})
+    cfg = box_config(tmp_path, segment={"model": str(tmp_path / "nope.tflite")})
     svc = CutboxService(cfg).start()
     try:
         assert not svc.ready()
@@ -105,14 +86,15 @@ def test_secrets_are_redacted():
     assert view == {"api": {"token": "***", "port": 1}, "mqtt": {"password": None}}
 
 
+@pytest.mark.slow
 def test_cutbox_serve_runs_the_page_and_api(tmp_path):
     cfg = tmp_path / "cutbox.toml"
-    port = _free_port()
+    port = free_port()
     (tmp_path / "token").write_text("serve-token-0123456789\n")
     cfg.write_text(
         f'[station]\ndata_dir = "{tmp_path / "data"}"\n'
         f'[source]\nkind = "files"\npath = "{SAMPLES}"\n'
-        f'[segment]\nmodel = "{MODEL}"\n'
+        f'[segment]\nmodel = "{STUDENT_MODEL}"\n'
         f'[api]\nhost = "127.0.0.1"\nport = {port}\ntoken_file = "{tmp_path / "token"}"\n'
     )
     import socket
@@ -166,20 +148,12 @@ def test_cutbox_serve_runs_the_page_and_api(tmp_path):
     assert "INFO device.segment.litert: segment: cutbox-student" in journal and "on cpu (no Coral found" in journal
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_every_view_of_a_spin_is_scored_and_flagged_for_review(tmp_path):
     photos = tmp_path / "spin"
     photos.mkdir()
     for i in range(2):
         shutil.copy(SAMPLES / "shoes.jpg", photos / f"shoes{i}.jpg")
-    cfg = config_for(tmp_path, source={"path": str(photos)}, turntable={"settle_s": 0}, api={"review_threshold": 1.0})
+    cfg = box_config(tmp_path, source={"path": str(photos)}, turntable={"settle_s": 0}, api={"review_threshold": 1.0})
     svc = CutboxService(cfg).start()
     try:
         caps = svc.spin(steps=2, sku="SHOE-1")
@@ -207,6 +181,7 @@ def _datagrams(sock, seconds: float) -> list[tuple[float, bytes]]:
     return got
 
 
+@pytest.mark.slow
 def test_watchdog_is_fed_only_while_the_work_loop_beats(tmp_path):
     """Real NOTIFY_SOCKET: pings while idle and healthy, none while a capture hangs in the
     camera grab (an empty hot folder) or the source is gone, pings again when work resumes."""
@@ -216,7 +191,7 @@ def test_watchdog_is_fed_only_while_the_work_loop_beats(tmp_path):
 
     hot = tmp_path / "hot"
     hot.mkdir()
-    cfg = config_for(tmp_path, source={"kind": "hotfolder", "path": str(hot), "poll_interval_s": 0.05})
+    cfg = box_config(tmp_path, source={"kind": "hotfolder", "path": str(hot), "poll_interval_s": 0.05})
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(tmp_path / "notify.sock"))
     notify = Notifier(
@@ -257,7 +232,7 @@ def test_an_unplugged_camera_is_a_state_the_watchdog_is_still_fed_and_retries_ba
 
     from device.box.systemd_notify import Notifier
 
-    cfg = config_for(tmp_path, source={"kind": "uvc", "uvc": {"device": 57}, "retry_min_s": 0.2, "retry_max_s": 0.8})
+    cfg = box_config(tmp_path, source={"kind": "uvc", "uvc": {"device": 57}, "retry_min_s": 0.2, "retry_max_s": 0.8})
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(tmp_path / "notify.sock"))
     notify = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "200000"})
@@ -285,7 +260,7 @@ def test_an_unplugged_camera_is_a_state_the_watchdog_is_still_fed_and_retries_ba
 
 
 def test_a_camera_that_comes_back_is_used_again_and_the_backoff_resets(tmp_path):
-    cfg = config_for(tmp_path, source={"retry_min_s": 0.05, "retry_max_s": 0.1})
+    cfg = box_config(tmp_path, source={"retry_min_s": 0.05, "retry_max_s": 0.1})
     photos = Path(cfg.source.path)
     svc = CutboxService(cfg).start()
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,8 +33,9 @@ from device.workflows.sku import (
     sku_from_frame,
     sku_from_image,
 )
+from tests.paths import CLOTHING
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "distill" / "clothing"
+PHOTOS = CLOTHING
 L_CODES = ["0001101", "0011001", "0010011", "0111101", "0100011", "0110001", "0101111", "0111011", "0110111", "0001011"]
 PARITY = ["LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG", "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL"]
 
@@ -94,7 +94,7 @@ def print_into_photo(photo: np.ndarray, label: np.ndarray, seed: int = 0) -> np.
 
 
 @pytest.fixture(scope="module")
-def photo() -> np.ndarray:
+def photo(shared_data) -> np.ndarray:
     files = sorted(PHOTOS.glob("*.jpg"))
     assert files, f"no sample photos in {PHOTOS}"
     bgr = cv2.imread(str(files[3]))

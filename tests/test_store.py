@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,8 +11,9 @@ import pytest
 
 from device.box.store import CaptureStore, NotFound, StoreError
 from device.types import Artifact, Capture, Frame, new_capture_id
+from tests.paths import SAMPLES
 
-SAMPLE = Path(__file__).resolve().parent.parent / "device" / "samples" / "cap.jpg"
+SAMPLE = SAMPLES / "cap.jpg"
 
 
 def make_capture(capture_id: str | None = None, jpeg: bytes = b"\xff\xd8fake-jpeg\xff\xd9") -> Capture:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,31 +19,11 @@ import pytest
 import uvicorn
 
 from device.api import create_app
-from device.config import CutboxConfig
 from device.service import CutboxService
+from tests.box_config import TOKEN, box_config, copy_samples, free_port
+from tests.paths import REPO, SAMPLES
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "device" / "samples"
-TOKEN = "test-token-0123456789abcdef"
 ARTIFACTS = REPO / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def make_config(tmp: Path, photos: Path, **api) -> CutboxConfig:
-    return CutboxConfig.model_validate(
-        {
-            # Settings changes may point the source at other folders of this box's tmp dir.
-            "station": {"id": "test-booth", "data_dir": str(tmp / "data"), "path_roots": [str(tmp)]},
-            "source": {"kind": "files", "path": str(photos)},
-            "compose": {"preset": "transparent-png"},
-            "api": {"token": TOKEN, **api},
-        }
-    )
 
 
 @dataclass
@@ -89,11 +68,10 @@ class LiveServer:
 
 
 def start_box(tmp: Path, **api) -> tuple[Box, LiveServer]:
-    photos = tmp / "photos"
-    photos.mkdir(parents=True, exist_ok=True)
-    for p in sorted(SAMPLES.glob("*.jpg")):
-        shutil.copy(p, photos / p.name)
-    cfg = make_config(tmp, photos, **api)
+    photos = copy_samples(tmp / "photos")
+    # Settings changes may point the source at other folders of this box's tmp dir.
+    station = {"id": "test-booth", "path_roots": [str(tmp)]}
+    cfg = box_config(tmp, photos, station=station, compose={"preset": "transparent-png"}, api=api)
     service = CutboxService(cfg).start()
     assert service.ready(), service.status()
     app = create_app(service, cfg)

@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from device.api.auth import SESSION_COOKIE
-
-from .conftest import TOKEN
+from tests.box_config import TOKEN
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 SAMPLE_ID = "20240101T000000000Z-abcdef01"

@@ -14,8 +14,9 @@ from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
 from device.api.auth import SESSION_COOKIE
+from tests.box_config import TOKEN
 
-from .conftest import TOKEN
+pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

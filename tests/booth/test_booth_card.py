@@ -2,12 +2,11 @@
 
 import json
 import shutil
-from pathlib import Path
 
+import pytest
+
+from tests.paths import BOOTH_MODEL
 from tools.booth.card import write_card
-
-ROOT = Path(__file__).resolve().parents[2]
-BOOTH = ROOT / "models" / "cutbox-booth-int8.tflite"
 
 
 def _state(**extra) -> dict:
@@ -24,9 +23,10 @@ def _state(**extra) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_a_continued_run_counts_on_from_the_model_it_started_from(tmp_path):
-    tflite = tmp_path / BOOTH.name
-    shutil.copy(BOOTH, tflite)
+    tflite = tmp_path / BOOTH_MODEL.name
+    shutil.copy(BOOTH_MODEL, tflite)
     card = write_card(
         tflite,
         _state(
@@ -46,9 +46,10 @@ def test_a_continued_run_counts_on_from_the_model_it_started_from(tmp_path):
     assert json.loads((tmp_path / "cutbox-booth-int8.json").read_text())["version"] == "0.1.1800"
 
 
+@pytest.mark.slow
 def test_a_run_from_a_generic_student_is_versioned_by_its_best_step(tmp_path):
-    tflite = tmp_path / BOOTH.name
-    shutil.copy(BOOTH, tflite)
+    tflite = tmp_path / BOOTH_MODEL.name
+    shutil.copy(BOOTH_MODEL, tflite)
     card = write_card(tflite, _state(init="generic run/best.weights.h5"), 256)
     assert card["version"] == "0.1.200"
     assert "start at zero; initialised from generic run/best.weights.h5" in card["training"]["summary"]

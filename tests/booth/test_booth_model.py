@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,15 +12,14 @@ import pytest
 
 from device.booth.plate import Plate
 from device.booth.segmenter import BoothSegmenter, PlateModel
-from device.config import REPO_ROOT, BoothConfig
+from device.config import BoothConfig
 from device.segment.base import ModelError
 from device.segment.litert import LiteRTSegmenter
 from device.types import Frame
+from tests.paths import BOOTH_MODEL, DISTILL, STUDENT_MODEL
 from tools.booth.card import booth_int8_check
 
-BOOTH = REPO_ROOT / "models" / "cutbox-booth-int8.tflite"
-GENERIC = REPO_ROOT / "models" / "cutbox-student-int8.tflite"
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "distill"
+BOOTH, GENERIC, DATA = BOOTH_MODEL, STUDENT_MODEL, DISTILL
 
 
 def test_booth_model_is_fully_int8_and_card_matches():
@@ -48,6 +46,7 @@ def _iou(prob: np.ndarray, gt: np.ndarray) -> float:
     return float((p & g).sum() / max((p | g).sum(), 1))
 
 
+@pytest.mark.shared_data
 def test_plate_mode_beats_generic_on_white_on_white():
     from tools.booth import synth
 
@@ -80,6 +79,7 @@ def test_plate_mode_beats_generic_on_white_on_white():
     assert plate_iou > 0.95, ious
 
 
+@pytest.mark.shared_data
 def test_see_through_brings_a_translucent_products_alpha_closer_to_the_truth():
     from device.config import MatteConfig
     from device.matte import refine
@@ -112,15 +112,12 @@ def test_see_through_brings_a_translucent_products_alpha_closer_to_the_truth():
     assert sad["see-through"] < 0.85 * sad["solid"], sad
 
 
+@pytest.mark.shared_data
 def test_open_booth_segmenter_uses_stored_plate_and_shipped_model(tmp_path):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from booth_fakes import ListSource, to_frame
-
     from device.booth.segmenter import open_booth_segmenter
     from device.config import validate
     from device.workflows.calibrate import calibrate
+    from tests.booth.booth_fakes import ListSource, to_frame
 
     # a real photo (TrashNet glass, an unseen category) and its board with the product painted out
     photo = DATA / "trashnet" / "glass-182"

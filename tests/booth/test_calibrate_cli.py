@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from booth_fakes import booth_plate, shifted, with_product  # noqa: E402
-
 from device.cli import main  # noqa: E402
+from tests.booth.booth_fakes import booth_plate, shifted, with_product  # noqa: E402
 
 
 def _write(path: Path, img: np.ndarray, seed: int) -> str:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from booth_fakes import ListSource, booth_plate, shifted, to_frame, with_product  # noqa: E402
-
-from device.booth.plate import Plate, PlateError, check_plate, plate_dir  # noqa: E402
-from device.booth.segmenter import BoothSegmenter  # noqa: E402
-from device.booth.shadow import estimate_shadow  # noqa: E402
-from device.config import BoothConfig, ConfigError, validate  # noqa: E402
-from device.types import Mask  # noqa: E402
-from device.workflows.calibrate import calibrate  # noqa: E402
+from device.booth.plate import Plate, PlateError, check_plate, plate_dir
+from device.booth.segmenter import BoothSegmenter
+from device.booth.shadow import estimate_shadow
+from device.config import BoothConfig, ConfigError, validate
+from device.types import Mask
+from device.workflows.calibrate import calibrate
+from tests.booth.booth_fakes import ListSource, booth_plate, shifted, to_frame, with_product
 
 SETTINGS = {"ExposureTime": 10000, "AnalogueGain": 2.0, "ColourGains": (1.8, 1.5)}
 

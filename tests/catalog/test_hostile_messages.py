@@ -15,7 +15,13 @@ import sys
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_harness import (
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from device.catalog.store import CatalogStore
+from device.comms.mqtt import Publisher, capture_messages
+from device.config import load_config
+from tests.mqtt_harness import (
     REPO,
     catalog_counts,
     login,
@@ -27,12 +33,6 @@ from mqtt_harness import (
     wait_for,
     write_config,
 )
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from device.catalog.store import CatalogStore
-from device.comms.mqtt import Publisher, capture_messages
-from device.config import load_config
 
 USERS = {"booth-1": "pw-1", "booth-2": "pw-2", "catalog": "pw-cat"}
 
@@ -164,6 +164,7 @@ def broker(tmp_path):
     b.kill()
 
 
+@pytest.mark.broker
 def test_hostile_messages_are_quarantined_while_good_captures_from_every_station_are_stored(tmp_path, broker):
     cat_path = write_config(
         tmp_path / "catalog.toml",

@@ -4,7 +4,12 @@ import hashlib
 import time
 from pathlib import Path
 
-from mqtt_harness import (
+import pytest
+
+from device.catalog.receiver import CatalogStore
+from device.comms.mqtt import Publisher, capture_messages
+from device.config import load_config
+from tests.mqtt_harness import (
     Broker,
     catalog_counts,
     make_capture,
@@ -15,9 +20,7 @@ from mqtt_harness import (
     write_config,
 )
 
-from device.catalog.receiver import CatalogStore
-from device.comms.mqtt import Publisher, capture_messages
-from device.config import load_config
+pytestmark = pytest.mark.broker
 
 
 def _feed(store, cap, station="booth-1"):
@@ -82,6 +85,7 @@ def test_bad_checksum_missing_checksum_and_bad_topics_are_quarantined_not_stored
     )
 
 
+@pytest.mark.slow
 def test_receiver_killed_with_sigkill_mid_stream_and_restarted_none_lost_none_twice(tmp_path):
     broker = Broker(tmp_path / "broker").start()
     path = write_config(tmp_path / "cutbox.toml", "booth-1", broker.port, tmp_path / "data")
@@ -185,7 +189,7 @@ def test_receiver_process_tells_systemd_it_is_ready_and_feeds_the_watchdog_while
     import os
     import socket
 
-    from mqtt_harness import free_port
+    from tests.box_config import free_port
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(tmp_path / "notify.sock"))
@@ -219,7 +223,7 @@ def test_the_receiver_needs_only_the_wire_contract_not_the_camera_and_model_stac
     import subprocess
     import sys
 
-    from mqtt_harness import REPO
+    from tests.paths import REPO
 
     code = (
         "import sys, device.cli, device.catalog.receiver, device.catalog.store;"

@@ -6,16 +6,11 @@ empty, then exits 0. The tests SIGKILL it at any point in between.
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from mqtt_harness import make_capture  # noqa: E402
-
-from device.comms.mqtt import Publisher  # noqa: E402
-from device.config import load_config  # noqa: E402
+from device.comms.mqtt import Publisher
+from device.config import load_config
+from tests.mqtt_harness import make_capture  # importable: python_subprocess puts the repo on PYTHONPATH
 
 p = argparse.ArgumentParser()
 p.add_argument("config")

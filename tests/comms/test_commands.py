@@ -5,13 +5,23 @@ import threading
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_harness import Broker, ReceiverThread, catalog_counts, make_capture, verify_catalog, wait_for, write_config
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from device.comms.commands import CommandDispatcher
 from device.comms.mqtt import Publisher
 from device.config import load_config
+from tests.mqtt_harness import (
+    Broker,
+    ReceiverThread,
+    catalog_counts,
+    make_capture,
+    verify_catalog,
+    wait_for,
+    write_config,
+)
+
+pytestmark = pytest.mark.broker
 
 
 class RecordingService:

@@ -6,11 +6,14 @@ import hashlib
 import sqlite3
 import time
 
-from mqtt_harness import Broker, ReceiverThread, catalog_counts, make_capture, wait_for, write_config
+import pytest
 
 from device.comms.mqtt import Publisher
 from device.config import load_config
 from device.types import Artifact
+from tests.mqtt_harness import Broker, ReceiverThread, catalog_counts, make_capture, wait_for, write_config
+
+pytestmark = pytest.mark.broker
 
 STATION = "booth-1"
 

@@ -5,10 +5,10 @@ import sqlite3
 import time
 
 import pytest
-from mqtt_harness import make_capture
 
 from device.comms.mqtt import capture_messages
 from device.comms.outbox import Outbox, OutboxFull, OutMessage
+from tests.mqtt_harness import make_capture
 
 
 def _msgs(i: int, n: int = 2, size: int = 100) -> list[OutMessage]:

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_harness import (
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from device.comms.mqtt import Publisher
+from device.config import load_config
+from tests.mqtt_harness import (
     REPO,
     Broker,
     ReceiverThread,
@@ -25,10 +29,8 @@ from mqtt_harness import (
     wait_for,
     write_config,
 )
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from device.comms.mqtt import Publisher
-from device.config import load_config
+pytestmark = pytest.mark.broker
 
 STATION = "booth-1"
 
@@ -71,6 +73,7 @@ def test_broker_down_when_captures_start_then_up_all_arrive(tmp_path, broker):
     assert pub.published_captures == 20
 
 
+@pytest.mark.slow
 def test_broker_restarted_in_the_middle_of_200_captures_exactly_200_stored(tmp_path, broker):
     cfg = _config(tmp_path, broker.port, catalog_extra=PLAIN)
     rec = ReceiverThread(cfg).start()
@@ -114,6 +117,7 @@ def _status_watcher(port):
     return c, seen
 
 
+@pytest.mark.slow
 def test_publisher_killed_with_sigkill_mid_stream_and_restarted_exactly_all_none_twice(tmp_path, broker):
     path = write_config(tmp_path / "cutbox.toml", STATION, broker.port, tmp_path / "data")
     cfg = load_config(path)

@@ -9,7 +9,11 @@ from __future__ import annotations
 import threading
 
 import paho.mqtt.client as mqtt
-from mqtt_harness import (
+import pytest
+
+from device.comms.mqtt import Publisher
+from device.config import load_config
+from tests.mqtt_harness import (
     Broker,
     ReceiverThread,
     catalog_counts,
@@ -21,8 +25,7 @@ from mqtt_harness import (
     write_config,
 )
 
-from device.comms.mqtt import Publisher
-from device.config import load_config
+pytestmark = pytest.mark.broker
 
 STATION = "booth-1"
 

@@ -3,46 +3,38 @@ the real model on the sample photos, and the catalog receiver."""
 
 import hashlib
 import json
-import shutil
 import sqlite3
 import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from mqtt_harness import REPO, Broker, ReceiverThread, wait_for
+import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.config import CutboxConfig
 from device.service import CutboxService
+from tests.box_config import box_config, copy_samples, free_port
+from tests.mqtt_harness import Broker, ReceiverThread, wait_for
+from tests.paths import REPO
 
 STATION = "booth-7"
 
 
 def _service_config(tmp_path, port: int, photos: tuple[str, ...], catalog: dict | None = None, **mqtt_keys):
     """The real service on sample photos and the shipped model, publishing to a broker on `port`."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in photos:
-        shutil.copy(REPO / "device" / "samples" / name, folder / name)
-    return CutboxConfig.model_validate(
-        {
-            "station": {"id": STATION, "data_dir": str(tmp_path / "data")},
-            "source": {"kind": "files", "path": str(folder)},
-            "segment": {"model": str(REPO / "models" / "cutbox-student-int8.tflite")},
-            "api": {"token": "t" * 20},
-            "mqtt": {
-                "enabled": True,
-                "port": port,
-                "reconnect_min_s": 0.1,
-                "reconnect_max_s": 0.5,
-                "catalog": {"data_dir": str(tmp_path / "catalog"), **(catalog or {})},
-                **mqtt_keys,
-            },
-        }
-    )
+    mqtt_on = {
+        "enabled": True,
+        "port": port,
+        "reconnect_min_s": 0.1,
+        "reconnect_max_s": 0.5,
+        "catalog": {"data_dir": str(tmp_path / "catalog"), **(catalog or {})},
+        **mqtt_keys,
+    }
+    folder = copy_samples(tmp_path / "photos", photos)
+    return box_config(tmp_path, folder, station={"id": STATION}, mqtt=mqtt_on)
 
 
+@pytest.mark.broker
 def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path):
     broker = Broker(tmp_path / "broker").start()
     cfg = _service_config(tmp_path, broker.port, ("cap.jpg", "shoes.jpg"))
@@ -118,9 +110,8 @@ def test_capture_command_over_mqtt_is_answered_and_lands_in_the_catalog(tmp_path
         assert (tmp_path / "data" / "captures" / capture_id).is_dir()
 
 
+@pytest.mark.broker
 def test_status_shows_the_outbox_while_the_broker_is_down_and_it_drains_on_receipts(tmp_path):
-    from mqtt_harness import free_port
-
     port = free_port()
     # sent before the receiver subscribed: sent again soon
     cfg = _service_config(tmp_path, port, ("cap.jpg",), receipt_timeout_s=2.0, catalog={"share_group": ""})
@@ -152,10 +143,9 @@ def test_cutbox_status_reads_the_outbox_and_disk_from_disk_while_nothing_runs(tm
     import subprocess
     import sys
 
-    from mqtt_harness import make_capture, write_config
-
     from device.comms.mqtt import capture_messages
     from device.comms.outbox import Outbox
+    from tests.mqtt_harness import make_capture, write_config
 
     cfg = write_config(tmp_path / "cutbox.toml", STATION, 1, tmp_path / "data")
     box = Outbox(tmp_path / "data" / "outbox.sqlite")

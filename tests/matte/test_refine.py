@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -11,8 +9,8 @@ import pytest
 from device.config import MatteConfig
 from device.matte import Strokes, refine
 from device.types import Frame, Mask
+from tests.paths import CLOTHING
 
-CLOTHING = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "distill" / "clothing"
 PHOTOS = [
     "00143901-a14c-4600-960f-7747b4a3a8cd",
     "00003aeb-ace5-43bf-9a0c-dc31a03e9cd2",
@@ -40,6 +38,7 @@ def _lowres(alpha: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(alpha, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
 
 
+@pytest.mark.shared_data
 def test_refined_alpha_is_closer_to_teacher_alpha_than_plain_upsampling():
     cfg = MatteConfig()
     refined_sad, plain_sad = [], []
@@ -55,6 +54,7 @@ def test_refined_alpha_is_closer_to_teacher_alpha_than_plain_upsampling():
     assert sum(refined_sad) < 0.9 * sum(plain_sad), (refined_sad, plain_sad)
 
 
+@pytest.mark.shared_data
 def test_decontamination_removes_the_green_halo():
     rgb, gt = _teacher(PHOTOS[0])
     product = rgb.astype(np.float32)
@@ -149,6 +149,7 @@ def test_strokes_force_alpha_both_ways():
     assert untouched.full_alpha()[keep].max() == 0.0 and untouched.full_alpha()[remove].min() == 1.0
 
 
+@pytest.mark.shared_data
 def test_hard_alpha_is_binary():
     rgb, gt = _teacher(PHOTOS[1])
     a = refine(_mask(rgb, _lowres(gt, 8)), MatteConfig(hard=True)).full_alpha()
@@ -171,6 +172,7 @@ def test_bad_inputs_fail_with_one_clear_line():
         Strokes(np.zeros((5, 5), bool), np.zeros((6, 5), bool))
 
 
+@pytest.mark.shared_data
 def test_the_roi_bounds_every_non_zero_alpha():
     for stem in PHOTOS:
         rgb, gt = _teacher(stem)

@@ -1,22 +1,17 @@
 """tools/evaluate.py's model specs on the shipped student and a bundled photo with a teacher alpha."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
+from tests.paths import SAMPLES, STUDENT_MODEL, TEST_DATA
 from tools.evaluate import WithMatte, load_model, read_rgb, score
 
-ROOT = Path(__file__).resolve().parents[2]
-STUDENT = ROOT / "models" / "cutbox-student-int8.tflite"
+STUDENT = STUDENT_MODEL
 
 
 def test_plus_matte_scores_the_alpha_a_capture_gets():
-    rgb = read_rgb(ROOT / "device" / "samples" / "sweater.jpg")
-    gt = (
-        cv2.imread(str(ROOT / "tests" / "data" / "alpha" / "sweater.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32)
-        / 255
-    )
+    rgb = read_rgb(SAMPLES / "sweater.jpg")
+    gt = cv2.imread(str(TEST_DATA / "alpha" / "sweater.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
     raw, matted = load_model(str(STUDENT)), load_model(f"{STUDENT}+matte")
     assert isinstance(matted, WithMatte) and matted.name == "cutbox-student-int8 + matte"
     low, full = raw(rgb), matted(rgb)

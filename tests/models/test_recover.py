@@ -6,16 +6,14 @@ with the device runtime alone.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.paths import BOOTH_MODEL, STUDENT_MODEL
 from tools.model.recover import model_shape, read_convolutions
 
-ROOT = Path(__file__).resolve().parents[2]
-STUDENT = ROOT / "models" / "cutbox-student-int8.tflite"
-BOOTH = ROOT / "models" / "cutbox-booth-int8.tflite"
+STUDENT, BOOTH = STUDENT_MODEL, BOOTH_MODEL
 
 
 @pytest.fixture(scope="module", params=[STUDENT, BOOTH], ids=["student", "booth"])

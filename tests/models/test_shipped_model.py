@@ -5,19 +5,17 @@ Runs on the device runtime only (ai_edge_litert, no TensorFlow).
 
 import hashlib
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.paths import GROCERY, STUDENT_MODEL
 from tools.model.data import is_validation
 from tools.model.int8_check import Interpreter, int8_check
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "cutbox-student-int8.tflite"
+MODEL = STUDENT_MODEL
 CARD = MODEL.with_suffix(".json")
-GROCERY = ROOT.parent / "shared" / "data" / "distill" / "grocery-iconic"
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +62,7 @@ def _predict(it, rgb):
     return it.get_tensor(out["index"])[0, ..., 0]
 
 
+@pytest.mark.shared_data
 def test_cuts_out_held_out_packshots(interpreter):
     photos = [p for p in sorted(GROCERY.glob("*.jpg")) if is_validation(p.stem, 0.08)]
     photos += [p for p in sorted(GROCERY.glob("*.jpg")) if not is_validation(p.stem, 0.08)][: max(0, 8 - len(photos))]

@@ -107,6 +107,7 @@ def _card_copy(tmp_path):
     return tmp_path / f"{NAME}.json"
 
 
+@pytest.mark.slow
 def test_retime_rewrites_only_the_latency_and_says_which_machine_timed_it(tmp_path):
     card_path = _card_copy(tmp_path)
     before = json.loads(card_path.read_text())

@@ -16,8 +16,8 @@ from device.segment.litert import LiteRTSegmenter, find_edgetpu, stretch_resize
 from device.sources.decode import decode_image
 from device.sources.files import read_frame
 from device.types import Frame
+from tests.paths import GROCERY
 
-GROCERY = Path(__file__).resolve().parents[3] / "shared" / "data" / "distill" / "grocery-iconic"
 PACKSHOTS = [
     "Alpro-Fresh-Soy-Milk_Iconic",
     "Anjou_Iconic",
@@ -43,6 +43,7 @@ def packshot_names() -> list[str]:
     return names[::8][:10]
 
 
+@pytest.mark.shared_data
 def test_the_real_model_finds_packshot_products(segmenter):
     ious = []
     for name in packshot_names():
@@ -52,6 +53,7 @@ def test_the_real_model_finds_packshot_products(segmenter):
     assert min(ious) >= 0.4, ious
 
 
+@pytest.mark.shared_data
 def test_the_mask_is_the_cards_output_size_and_a_probability(segmenter):
     mask = segmenter.segment(read_frame(GROCERY / f"{PACKSHOTS[0]}.jpg"))
     card = segmenter.card
@@ -62,6 +64,7 @@ def test_the_mask_is_the_cards_output_size_and_a_probability(segmenter):
     assert mask.model == card.label and mask.backend == "cpu"
 
 
+@pytest.mark.shared_data
 def test_the_lores_stream_is_used_instead_of_the_full_frame(segmenter):
     photo = decode_image(GROCERY / f"{PACKSHOTS[1]}.jpg")
     w, h = segmenter.input_size
@@ -73,6 +76,7 @@ def test_the_lores_stream_is_used_instead_of_the_full_frame(segmenter):
     assert iou_with_teacher(with_lores.prob, GROCERY / f"{PACKSHOTS[1]}.png", 0.5) >= 0.6
 
 
+@pytest.mark.shared_data
 def test_area_resize_matches_a_single_inter_area_step():
     img = decode_image(GROCERY / f"{PACKSHOTS[0]}.jpg")
     big = cv2.resize(img, (2304, 1296), interpolation=cv2.INTER_CUBIC)
@@ -81,6 +85,7 @@ def test_area_resize_matches_a_single_inter_area_step():
     assert fast.shape == ref.shape and np.abs(fast - ref).mean() < 1.5
 
 
+@pytest.mark.shared_data
 def test_stretch_resize_is_an_area_like_average_of_the_frame():
     """The hot-path model input: close to one INTER_AREA step, and no aliasing of a fine pattern."""
     img = decode_image(GROCERY / f"{PACKSHOTS[0]}.jpg")

@@ -7,7 +7,6 @@ import io
 import struct
 import time
 import zlib
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,8 +14,7 @@ import pytest
 from PIL import Image
 
 from device.sources.decode import ImageError, decode_image, decode_image_info
-
-SAMPLES = Path(__file__).resolve().parents[2] / "device" / "samples"
+from tests.paths import SAMPLES
 
 
 def _png_bytes(im: Image.Image, **kw) -> bytes:

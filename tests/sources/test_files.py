@@ -11,8 +11,7 @@ import pytest
 from device.config import SourceConfig
 from device.sources import FrameSource, SourceError, open_source
 from device.sources.files import FileSource, expand_paths, read_frame
-
-SAMPLES = Path(__file__).resolve().parents[2] / "device" / "samples"
+from tests.paths import SAMPLES
 
 
 @pytest.fixture

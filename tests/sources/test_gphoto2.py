@@ -7,14 +7,14 @@ gphoto2's own error messages; the success path (a real shutter release) needs a 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from device.sources.base import SourceError
 from device.sources.gphoto2 import GPhoto2Source
+from tests.paths import SAMPLES
 
-SAMPLE = Path(__file__).resolve().parents[2] / "device" / "samples" / "cap.jpg"
+SAMPLE = SAMPLES / "cap.jpg"
 
 
 def test_missing_gphoto2_is_one_clear_line(tmp_path):

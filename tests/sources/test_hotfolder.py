@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,8 @@ from device.config import SourceConfig
 from device.sources import SourceError, open_source
 from device.sources.decode import decode_image
 from device.sources.hotfolder import HotFolderSource
+from tests.paths import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2] / "device" / "samples"
 JPEG = (SAMPLES / "purple-tshirt.jpg").read_bytes()
 
 

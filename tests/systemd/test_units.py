@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import REPO as ROOT
+
 UNITS = ["cutbox.service", "cutbox-catalog.service"]
 INSTALLED_CUTBOX = "/opt/cutbox/venv/bin/cutbox"
 

@@ -11,7 +11,6 @@ real pipeline.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -23,8 +22,9 @@ from device.pipeline import Pipeline
 from device.turntable import SimulatedTurntable, TurntableError
 from device.types import Frame, Mask
 from device.workflows.spin import shoot_spin, union_box
+from tests.paths import CLOTHING, SAMPLES
 
-PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "distill" / "clothing"
+PHOTOS = CLOTHING
 RADIUS_PX = 120
 
 
@@ -88,6 +88,7 @@ def pipeline():
         yield p
 
 
+@pytest.mark.shared_data
 def test_spin_set_has_one_crop_box_and_angles_in_meta(pipeline):
     table = SimulatedTurntable(speed_deg_s=36000)
     scene = TurntableScene(table)
@@ -127,6 +128,7 @@ def scene_frame(scene: TurntableScene, angle: float) -> Frame:
     return TurntableScene(table).grab()
 
 
+@pytest.mark.shared_data
 def test_product_stays_put_across_the_set(pipeline):
     """With one box, the product's left edge moves in the output only by its real swing; with
     per-view boxes (what a single capture does) it would stay pinned to the margin."""
@@ -144,12 +146,14 @@ def test_product_stays_put_across_the_set(pipeline):
     assert all(c.meta["sku"] is None for c in captures)
 
 
+@pytest.mark.shared_data
 def test_sku_comes_from_the_source_or_the_barcode_flag(pipeline):
     table = SimulatedTurntable(speed_deg_s=36000)
     captures = shoot_spin(TurntableScene(table, sku="TEE-7"), pipeline, table, 2)
     assert [c.sku for c in captures] == ["TEE-7", "TEE-7"]
 
 
+@pytest.mark.shared_data
 def test_a_failing_turntable_names_the_view():
     class Jammed(SimulatedTurntable):
         def rotate(self, degrees):
@@ -161,6 +165,7 @@ def test_a_failing_turntable_names_the_view():
             shoot_spin(TurntableScene(table), p, table, 3, settle_s=0)
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("steps", [0, 361, 2.5])
 def test_bad_step_counts_are_refused(pipeline, steps):
     table = SimulatedTurntable()
@@ -178,7 +183,7 @@ def test_cutbox_spin_writes_each_view_named_by_sku_and_angle_with_its_sidecar(tm
     photos = tmp_path / "in"
     photos.mkdir()
     for i in range(3):
-        shutil.copy(Path(__file__).resolve().parents[2] / "device" / "samples" / "shoes.jpg", photos / f"s{i}.jpg")
+        shutil.copy(SAMPLES / "shoes.jpg", photos / f"s{i}.jpg")
     monkeypatch.setenv("CUTBOX__TURNTABLE__SETTLE_S", "0")
     assert main(["spin", "--steps", "3", "--sku", "SHOE-1", "--source", str(photos), "-o", str(tmp_path / "out")]) == 0
     (folder,) = (tmp_path / "out" / "SHOE-1").iterdir()
