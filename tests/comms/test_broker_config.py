@@ -10,7 +10,10 @@ import ssl
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_harness import (
+
+from device.comms.mqtt import Publisher
+from device.config import load_config
+from tests.mqtt_harness import (
     ACL,
     REPO,
     Broker,
@@ -25,9 +28,6 @@ from mqtt_harness import (
     wait_for,
     write_config,
 )
-
-from device.comms.mqtt import Publisher
-from device.config import load_config
 
 CONF = REPO / "firmware_config/mosquitto/cutbox.conf"
 USERS = {"booth-1": "pw-1", "catalog": "pw-cat"}
@@ -66,6 +66,7 @@ def shipped_broker(tmp_path):
     b.kill()
 
 
+@pytest.mark.broker
 def test_booths_publish_over_tls_the_catalog_on_loopback_and_receipts_come_back(tmp_path, shipped_broker):
     b = shipped_broker
     cat = load_config(
@@ -106,6 +107,7 @@ def test_booths_publish_over_tls_the_catalog_on_loopback_and_receipts_come_back(
     assert connected == []
 
 
+@pytest.mark.broker
 def test_a_bounded_broker_queue_drops_during_a_catalog_outage_and_the_booths_resends_fill_the_gap(tmp_path):
     broker = Broker(tmp_path / "broker", extra="max_queued_messages 5").start()
     cfg = load_config(
