@@ -13,10 +13,8 @@ from pathlib import Path
 
 from device.config import CutboxConfig
 from device.service import CutboxService
+from tests.paths import SAMPLES
 from tests.test_sku import key_events
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = REPO / "device" / "samples"
 
 
 def box(tmp_path: Path, **scanner) -> CutboxService:

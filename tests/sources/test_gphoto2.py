@@ -7,6 +7,7 @@ gphoto2's own error messages; the success path (a real shutter release) needs a 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 

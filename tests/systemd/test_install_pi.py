@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
+
 INSTALLER = REPO / "tools" / "install-pi.sh"
 WHEELHOUSE = Path(os.environ.get("CUTBOX_TEST_WHEELHOUSE", Path.home() / ".cache" / "cutbox" / "wheelhouse-host"))
 PYTHON311 = shutil.which("python3.11") or "/root/.pyenv/versions/3.11.7/bin/python3.11"
