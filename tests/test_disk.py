@@ -124,22 +124,11 @@ def test_a_tiny_disk_fills_captures_are_refused_cleanly_and_accepted_again_when_
 
 def test_the_service_refuses_captures_on_a_full_disk_says_so_and_takes_them_again(tiny_disk, tmp_path):
     from device.api.app import http_status
-    from device.config import CutboxConfig
     from device.service import CutboxService
+    from tests.box_config import box_config, copy_samples
 
-    repo = Path(__file__).resolve().parent.parent
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    shutil.copy(repo / "device" / "samples" / "cap.jpg", photos / "cap.jpg")
-    cfg = CutboxConfig.model_validate(
-        {
-            "station": {"data_dir": str(tiny_disk / "data")},
-            "source": {"kind": "files", "path": str(photos)},
-            "segment": {"model": str(repo / "models" / "cutbox-student-int8.tflite")},
-            "api": {"token": "t" * 20},
-            "storage": {"min_free_mb": 2},
-        }
-    )
+    photos = copy_samples(tmp_path / "photos", ["cap.jpg"])
+    cfg = box_config(tmp_path, photos, station={"data_dir": str(tiny_disk / "data")}, storage={"min_free_mb": 2})
     svc = CutboxService(cfg).start()
     filler = tiny_disk / "filler"
     try:
