@@ -16,6 +16,8 @@ import numpy as np
 from device.sources.base import SourceError, new_frame_id
 from device.types import Frame
 
+STALE_REQUESTS_MAX = 6  # buffer_count 4 plus the ones in flight
+
 
 def _import_picamera2():
     try:
@@ -86,11 +88,25 @@ class Picamera2Source:
             self.locked = lock_controls(controls, cam.capture_metadata())
             cam.set_controls(self.locked)
 
+    def _fresh_request(self):
+        """The first request whose exposure started after this call: the queue holds frames
+        exposed earlier (while a turntable was still moving, say), so those are dropped, at
+        most a queue's worth (libcamera's SensorTimestamp is the start of exposure, in ns of
+        CLOCK_BOOTTIME)."""
+        asked = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        for _ in range(STALE_REQUESTS_MAX):
+            request = self._cam.capture_request()
+            stamp = request.get_metadata().get("SensorTimestamp")
+            if stamp is None or stamp >= asked:
+                return request
+            request.release()
+        return self._cam.capture_request()
+
     def grab(self) -> Frame:
         if self._cam is None:
             raise SourceError("Pi camera is closed")
         t0 = time.perf_counter()
-        request = self._cam.capture_request()
+        request = self._fresh_request()
         try:
             main = np.ascontiguousarray(request.make_array("main")[:, :, :3])
             lores = request.make_array("lores")

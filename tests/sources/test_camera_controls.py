@@ -5,8 +5,10 @@ records what picamera2 is asked (start, settle, metadata, set)."""
 from __future__ import annotations
 
 import sys
+import time
 import types
 
+import numpy as np
 import pytest
 
 from device.config import CameraConfig, load_config
@@ -88,6 +90,13 @@ class Recorder:
     def start(self):
         self.calls.append(("start",))
 
+    def capture_request(self):
+        """Three frames queued before the grab (exposed while the table moved), then fresh ones."""
+        self.served = getattr(self, "served", 0) + 1
+        now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        stamp = now - 50_000_000 if self.served <= 3 else now + 1_000_000
+        return FakeRequest(stamp, self)
+
     def capture_metadata(self):
         self.calls.append(("metadata",))
         return {"ExposureTime": 9000, "AnalogueGain": 1.25, "ColourGains": (1.8, 1.4)}
@@ -97,6 +106,34 @@ class Recorder:
 
     def close(self):
         pass
+
+
+class FakeRequest:
+    def __init__(self, stamp, cam):
+        self.stamp, self.cam, self.released = stamp, cam, False
+
+    def get_metadata(self):
+        return {"SensorTimestamp": self.stamp, "ExposureTime": 9000, "AnalogueGain": 1.25}
+
+    def make_array(self, name):
+        return np.zeros((8, 8, 3), np.uint8)
+
+    def release(self):
+        self.cam.calls.append(("release", self.stamp))
+
+
+def test_a_grab_skips_frames_exposed_before_it_was_asked_for(monkeypatch):
+    """After a turntable move the queue still holds frames exposed during the move."""
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Recorder))
+    from device.sources.pi_camera import Picamera2Source
+
+    src = Picamera2Source(controls=CameraConfig())
+    t_asked = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+    src.grab()
+    released = [c[1] for c in Recorder.calls if c[0] == "release"]
+    assert len(released) == 4  # three stale ones dropped, the fresh one used and released
+    assert all(s < t_asked for s in released[:3]) and released[3] > t_asked
+    src.close()
 
 
 def test_lock_runs_after_start_and_settle(monkeypatch):
