@@ -108,6 +108,9 @@ class Gphoto2SourceConfig(Section):
     busy_retries: int = Field(
         3, ge=0, le=20, description="Tries again when the camera says busy (-110, PTP Device Busy)"
     )
+    capture_target: Literal["keep", "ram", "card"] = Field(
+        "keep", description="Where the camera stores the shot (ram: nothing on the card; keep: as set on the camera)"
+    )
     keep_files: int = Field(200, ge=0, le=100_000, description="Newest shots kept in the folder (0: deleted once read)")
 
 

@@ -80,4 +80,5 @@ def _gphoto2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_
         max_pixels=cfg.max_pixels,
         busy_retries=tether.busy_retries,
         keep_files=tether.keep_files,
+        capture_target=tether.capture_target,
     )

@@ -32,6 +32,11 @@ _SAVED = re.compile(r"^Saving file as (.+?)\s*$", re.MULTILINE)
 _BUSY = re.compile(r"-110\b|I/O in progress|Device Busy|PTP_RC_DeviceBusy|0x2019", re.IGNORECASE)
 
 
+# gphoto2's capturetarget choices on Canon and Nikon bodies: 0 internal RAM (nothing left on
+# the card, faster), 1 the memory card (a copy stays on the camera).
+CAPTURE_TARGETS = {"ram": 0, "card": 1}
+
+
 class CameraBusy(SourceError):
     """The camera said busy; trigger() asks again."""
 
@@ -50,6 +55,7 @@ class GPhoto2Source:
         busy_retries: int = 3,
         busy_wait_s: float = 0.5,
         keep_files: int = 200,
+        capture_target: str = "keep",
     ):
         found = shutil.which(binary)
         if found is None:
@@ -65,6 +71,7 @@ class GPhoto2Source:
         self.timeout_s = timeout_s
         self.max_pixels = max_pixels
         self.busy_retries, self.busy_wait_s, self.keep_files = busy_retries, busy_wait_s, keep_files
+        self.capture_target = capture_target
 
     def _command(self, *args: str) -> list[str]:
         cmd = [self.binary, "--quiet"]
@@ -98,7 +105,9 @@ class GPhoto2Source:
     def _trigger_once(self) -> list[Path]:
         stem = new_frame_id("gphoto2")
         pattern = str(self.folder / f"{stem}.%C")
-        cmd = self._command("--capture-image-and-download", "--filename", pattern, "--force-overwrite")
+        target = CAPTURE_TARGETS.get(self.capture_target)
+        first = ["--set-config", f"capturetarget={target}"] if target is not None else []
+        cmd = self._command(*first, "--capture-image-and-download", "--filename", pattern, "--force-overwrite")
         try:
             run = subprocess.run(
                 cmd, capture_output=True, text=True, timeout=self.timeout_s, env=dict(os.environ, LANG="C")

@@ -89,6 +89,7 @@ def busy_camera(tmp_path: Path, busy_times: int) -> Path:
     script.write_text(
         "#!/bin/bash\n"
         f"n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}\n"
+        f'echo "$*" >> {tmp_path / "args"}\n'
         f"if [ $n -le {busy_times} ]; then\n"
         "  echo '*** Error (-110: '\\''I/O in progress'\\'') ***' >&2; exit 1\n"
         "fi\n"
@@ -120,3 +121,11 @@ def test_old_tethered_shots_are_cleaned_up(tmp_path):
     none_kept = GPhoto2Source(tmp_path / "hot2", binary=str(busy_camera(tmp_path, 0)), keep_files=0)
     none_kept.grab()
     assert list((tmp_path / "hot2").iterdir()) == []
+
+
+def test_capture_target_ram_is_set_in_the_same_gphoto2_call(tmp_path):
+    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 0)), capture_target="ram")
+    src.grab()
+    args = (tmp_path / "args").read_text().split()
+    assert args[args.index("--set-config") + 1] == "capturetarget=0"
+    assert args.index("--set-config") < args.index("--capture-image-and-download")
