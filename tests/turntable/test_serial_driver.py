@@ -131,23 +131,24 @@ def test_bad_template_is_rejected_before_opening():
         SerialTurntable("/dev/null", rotate_command="ROT {angle}\n")
 
 
-class Grbl(threading.Thread):
+class Grbl(FakeController):
     """GRBL 1.1 as a turntable controller on a pty: a G-code line is answered `ok` at once
     (buffered), the move then runs for `move_s`; the real-time `?` (no newline) is answered
     with `<Run|...>` while it runs and `<Idle|...>` after. `error:` for unknown lines."""
 
     def __init__(self, move_s: float = 0.3):
-        super().__init__(daemon=True)
-        self.master, slave = os.openpty()
-        self.port = os.ttyname(slave)
-        self._slave = slave
         self.move_s = move_s
         self.busy_until = 0.0
         self.x = 0.0
         self.lines: list[str] = []
         self.polls = 0
-        self._stop = threading.Event()
-        self.start()
+        super().__init__(reply=None)
+
+    def _say(self, data: bytes) -> None:
+        try:
+            os.write(self.master, data)
+        except OSError:  # stopped while a poll was being answered
+            pass
 
     def run(self):
         buf = b""
@@ -160,7 +161,7 @@ class Grbl(threading.Thread):
                 if byte == ord("?"):  # real-time: answered at once, never queued
                     self.polls += 1
                     state = "Run" if time.monotonic() < self.busy_until else "Idle"
-                    os.write(self.master, f"<{state}|MPos:{self.x:.3f},0.000,0.000|FS:0,0>\r\n".encode())
+                    self._say(f"<{state}|MPos:{self.x:.3f},0.000,0.000|FS:0,0>\r\n".encode())
                 else:
                     buf += bytes([byte])
             while b"\n" in buf:
@@ -170,14 +171,9 @@ class Grbl(threading.Thread):
                 if line.startswith("G91 G0 X"):
                     self.x += float(line[8:])
                     self.busy_until = max(time.monotonic(), self.busy_until) + self.move_s
-                    os.write(self.master, b"ok\r\n")
+                    self._say(b"ok\r\n")
                 else:
-                    os.write(self.master, b"error:20\r\n")
-
-    def stop(self):
-        self._stop.set()
-        os.close(self._slave)
-        os.close(self.master)
+                    self._say(b"error:20\r\n")
 
 
 def grbl_config(port: str, **over) -> TurntableConfig:
