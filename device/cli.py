@@ -247,7 +247,7 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem)
         return 1
-    from device.config_check import check_resources
+    from device.workflows.config_check import check_resources
 
     found = check_resources(cfg, Path(args.root) if args.root else None)
     for problem in found.problems:
@@ -509,7 +509,7 @@ def _add_status(sub) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from device.retention import local_status
+    from device.box.retention import local_status
 
     cfg = _load_config(args)
     if cfg is None:

@@ -21,6 +21,7 @@ from device.box.camera import Camera
 from device.box.events import Events
 from device.box.parts import Parts
 from device.box.publishing import Publisher, Publishing
+from device.box.retention import Retention
 from device.box.scanner import ScannerLink
 from device.box.settings import ConfigManager, redact, resolve_token
 from device.box.status import box_status, mqtt_status
@@ -29,7 +30,6 @@ from device.box.watchdog import Heartbeat, Notifier, Watchdog
 from device.config import CutboxConfig
 from device.errors import BadRequest, CameraError, Conflict, ServiceError, Unavailable
 from device.pipeline import Pipeline
-from device.retention import Retention
 from device.sources.base import FrameSource
 from device.turntable.base import Turntable
 from device.types import Capture, Frame

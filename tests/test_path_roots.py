@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from device.box.path_roots import path_problems
 from device.config import CutboxConfig
-from device.path_roots import path_problems
 
 
 def config(tmp: Path, **sections) -> CutboxConfig:

@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 
+from device.box.retention import Retention
 from device.box.store import CaptureStore
 from device.comms.mqtt import capture_messages
 from device.comms.outbox import Outbox
 from device.config import StorageConfig
-from device.retention import Retention
 from device.types import Artifact, Capture, Frame
 from tests.mqtt_harness import make_capture as mqtt_capture
 

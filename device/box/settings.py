@@ -13,10 +13,10 @@ from typing import Any
 from device.box.camera import Camera
 from device.box.overrides import SettingsOverrides
 from device.box.parts import LOAD_ERRORS, Parts
+from device.box.path_roots import path_problems
 from device.config import ConfigError, CutboxConfig, validate
 from device.errors import BadRequest, one_line
 from device.logs import apply_logging
-from device.path_roots import path_problems
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from device import errors
-from device.disk import folder_bytes, free_space_problem
+from device.box.disk import folder_bytes, free_space_problem
 from device.errors import BadRequest, DiskFull
 from device.types import Artifact, Capture, Frame
 

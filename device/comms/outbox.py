@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from device.box.disk import free_space_problem
 from device.comms.payloads import PayloadFiles
-from device.disk import free_space_problem
 from device.errors import Unavailable
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from device.box.disk import disk_usage, folder_bytes
 from device.box.store import CaptureStore, NotFound
 from device.config import StorageConfig
-from device.disk import disk_usage, folder_bytes
 
 log = logging.getLogger(__name__)
 
