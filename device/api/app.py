@@ -18,6 +18,7 @@ from device.api.auth import require_reader
 from device.api.guard import DEFAULT_BODY_LIMIT, RequestGuard, SecurityHeaders
 from device.api.hosts import trusted_hosts
 from device.api.metrics import Metrics
+from device.api.problems import COMMON_RESPONSES, use_problem_for_validation_errors
 from device.api.routers import captures, health, preview, review, session, settings, status
 from device.box.settings import resolve_token
 from device.config import CutboxConfig
@@ -65,7 +66,9 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
         docs_url="/docs" if config.api.docs else None,
         redoc_url=None,
         max_body_size=DEFAULT_BODY_LIMIT,
+        responses=COMMON_RESPONSES,
     )
+    use_problem_for_validation_errors(app)
     app.state.service = service
     app.state.token = token or resolve_token(config)
     app.state.open_reads = config.api.open_reads

@@ -161,7 +161,10 @@ function showResult(meta) {
 }
 
 async function showCaptureById(id) {
-  try { showResult(await api("GET", "/api/captures/" + encodeURIComponent(id))); } catch (e) { /* gone meanwhile */ }
+  let meta;
+  try { meta = await api("GET", "/api/captures/" + encodeURIComponent(id)); } catch (e) { return; /* gone meanwhile */ }
+  // A newer capture (this page's own, made while this answer was on its way) wins.
+  if (id === state.lastStatusCapture) showResult(meta);
 }
 
 async function capture() {
