@@ -99,9 +99,9 @@ def _run_batch(paths: list[str], out: str, preset: str | None, args: argparse.Na
         except ValueError as exc:
             _err(str(exc))
             return 2
-        seg = pipeline.segmenter
-        if hasattr(seg, "backend_reason"):
-            print(f"model: {seg.card.label} on {seg.backend} ({seg.backend_reason})", file=sys.stderr)
+        if pipeline.model_name is not None:
+            backend, reason = pipeline.backend
+            print(f"model: {pipeline.model_name} on {backend} ({reason})", file=sys.stderr)
 
         def progress(files):
             return tqdm(files, desc="cutout", unit="img", file=sys.stderr, disable=len(files) < 2, dynamic_ncols=True)

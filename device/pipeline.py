@@ -22,6 +22,7 @@ from device.config import CutboxConfig, PresetConfig
 from device.export import DEFERRED_FORMATS, encode, sidecar
 from device.matte import Strokes, refine
 from device.segment import PlateAware, Segmenter, open_segmenter
+from device.segment.base import ModelBacked
 from device.types import Artifact, Capture, Cutout, Frame, Matte, new_capture_id
 
 STAGES = ("source", "segment", "matte", "compose", "export", "total")
@@ -46,14 +47,15 @@ class Pipeline:
 
     @property
     def model_name(self) -> str | None:
-        """The model's label from its card (None for a segmenter without a card)."""
-        card = getattr(self.segmenter, "card", None)
-        return getattr(card, "label", None)
+        """The model's label from its card (None for a segmenter without one, a test double)."""
+        return self.segmenter.card.label if isinstance(self.segmenter, ModelBacked) else None
 
     @property
     def backend(self) -> tuple[str, str]:
         """(backend, reason) of the generic model: "edgetpu" only when it really runs there."""
-        return getattr(self.segmenter, "backend", "unknown"), getattr(self.segmenter, "backend_reason", "")
+        if isinstance(self.segmenter, ModelBacked):
+            return self.segmenter.backend, self.segmenter.backend_reason
+        return "unknown", ""
 
     # ---- presets -------------------------------------------------------------------------
     @property

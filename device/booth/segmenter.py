@@ -24,6 +24,7 @@ import numpy as np
 
 from device.booth.plate import Plate, PlateError, PlateFit, check_background, check_plate_cfg, plate_dir
 from device.segment.base import ModelError, Segmenter
+from device.segment.card import ModelCard
 from device.segment.litert import model_input
 from device.types import Frame, Mask
 
@@ -96,12 +97,23 @@ class BoothSegmenter:
         self._last_input: tuple = (None, None, None)  # (frame id, model-size frame, plate) for the shadow layer
         self.set_plate(plate)
 
-    def __getattr__(self, name: str):
-        """Everything else (card, backend, backend_reason, input_size) is the generic model's:
-        it is the one that runs whenever the plate does not fit."""
-        if name == "generic":  # not set yet (during unpickling/construction): no recursion
-            raise AttributeError(name)
-        return getattr(self.generic, name)
+    # The card, backend and input size reported are the generic model's: it is the one that
+    # runs whenever the plate does not fit.
+    @property
+    def card(self) -> ModelCard:
+        return self.generic.card  # type: ignore[attr-defined]
+
+    @property
+    def backend(self) -> str:
+        return self.generic.backend  # type: ignore[attr-defined]
+
+    @property
+    def backend_reason(self) -> str:
+        return self.generic.backend_reason  # type: ignore[attr-defined]
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.generic.input_size  # type: ignore[attr-defined]
 
     def set_plate(self, plate: Plate | None) -> None:
         """Use a new plate (after `cutbox calibrate`) or none; the first plate opens the plate model."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from device.errors import Unavailable
 from device.types import Frame, Mask, Matte
+
+if TYPE_CHECKING:  # card.py raises ModelError from here
+    from device.segment.card import ModelCard
 
 
 class ModelError(Unavailable):
@@ -17,6 +20,16 @@ class Segmenter(Protocol):
     """Anything that turns a Frame into a Mask (the LiteRT model, or a test double)."""
 
     def segment(self, frame: Frame) -> Mask: ...
+
+
+@runtime_checkable
+class ModelBacked(Protocol):
+    """A segmenter that runs a model with a card (LiteRT, the booth segmenter): what the status,
+    the captures and the journal report as the model and where it runs."""
+
+    card: ModelCard
+    backend: str  # "cpu" or "edgetpu"
+    backend_reason: str  # why that backend (no Coral found, ...)
 
 
 @runtime_checkable

@@ -17,11 +17,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from device.compose import subject_box
+from device.config import CutboxConfig, PresetConfig
 from device.limits import MAX_SPIN_STEPS
 from device.turntable.base import Turntable, TurntableError, wrap
-from device.types import Capture
+from device.types import Capture, Frame, Matte
 from device.workflows.sku import clean_sku, sku_from_frame
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,36 @@ def union_box(boxes) -> tuple[int, int, int, int]:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
+class Grabber(Protocol):
+    def grab(self) -> Frame: ...
+
+
+class SpinStages(Protocol):
+    """What a spin needs of the pipeline: `Pipeline` itself, or the box's `ScoredPipeline`."""
+
+    @property
+    def config(self) -> CutboxConfig: ...
+
+    @property
+    def preset(self) -> str: ...
+
+    def preset_config(self, name: str | None = None) -> PresetConfig: ...
+
+    def matte(self, frame: Frame) -> Matte: ...
+
+    def finish(
+        self,
+        matte: Matte,
+        *,
+        preset: str | None = None,
+        box: tuple[int, int, int, int] | None = None,
+        extra_meta: dict | None = None,
+    ) -> Capture: ...
+
+
 def shoot_spin(
-    source,
-    pipeline,
+    source: Grabber,
+    pipeline: SpinStages,
     turntable: Turntable,
     steps: int,
     sku: str | None = None,
@@ -63,11 +92,11 @@ def shoot_spin(
     """
     if not isinstance(steps, int) or not 1 <= steps <= MAX_SPIN_STEPS:
         raise ValueError(f"steps must be a whole number 1..{MAX_SPIN_STEPS} (got {steps!r})")
-    table_cfg = getattr(getattr(pipeline, "config", None), "turntable", None)
+    table_cfg = pipeline.config.turntable
     if settle_s is None:
-        settle_s = table_cfg.settle_s if table_cfg is not None else 0.0
+        settle_s = table_cfg.settle_s
     if return_to_start is None:
-        return_to_start = table_cfg.return_to_start if table_cfg is not None else True
+        return_to_start = table_cfg.return_to_start
     sku = clean_sku(sku) if sku else None
     preset_name = preset or pipeline.preset
     preset_cfg = pipeline.preset_config(preset_name)
