@@ -294,7 +294,7 @@ class Publisher:
                 delay = self.cfg.reconnect_min_s
                 try:
                     self._send_loop(client)
-                except Exception as exc:
+                except Exception as exc:  # one bad message or a paho error must not end the sender thread
                     self.last_error = f"sender error: {exc}"
                     log.exception("sender error; reconnecting")
                 self._client = None
@@ -304,7 +304,7 @@ class Publisher:
                 )
                 try:
                     info.wait_for_publish(2)
-                except Exception:
+                except (RuntimeError, ValueError):  # not sent (queue full, gone): the last will says offline
                     pass
             client.disconnect()
             client.loop_stop()
@@ -362,7 +362,7 @@ class Publisher:
             if self.on_published:
                 try:
                     self.on_published(cid)
-                except Exception:
+                except Exception:  # the caller's callback: log it, keep publishing
                     log.exception("on_published callback failed for %s", cid)
 
     def _take_receipts(self) -> None:

@@ -117,7 +117,7 @@ class Int8Model:
                 model_path=str(run_path), num_threads=threads, experimental_delegates=delegates or None
             )
             self._interp.allocate_tensors()
-        except Exception as exc:
+        except Exception as exc:  # LiteRT and the delegate raise RuntimeError, ValueError or their own
             raise ModelError(f"cannot load model {run_path.name}: {' '.join(str(exc).split())[:200]}") from None
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]

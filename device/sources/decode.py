@@ -68,7 +68,7 @@ def decode_image_info(
             im.draft(im.mode, (-(-width // reduce), -(-height // reduce)))
             info["reduced"] = round(width / im.size[0])
         im.load()
-    except Exception as exc:
+    except Exception as exc:  # a broken body can raise almost anything inside Pillow
         raise ImageError(f"truncated or corrupt {im.format or 'image'} data: {one_line(exc)}") from None
 
     orientation = _orientation(im)
@@ -76,14 +76,14 @@ def decode_image_info(
         info["exif_orientation"] = int(orientation)
         try:
             im = ImageOps.exif_transpose(im)
-        except Exception as exc:
+        except Exception as exc:  # as above: Pillow, on hostile EXIF
             raise ImageError(f"cannot apply EXIF orientation {orientation}: {one_line(exc)}") from None
 
     try:
         rgb = _to_srgb(im, info)
     except ImageError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # as above: Pillow or LittleCMS on a hostile mode or profile
         raise ImageError(f"cannot convert {im.mode} image to RGB: {one_line(exc)}") from None
     return np.ascontiguousarray(rgb), info
 

@@ -43,7 +43,7 @@ class Picamera2Source:
         Picamera2 = _import_picamera2()
         try:
             cam = Picamera2(camera)
-        except Exception as exc:
+        except Exception as exc:  # libcamera raises its own families (and RuntimeError, IndexError)
             raise SourceError(
                 f"cannot open Pi camera {camera}: {exc} (check the ribbon cable and `rpicam-hello --list-cameras`)"
             ) from None
@@ -69,7 +69,7 @@ class Picamera2Source:
         self.locked: dict = {}
         try:
             self._apply_controls(controls)
-        except Exception as exc:
+        except Exception as exc:  # a control the sensor refuses: libcamera's errors vary by version
             self.close()
             raise SourceError(f"Pi camera {camera}: cannot apply source.camera controls: {exc}") from None
 
