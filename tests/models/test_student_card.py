@@ -133,8 +133,13 @@ def test_retime_refuses_a_card_that_describes_another_file(tmp_path):
 
 
 def test_the_card_names_a_second_teacher_and_its_licence_when_labels_were_blended():
-    assert teachers({"extra_labels": ""}) == ("IS-Net soft alpha", LICENCES)
-    labels, licences = teachers({"extra_labels": "~/.cache/cutbox-train/labels/u2netp", "extra_weight": 0.3})
+    dirs = ["../shared/data/distill/clothing", "../shared/data/distill/trashnet"]
+    labels, licences = teachers({"dirs": dirs, "extra_labels": ""})
+    assert labels == "IS-Net soft alpha"
+    assert set(licences) == {"clothing", "trashnet", "backbone", "teacher"}  # only the sources the run used
+    labels, licences = teachers(
+        {"dirs": dirs, "extra_labels": "~/.cache/cutbox-train/labels/u2netp", "extra_weight": 0.3}
+    )
     assert labels.startswith("IS-Net soft alpha blended 0.7 / 0.3 with U2-Net-p's")
     assert "Apache-2.0" in licences["second_teacher"] and licences["teacher"] == LICENCES["teacher"]
 
