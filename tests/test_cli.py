@@ -222,6 +222,7 @@ def test_bench_reports_stages_percentiles_rss_and_the_machine():
     assert not {"frame", "box", "shadow", "plate_fit"} & set(rep)  # the standard report is unchanged
 
 
+@pytest.mark.slow
 def test_bench_times_every_preset_to_its_files_page_and_artifact_ready():
     r = cutbox("bench", "--preset", "all", "--frames", "2", "--warmup", "0", "--source", "file", "--json", timeout=300)
     assert r.returncode == 0, r.stderr

@@ -8,9 +8,12 @@ import re
 import shutil
 import zipfile
 
+import pytest
 from playwright.sync_api import expect
 
 from .test_page import browser, open_page  # noqa: F401  (the module's Chromium fixture)
+
+pytestmark = pytest.mark.browser
 
 
 def test_the_gallery_shows_searches_downloads_and_deletes(browser, fresh_box, artifacts_dir):  # noqa: F811

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from .conftest import TOKEN, start_serve, stop_serve
 
@@ -14,6 +15,7 @@ def client(port: int) -> httpx.Client:
     return httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
 
 
+@pytest.mark.slow
 def test_settings_survive_a_restart_and_restart_only_keys_are_flagged(tmp_path):
     proc, port = start_serve(tmp_path)
     try:

@@ -16,6 +16,8 @@ from tools.model.data import is_held_out
 
 HOLDOUT = synth.holdout_patterns(synth.DIVERSE_TOML)
 
+pytestmark = pytest.mark.shared_data
+
 
 @pytest.fixture(scope="module")
 def booth_set(tmp_path_factory):
@@ -106,6 +108,7 @@ def test_training_mismatch_drifts_shifts_and_compresses_the_frame_not_the_plate(
         synth.make_plate(rng, 10, 10, "marble")
 
 
+@pytest.mark.slow
 def test_plate_training_config_mixes_hard_negatives_edges_and_booths():
     args = parse_args(["train", "--config", "tools/booth/train-plate-diverse.toml", "--batch", "3"])
     assert args.batch == 3 and args.total_steps == 6000  # the command line wins, the config fills the rest

@@ -117,6 +117,7 @@ def test_a_bare_coral_flag_asks_which_one(tmp_path):
     assert r.returncode == 1 and "--coral=usb" in r.stderr and "--coral=pcie" in r.stderr
 
 
+@pytest.mark.slow
 def test_offline_without_a_wheelhouse_says_where_it_looked(tmp_path):
     needs("tar", PYTHON311)
     _, env = fake_pi(tmp_path)
@@ -170,6 +171,7 @@ def first_install(tmp_path: Path) -> tuple[Path, dict, Path, str, str]:
     return root, env, b, first, token
 
 
+@pytest.mark.slow
 def test_offline_install_on_a_fresh_pi_5(tmp_path):
     needs("tar", PYTHON311)
     first_install(tmp_path)
@@ -179,6 +181,7 @@ def test_offline_install_on_a_fresh_pi_5(tmp_path):
 @pytest.mark.skipif(
     os.environ.get("CUTBOX_SLOW_TESTS") != "1", reason="two full offline installs (1-3 min): set CUTBOX_SLOW_TESTS=1"
 )
+@pytest.mark.slow
 def test_an_update_keeps_the_last_release_and_rollback_returns_to_it(tmp_path):
     needs("tar", PYTHON311)
     root, env, b, first, token = first_install(tmp_path)
