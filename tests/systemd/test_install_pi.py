@@ -172,11 +172,13 @@ def first_install(tmp_path: Path) -> tuple[Path, dict, Path, str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a venv and ~30 wheels: 30 s on an idle machine, minutes on a loaded one
 def test_offline_install_on_a_fresh_pi_5(tmp_path):
     needs("tar", PYTHON311)
     first_install(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1200)
 @pytest.mark.skipif(
     os.environ.get("CUTBOX_SLOW_TESTS") != "1", reason="two full offline installs (1-3 min): set CUTBOX_SLOW_TESTS=1"
