@@ -183,7 +183,6 @@ def test_offline_install_on_a_fresh_pi_5(tmp_path):
 @pytest.mark.skipif(
     os.environ.get("CUTBOX_SLOW_TESTS") != "1", reason="two full offline installs (1-3 min): set CUTBOX_SLOW_TESTS=1"
 )
-@pytest.mark.slow
 def test_an_update_keeps_the_last_release_and_rollback_returns_to_it(tmp_path):
     needs("tar", PYTHON311)
     root, env, b, first, token = first_install(tmp_path)
