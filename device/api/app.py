@@ -19,7 +19,7 @@ from device.api.guard import DEFAULT_BODY_LIMIT, RequestGuard, SecurityHeaders
 from device.api.hosts import trusted_hosts
 from device.api.metrics import Metrics
 from device.api.problems import COMMON_RESPONSES, use_problem_for_validation_errors
-from device.api.routers import captures, health, preview, review, session, settings, status
+from device.api.routers import backgrounds, captures, health, preview, review, session, settings, status
 from device.box.settings import resolve_token
 from device.config import CutboxConfig
 from device.errors import BadRequest, CameraError, Conflict, CutboxError, Invalid, NotFound, Unavailable
@@ -103,7 +103,7 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
 
     app.include_router(health.router)
     app.include_router(session.router)
-    for module in (status, captures, review, settings, preview):
+    for module in (status, captures, review, settings, preview, backgrounds):
         app.include_router(module.router, dependencies=[Depends(require_reader)])
 
     @app.get("/", include_in_schema=False)
