@@ -12,10 +12,11 @@ import pytest
 from device.booth.plate import Plate
 from device.booth.segmenter import BoothSegmenter, PlateModel
 from device.box.status import alerts
-from device.config import REPO_ROOT, BoothConfig, CutboxConfig
+from device.config import BoothConfig, CutboxConfig
 from device.pipeline import Pipeline
 from device.segment.litert import LiteRTSegmenter
 from device.types import Frame
+from tests.paths import BOOTH_MODEL, STUDENT_MODEL
 from tools.booth.synth import DATA
 
 # A real photo of an unseen-category product (TrashNet glass, held out of training) on its real
@@ -29,13 +30,13 @@ def _rgb(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def booth():
+def booth(shared_data):
     rgb = _rgb(PHOTO.with_suffix(".jpg"))
     label = cv2.imread(str(PHOTO.with_suffix(".png")), cv2.IMREAD_GRAYSCALE)
     hole = cv2.dilate((label > 8).astype(np.uint8), np.ones((15, 15), np.uint8))
     plate = cv2.inpaint(rgb, hole, 7, cv2.INPAINT_TELEA)
-    generic = LiteRTSegmenter(REPO_ROOT / "models" / "cutbox-student-int8.tflite", threads=1, delegate="cpu")
-    plate_model = PlateModel(REPO_ROOT / "models" / "cutbox-booth-int8.tflite", threads=1, delegate="cpu")
+    generic = LiteRTSegmenter(STUDENT_MODEL, threads=1, delegate="cpu")
+    plate_model = PlateModel(BOOTH_MODEL, threads=1, delegate="cpu")
     return rgb, label, plate, generic, plate_model
 
 
