@@ -108,6 +108,7 @@ def _card_copy(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.shared_data  # times the model on a ../shared COCO photo
 def test_retime_rewrites_only_the_latency_and_says_which_machine_timed_it(tmp_path):
     card_path = _card_copy(tmp_path)
     before = json.loads(card_path.read_text())
