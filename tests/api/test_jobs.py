@@ -103,5 +103,5 @@ def test_oversized_presets_and_stroke_lists_are_refused_before_any_work(box):
         started = time.monotonic()
         r = c.post(f"/api/captures/{cid}/correct", json=many_points)
         assert r.status_code == 422 and "20000 points" in r.text
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 5  # refused on its size, not after 20,000 points of work
         assert c.get("/health/live").status_code == 200

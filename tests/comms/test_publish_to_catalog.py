@@ -70,7 +70,9 @@ def test_broker_down_when_captures_start_then_up_all_arrive(tmp_path, broker):
         pub.stop()
         rec.stop()
     verify_catalog(cfg.mqtt.catalog.data_dir, range(20), STATION)
-    assert pub.published_captures == 20
+    # a capture whose receipt is slower than receipt_timeout_s (2 s here) is sent again; the
+    # catalog still stores it once (verify_catalog above)
+    assert pub.published_captures >= 20
 
 
 @pytest.mark.slow

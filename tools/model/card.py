@@ -319,6 +319,9 @@ def main(argv=None) -> int:
         help="IS-Net images on the validation split (it made those labels; ~4 s each)",
     )
     ap.add_argument("--isnet-coco-limit", type=int, default=48, help="IS-Net images on COCO-MVal-large")
+    ap.add_argument(
+        "--unseen-limit", type=int, default=300, help="evenly spaced images of the unseen categories (0: all)"
+    )
     args = ap.parse_args(argv)
     if args.retime:
         print(json.dumps(retime(args.models_dir)))
@@ -356,7 +359,7 @@ def main(argv=None) -> int:
         samples_split = s["split"]
         results, full = [], []
         for spec in specs:
-            n = limit
+            n = limit or (args.unseen_limit or None if set_name == "distill-unseen" else None)
             if spec == "isnet" and set_name == "distill-unseen":
                 continue  # IS-Net made these labels
             if spec == "isnet":  # ~4 s an image at one thread here: an evenly spaced subset
