@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from device.comms.payloads import fsync_dir
 from device.comms.wire import LEVEL, CaptureMeta, MetaError, Receipt, parse_meta, parse_revision
 
 log = logging.getLogger("cutbox.catalog")
@@ -86,14 +87,6 @@ class Checked:
     digest: str
     revision: int
     meta: CaptureMeta | None
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_message(topic: str, payload: bytes, props: dict[str, str], max_bytes: int = 64 * 1024 * 1024) -> Checked:
@@ -270,10 +263,10 @@ class CatalogStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, final)
-            _fsync_dir(folder)
+            fsync_dir(folder)
             if new_dirs:
-                _fsync_dir(folder.parent)
-                _fsync_dir(self.files)
+                fsync_dir(folder.parent)
+                fsync_dir(self.files)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write {final}: {exc.strerror or exc}") from exc

@@ -18,7 +18,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in `path` durable (the folder entry itself, not only the file)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -47,7 +48,7 @@ class PayloadFiles:
                     os.fsync(fh.fileno())
                 os.replace(tmp, self.dir / name)
                 names.append(name)
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         except BaseException:
             for name in names:
                 (self.dir / name).unlink(missing_ok=True)
