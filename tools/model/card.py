@@ -383,6 +383,11 @@ def main(argv=None) -> int:
             }
     inp, out = check["input"], check["output"]
     version, start = lineage(cfg, state)
+    if mix := cfg.get("interpolated"):
+        start += (
+            f"; then its best weights interpolated with the weights it started from, "
+            f"{mix['alpha']:g} fine-tuned (WiSE-FT, tools.model.interpolate)"
+        )
     p_clutter = cfg["data"].get("p_clutter", 0.0)
     scenes = "booth compositing" + (f" and clutter-scene (p {p_clutter}) " if p_clutter else " ")
     labels, licences = teachers(cfg["data"])
