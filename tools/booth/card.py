@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.model.card import sha256
+from tools.model.card import io_entries, sha256
 
 NAME = "cutbox-booth-int8"
 VERSION_MAJOR_MINOR = "0.1"
@@ -63,7 +63,6 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
     check = booth_int8_check(tflite)
     if not check["fully_int8"]:
         raise SystemExit(f"not fully int8: {check['problems'][:5]}")
-    inp, out = check["input"], check["output"]
     card_path = out_dir / f"{NAME}.json"
     old = json.loads(card_path.read_text()) if card_path.exists() else {}
     m = state.get("model", {})
@@ -77,24 +76,12 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
         "version": f"{VERSION_MAJOR_MINOR}.{state.get('steps_before', 0) + exported['step']}",
         "file": tflite.name,
         "sha256": sha256(tflite),
-        "input": {
-            "width": inp["shape"][2],
-            "height": inp["shape"][1],
-            "channels": "RGB+plate",
-            "dtype": "uint8",
-            "normalisation": "none: 6 uint8 channels, the frame's RGB bytes then the clean plate's RGB bytes at "
+        **io_entries(
+            check,
+            "RGB+plate",
+            "none: 6 uint8 channels, the frame's RGB bytes then the clean plate's RGB bytes at "
             "the same size; the model normalises and takes frame - plate inside",
-            "resize": "stretch",
-        },
-        "output": {
-            "meaning": "foreground probability",
-            "width": out["shape"][2],
-            "height": out["shape"][1],
-            "dtype": "uint8",
-            "threshold": 0.5,
-            "quantization": out["quantization"],
-        },
-        "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
+        ),
         "metrics": old.get("metrics", {}),
         "latency": {
             **invoke_latency(tflite),

@@ -68,6 +68,31 @@ def teachers(data_cfg: dict) -> tuple[str, dict]:
     )
 
 
+def io_entries(check: dict, channels: str, normalisation: str) -> dict:
+    """The card's input, output and int8_check entries, read from an `int8_check` result; the
+    student and the plate model differ only in their channels and what the bytes are."""
+    inp, out = check["input"], check["output"]
+    return {
+        "input": {
+            "width": inp["shape"][2],
+            "height": inp["shape"][1],
+            "channels": channels,
+            "dtype": "uint8",
+            "normalisation": normalisation,
+            "resize": "stretch",
+        },
+        "output": {
+            "meaning": "foreground probability",
+            "width": out["shape"][2],
+            "height": out["shape"][1],
+            "dtype": "uint8",
+            "threshold": 0.5,
+            "quantization": out["quantization"],
+        },
+        "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
+    }
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -381,7 +406,6 @@ def main(argv=None) -> int:
                 "about": f"The same {subset[0]['images']} evenly spaced images for every model, so the teacher compares like for like.",
                 "models": subset,
             }
-    inp, out = check["input"], check["output"]
     version, start = lineage(cfg, state)
     if mix := cfg.get("interpolated"):
         start += (
@@ -396,23 +420,7 @@ def main(argv=None) -> int:
         "version": version,
         "file": tflite.name,
         "sha256": sha256(tflite),
-        "input": {
-            "width": inp["shape"][2],
-            "height": inp["shape"][1],
-            "channels": "RGB",
-            "dtype": "uint8",
-            "normalisation": "none: uint8 RGB bytes go straight in; the model normalises inside",
-            "resize": "stretch",
-        },
-        "output": {
-            "meaning": "foreground probability",
-            "width": out["shape"][2],
-            "height": out["shape"][1],
-            "dtype": "uint8",
-            "threshold": 0.5,
-            "quantization": out["quantization"],
-        },
-        "int8_check": {k: check[k] for k in ("fully_int8", "ops", "op_counts", "problems")},
+        **io_entries(check, "RGB", "none: uint8 RGB bytes go straight in; the model normalises inside"),
         "compute": compute(cfg["model"]),
         "metrics": metrics,
         "latency": latency(tflite),
