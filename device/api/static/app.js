@@ -206,10 +206,21 @@ $("#sku").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.pre
 async function loadReview() {
   let items = [];
   try { items = await api("GET", "/api/review?limit=60"); } catch (e) { return; }
-  const list = $("#review-list");
   $("#review-count").textContent = items.length;
+  showThumbnails($("#review-list"), items, "Nothing to review.", (meta, li, img) => {
+    img.alt = meta.id;
+    const cap = document.createElement("div");
+    cap.className = "muted";
+    cap.textContent = (meta.sku || "no SKU") + " · " + Math.round((meta.quality || 0) * 100) + "%";
+    li.append(img, cap);
+    li.addEventListener("click", () => openEditor(meta));
+  });
+}
+
+// A list of capture thumbnails (or one line saying it is empty); `fill` adds each item's own parts.
+function showThumbnails(list, items, emptyText, fill) {
   if (!items.length) {
-    list.replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: "Nothing to review." }));
+    list.replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: emptyText }));
     return;
   }
   list.replaceChildren(...items.map((meta) => {
@@ -218,12 +229,7 @@ async function loadReview() {
     const img = document.createElement("img");
     img.loading = "lazy";
     img.src = artifactUrl(meta, outputName(meta), 300);
-    img.alt = meta.id;
-    const cap = document.createElement("div");
-    cap.className = "muted";
-    cap.textContent = (meta.sku || "no SKU") + " · " + Math.round((meta.quality || 0) * 100) + "%";
-    li.append(img, cap);
-    li.addEventListener("click", () => openEditor(meta));
+    fill(meta, li, img);
     return li;
   }));
 }
@@ -369,17 +375,7 @@ async function loadGallery() {
   let items = [];
   try { items = await api("GET", "/api/captures?" + q.toString()); } catch (e) { return; }
   $("#gallery-count").textContent = items.length;
-  const list = $("#gallery-list");
-  if (!items.length) {
-    list.replaceChildren(Object.assign(document.createElement("li"), { className: "empty", textContent: "No captures match." }));
-    return;
-  }
-  list.replaceChildren(...items.map((meta) => {
-    const li = document.createElement("li");
-    li.dataset.id = meta.id;
-    const img = document.createElement("img");
-    img.loading = "lazy";
-    img.src = artifactUrl(meta, outputName(meta), 300);
+  showThumbnails($("#gallery-list"), items, "No captures match.", (meta, li, img) => {
     img.alt = meta.sku || meta.id;
     img.addEventListener("click", () => { showResult(meta); openEditor(meta); });
     const cap = document.createElement("div");
@@ -398,8 +394,7 @@ async function loadGallery() {
       catch (e) { say("Not deleted: " + e.message, true); }
     });
     li.append(img, cap, del);
-    return li;
-  }));
+  });
 }
 $("#filter-day").value = localDay(new Date()); // the shift: today
 let galleryTimer = null;
