@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, help="override train.lr")
     ap.add_argument("--run-dir", help="override run_dir (e.g. a continuation run)")
     ap.add_argument("--init", type=Path, help="start a new run from these weights (fine-tune/continue)")
+    ap.add_argument("--seed", type=int, help="override seed (a continuation run draws batches its parent did not)")
     args = ap.parse_args(argv)
     cfg = load_config(args.config)
     if args.epochs:
@@ -126,6 +127,8 @@ def main(argv=None) -> int:
         cfg["run_dir"] = str(Path(args.run_dir).expanduser())
     if args.init:
         cfg["init"] = str(args.init)
+    if args.seed is not None:
+        cfg["seed"] = args.seed
     run = Path(cfg["run_dir"])
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.json").write_text(json.dumps(cfg, indent=1))
