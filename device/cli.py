@@ -170,6 +170,12 @@ def _add_bench(sub) -> None:
         action="store_true",
         help="also time booth plate mode (after the generic run) and print the plate/generic p50 ratios",
     )
+    p.add_argument(
+        "--budget-ms",
+        type=float,
+        metavar="MS",
+        help="exit 1 (after the report) when any preset's artifact ready p95 is over MS; judge it on a quiet machine",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _add_config_arg(p)
     p.set_defaults(func=_cmd_bench)
@@ -177,6 +183,7 @@ def _add_bench(sub) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from device.devtools.bench import (
+        apply_budget,
         format_compare,
         format_presets,
         format_table,
@@ -187,6 +194,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.threads < 1 or args.frames < 1 or args.warmup < 0:
         _err("bench: --threads and --frames must be >= 1, --warmup >= 0")
+        return 2
+    if args.budget_ms is not None and not args.budget_ms > 0:
+        _err("bench: --budget-ms must be > 0")
         return 2
     cfg = _load_config(args)
     if cfg is None:
@@ -207,8 +217,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as exc:
         _err(f"bench: {' '.join(str(exc).split())}")
         return 1
+    over = apply_budget(report, args.budget_ms) if args.budget_ms is not None else []
     print(json.dumps(report, indent=2) if args.json else fmt(report))
-    return 0
+    for line in over:
+        _err(f"bench: {line}")
+    return 1 if over else 0
 
 
 # ---- config check -----------------------------------------------------------------------

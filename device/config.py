@@ -370,7 +370,9 @@ def _default_presets() -> dict[str, PresetConfig]:
             color="#ececec",
             margin=MarginConfig(bottom="12%"),
             shadow=ShadowConfig(kind="drop", opacity=0.3, blur_px=40, distance_px=40, angle_deg=60),
-            formats=["jpeg", "webp", "mask", "meta"],
+            # no WebP by default: a lossy WebP of this canvas costs more CPU than the rest of the
+            # frame (docs/performance.md); add "webp" to formats where a shop wants one
+            formats=["jpeg", "mask", "meta"],
         ),
     }
 

@@ -205,9 +205,10 @@ def test_config_check_names_a_missing_file_and_bad_toml(tmp_path):
 
 @pytest.mark.slow
 def test_bench_reports_stages_percentiles_rss_and_the_machine():
-    r = cutbox("bench", "--threads", "1", "--frames", "3", "--warmup", "1", "--json", timeout=300)
-    assert r.returncode == 0, r.stderr
+    r = cutbox("bench", "--threads", "1", "--frames", "3", "--warmup", "1", "--budget-ms", "1e6", "--json", timeout=300)
+    assert r.returncode == 0, r.stderr  # within a budget no frame can miss
     rep = json.loads(r.stdout)
+    assert rep["artifact_budget_p95_ms"] == 1e6 and rep["within_artifact_budget"] is True
     assert {"stages", "total_p50_ms", "total_p95_ms", "peak_rss_mb"} <= set(rep)
     assert set(rep["stages"]) == {"source", "segment", "matte", "compose", "export"}
     assert all(v["p50_ms"] <= v["p95_ms"] for v in rep["stages"].values())
@@ -224,11 +225,16 @@ def test_bench_reports_stages_percentiles_rss_and_the_machine():
 
 @pytest.mark.slow
 def test_bench_times_every_preset_to_its_files_page_and_artifact_ready():
-    r = cutbox("bench", "--preset", "all", "--frames", "2", "--warmup", "0", "--source", "file", "--json", timeout=300)
-    assert r.returncode == 0, r.stderr
+    # a budget no frame can meet: the report is printed in full, then one line per preset over it
+    args = ("--preset", "all", "--frames", "2", "--warmup", "0", "--source", "file", "--budget-ms", "0.01", "--json")
+    r = cutbox("bench", *args, timeout=300)
+    assert r.returncode == 1, r.stderr
     rep = json.loads(r.stdout)
     assert set(rep["presets"]) == {"marketplace-white", "transparent-png", "lifestyle"}
-    assert set(rep["artifact_p95_ms"]) == set(rep["presets"]) and rep["artifact_budget_p95_ms"] == 66.0
+    assert set(rep["artifact_p95_ms"]) == set(rep["presets"]) and rep["artifact_budget_p95_ms"] == 0.01
+    assert rep["within_artifact_budget"] is False
+    over = [line for line in r.stderr.splitlines() if "over the 0.01 ms budget" in line]
+    assert sorted(line.split()[2].rstrip(":") for line in over) == sorted(rep["presets"])
     for name, p in rep["presets"].items():
         assert p["preset"] == name and p["source"] == "file"
         # the file clock runs on past the page clock: deferred encodes and the writes are on it
@@ -248,6 +254,11 @@ def test_bench_times_every_preset_to_its_files_page_and_artifact_ready():
 def test_bench_refuses_plate_mode_for_all_presets():
     r = cutbox("bench", "--preset", "all", "--plate", timeout=60)
     assert r.returncode == 2 and "--plate times one preset" in r.stderr
+
+
+def test_bench_refuses_a_budget_that_is_not_positive():
+    r = cutbox("bench", "--budget-ms", "0", timeout=60)
+    assert r.returncode == 2 and "--budget-ms must be > 0" in r.stderr
 
 
 def _area(box):

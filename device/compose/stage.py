@@ -123,11 +123,8 @@ def _compose_on_colour(matte: Matte, preset: PresetConfig, pl: layout.Placement,
             shadow.under(out, alpha_out, rgb, *weights)
     elif sh.kind == "contact":
         shadow.under(out, alpha_out, rgb, *shadow.contact_weights(sh, pl.x, pl.y, pl.w, pl.h))
-    else:
-        sp = shadow.for_preset(matte, preset, pl, alpha_out[Y0:Y1, X0:X1], X0, Y0)
-        if sp is not None:
-            opacity, left, top, darkness = sp
-            shadow.under(out, alpha_out, rgb, left, top, shadow.weights(opacity, darkness))
+    elif sh.kind == "drop":
+        shadow.under(out, alpha_out, rgb, *shadow.drop_weights(sh, alpha_out[Y0:Y1, X0:X1], X0, Y0))
     return _bgr_cutout(matte, out, alpha_out, box, preset)
 
 

@@ -441,6 +441,29 @@ def run_presets(cfg: CutboxConfig, threads: int = 1, frames: int = 50, warmup: i
     }
 
 
+def apply_budget(report: dict, budget_ms: float) -> list[str]:
+    """Judge `report` (one preset's, `run_presets`' or `run_plate_compare`'s) against an artifact
+    ready p95 budget of `budget_ms`: each run's budget fields are set to it, and one line comes
+    back per run over it (none when all are within). A check a CI job or an operator runs on a
+    quiet machine, not a test: wall-clock percentiles on a loaded machine say nothing of it."""
+    if "presets" in report:
+        runs = list(report["presets"].items())
+    elif "plate" in report:
+        runs = [(f"{report['generic']['preset']} ({m} mode)", report[m]) for m in ("generic", "plate")]
+    else:
+        runs = [(report["preset"], report)]
+    over = []
+    for name, r in runs:
+        r["artifact_budget_p95_ms"] = budget_ms
+        r["within_artifact_budget"] = r["artifact_p95_ms"] <= budget_ms
+        if not r["within_artifact_budget"]:
+            over.append(f"{name}: artifact ready p95 {r['artifact_p95_ms']:.1f} ms is over the {budget_ms:g} ms budget")
+    if "presets" in report:
+        report["artifact_budget_p95_ms"] = budget_ms
+        report["within_artifact_budget"] = not over
+    return over
+
+
 def run_plate_compare(
     cfg: CutboxConfig,
     threads: int = 1,

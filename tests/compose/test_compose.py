@@ -105,6 +105,29 @@ def test_drop_shadow_falls_away_from_the_light():
     assert right < 230 and left == 255
 
 
+@pytest.mark.parametrize("blur", [0.0, 7.0, 40.0])
+def test_drop_shadow_sits_under_its_product_shifted_by_the_offset(blur):
+    """The drop shadow's map (float, and the uint8 weights the colour canvas uses) is the
+    product's silhouette moved by the offset: its centre of mass lands where the product's does,
+    plus the offset, for a size that is not a whole number of the blur's 4 px cells."""
+    alpha = np.zeros((403, 277), np.uint8)
+    alpha[31:371, 40:250] = 255
+    alpha[200:371, 40:100] = 0  # an L shape: a shift in either axis moves the centre of mass
+    cfg = ShadowConfig(kind="drop", opacity=0.5, blur_px=blur, distance_px=30, angle_deg=45)
+    dx, dy = 30 * np.cos(np.pi / 4), 30 * np.sin(np.pi / 4)
+    ys, xs = np.nonzero(alpha)
+    want = (xs.mean() + 0.5 + 100 + dx, ys.mean() + 0.5 + 50 + dy)  # pixel centres, product at (100, 50)
+    left, top, darkness = shadow.drop(cfg, alpha, 100, 50)
+    w_left, w_top, w8 = shadow.drop_weights(cfg, alpha, 100, 50)
+    assert (w_left, w_top) == (left, top) and w8.shape == darkness.shape and w8.dtype == np.uint8
+    assert np.abs(w8.astype(float) - 255 * 0.5 * darkness).max() <= 1.5  # the same map, rounded twice
+    assert 0.9 < darkness.max() <= 1.0 + 1e-5
+    for m in (darkness, w8.astype(float)):
+        yy, xx = np.indices(m.shape)
+        got = ((xx + 0.5) * m).sum() / m.sum() + left, ((yy + 0.5) * m).sum() / m.sum() + top
+        assert abs(got[0] - want[0]) < 1.0 and abs(got[1] - want[1]) < 1.0, (got, want)
+
+
 def test_backgrounds_colour_image_and_transparent(tmp_path):
     colour = compose(_matte(), PresetConfig(color="#123456", shadow=ShadowConfig(kind="none")))
     assert tuple(colour.rgb[5, 5]) == (0x12, 0x34, 0x56)
