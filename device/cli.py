@@ -31,7 +31,12 @@ def _err(line: str) -> None:
 
 
 def _add_config_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="cutbox.toml to use (default: firmware_config/cutbox.toml)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="cutbox.toml to use (default: $CUTBOX_CONFIG, else /etc/cutbox/cutbox.toml where installed, "
+        "else firmware_config/cutbox.toml)",
+    )
 
 
 def _load_config(args: argparse.Namespace):
@@ -47,6 +52,29 @@ def _load_config(args: argparse.Namespace):
         return None
     apply_logging(cfg.logging, getattr(args, "verbose", 0), _base_level(args))
     return cfg
+
+
+def _say_data_dir(cfg, args: argparse.Namespace) -> None:
+    """Print where this command reads and writes the box's files, and which setting chose it,
+    so a hand-run command that disagrees with the service shows it at once."""
+    from device.config import data_dir_origin
+
+    where, origin = data_dir_origin(cfg, getattr(args, "config", None))
+    print(f"cutbox: data_dir {where} ({origin})", file=sys.stderr)
+    owner = _owner_of(where)
+    if os.geteuid() == 0 and owner not in (None, "root"):
+        _err(
+            f"warning: running as root in {owner}'s {where}: what this writes, {owner} may not replace (sudo -u {owner})"
+        )
+
+
+def _owner_of(folder: Path) -> str | None:
+    import pwd
+
+    try:
+        return pwd.getpwuid(folder.stat().st_uid).pw_name
+    except (OSError, KeyError):
+        return None
 
 
 def _open_pipeline(cfg):
@@ -292,7 +320,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from device.api import create_app
     from device.box.overrides import SettingsOverrides
     from device.box.systemd_notify import notifier
-    from device.config import DEFAULT_CONFIG, ConfigError
+    from device.config import DEFAULT_CONFIG, ConfigError, config_file
     from device.service import CutboxService
 
     cfg = _load_config(args)
@@ -303,7 +331,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None and not 1 <= args.port <= 65535:
         _err("serve: --port must be 1..65535")
         return 2
-    overrides = SettingsOverrides(Path(args.config) if getattr(args, "config", None) else DEFAULT_CONFIG, cfg)
+    overrides = SettingsOverrides(config_file(getattr(args, "config", None)) or DEFAULT_CONFIG, cfg)
+    _say_data_dir(cfg, args)
     cfg = overrides.apply()  # what the page changed before the last restart
     service = CutboxService(cfg)
     service.settings.overrides = overrides
@@ -470,6 +499,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     except SourceError as exc:
         _err(f"calibrate: {exc}")
         return 2
+    _say_data_dir(cfg, args)
     try:
         if args.check:
             plate = Plate.load(plate_dir(cfg.station.data_dir))
@@ -527,6 +557,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     if cfg is None:
         return 2
+    _say_data_dir(cfg, args)
     print(json.dumps(local_status(cfg), indent=1))
     return 0
 

@@ -4,6 +4,11 @@ Every section is a pydantic model that forbids unknown keys, so a typo in `cutbo
 fails at start-up with the key's dotted path and a hint, never silently. The documented default file
 is `firmware_config/cutbox.toml` (the code defaults equal it); environment variables
 `CUTBOX__SECTION__KEY=value` override single keys (e.g. `CUTBOX__SEGMENT__THREADS=2`).
+
+Which file a command reads without `--config` is one rule, `config_file()`: `$CUTBOX_CONFIG`,
+else the installed box's `/etc/cutbox/cutbox.toml` (the file the systemd unit names), else
+the documented default. So a hand-run `cutbox calibrate` on a box finds the same
+`station.data_dir` as the service: the unit names the file and overrides none of its keys.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from device.limits import MAX_OUTPUT_SIDE, MAX_SPIN_STEPS
 ENV_PREFIX = "CUTBOX__"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "firmware_config" / "cutbox.toml"
+INSTALLED_CONFIG = Path("/etc/cutbox/cutbox.toml")
+CONFIG_ENV = "CUTBOX_CONFIG"
 
 
 class Section(BaseModel):
@@ -112,6 +119,25 @@ class Gphoto2SourceConfig(Section):
         "keep", description="Where the camera stores the shot (ram: nothing on the card; keep: as set on the camera)"
     )
     keep_files: int = Field(200, ge=0, le=100_000, description="Newest shots kept in the folder (0: deleted once read)")
+    autofocus: Literal["camera", "each-shot"] = Field(
+        "camera",
+        description="camera: focus as the camera is set; each-shot: drive autofocus (autofocusdrive=1) before each shot",
+    )
+    set_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="gphoto2 config values set once when the session opens, as `gphoto2 --get-config` names them "
+        '(e.g. { focusmode = "Manual", iso = "100" })',
+    )
+
+    @field_validator("set_config")
+    @classmethod
+    def _one_line_each(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not re.fullmatch(r"[A-Za-z0-9_./-]{1,64}", key):
+                raise ValueError(f"{key!r} is not a gphoto2 config name (letters, digits, _ . / -)")
+            if "\n" in value or "\r" in value or len(value) > 200:
+                raise ValueError(f"{key}: the value must be one line of at most 200 characters")
+        return v
 
 
 DRIVER_SECTIONS = ("uvc", "picamera2", "gphoto2")
@@ -1004,11 +1030,46 @@ def _json_scalar(value: Any) -> Any:
     return str(value)
 
 
+def config_file(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Path | None:
+    """The config file a command reads: `path` when given, else `$CUTBOX_CONFIG`, else the
+    installed `/etc/cutbox/cutbox.toml` when it exists, else the documented default (None
+    when even that is missing: the code defaults)."""
+    if path:
+        return Path(path)
+    named = (os.environ if env is None else env).get(CONFIG_ENV)
+    if named:
+        return Path(named)
+    for candidate in (INSTALLED_CONFIG, DEFAULT_CONFIG):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def data_dir_origin(
+    config: CutboxConfig, path: str | os.PathLike | None = None, env: dict[str, str] | None = None
+) -> tuple[Path, str]:
+    """Where `station.data_dir` points for this process (made absolute) and what set it: an
+    environment override, the config file, or the built-in default."""
+    environ = os.environ if env is None else env
+    where = Path(config.station.data_dir)
+    override = next((n for n in environ if n.upper() == f"{ENV_PREFIX}STATION__DATA_DIR"), None)
+    file = config_file(path, env)
+    if override:
+        origin = f"from ${override}"
+    elif file is not None:
+        origin = f"station.data_dir in {file}"
+    else:
+        origin = "the built-in default"
+    if not where.is_absolute():
+        where, origin = Path.cwd() / where, origin + ", relative to the working directory"
+    return where, origin
+
+
 def load_config(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> CutboxConfig:
-    """Load a TOML file (the bundled default when None), apply environment overrides, validate."""
-    if path is None and not DEFAULT_CONFIG.exists():
+    """Load a TOML file (`config_file(path)`), apply environment overrides, validate."""
+    file = config_file(path, env)
+    if file is None:
         return validate(_env_overrides(dict(os.environ) if env is None else env), "defaults")
-    file = Path(path) if path else DEFAULT_CONFIG
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:

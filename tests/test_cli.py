@@ -331,3 +331,22 @@ def test_bench_prints_a_table_by_default():
     assert "stage" in r.stdout and "p95 ms" in r.stdout and "total" in r.stdout
     assert "machine:" in r.stdout and "peak RSS" in r.stdout
     assert "page ready" in r.stdout and "artifact ready" in r.stdout and "frames/s to files" in r.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the warning is for a command run as root")
+def test_a_command_run_as_root_in_the_service_users_folder_warns(tmp_path):
+    """`sudo cutbox calibrate` would leave root's files in the cutbox user's folder, which the
+    service then cannot replace: the command says so and names the user to run it as."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, nobody.pw_uid, nobody.pw_gid)
+    cfg = tmp_path / "cutbox.toml"
+    cfg.write_text(f'[station]\ndata_dir = "{data}"\n')
+    run = cutbox("status", "--config", str(cfg))
+    assert run.returncode == 0, run.stderr
+    assert f"running as root in nobody's {data}" in run.stderr and "(sudo -u nobody)" in run.stderr
+    os.chown(data, 0, 0)
+    assert "warning" not in cutbox("status", "--config", str(cfg)).stderr

@@ -152,3 +152,24 @@ def test_log_levels_come_from_the_logging_section(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(cfg_file, env={})
     assert any(p.startswith("logging.modules") for p in err.value.problems)
+
+
+def test_which_file_a_command_reads_is_one_rule(tmp_path, monkeypatch):
+    """--config, else $CUTBOX_CONFIG, else the installed /etc/cutbox/cutbox.toml, else the
+    documented default; an environment override of data_dir is named as the origin."""
+    import device.config as config
+
+    installed = tmp_path / "installed.toml"
+    monkeypatch.setattr(config, "INSTALLED_CONFIG", installed)
+    given, named = tmp_path / "given.toml", tmp_path / "named.toml"
+    assert config.config_file(None, env={}) == DEFAULT_CONFIG  # nothing installed here
+    installed.write_text('[station]\ndata_dir = "/var/lib/cutbox"\n')
+    assert config.config_file(None, env={}) == installed
+    assert config.config_file(None, env={"CUTBOX_CONFIG": str(named)}) == named
+    assert config.config_file(given, env={"CUTBOX_CONFIG": str(named)}) == given
+
+    cfg = config.load_config(None, env={})
+    assert config.data_dir_origin(cfg, None, env={}) == (Path("/var/lib/cutbox"), f"station.data_dir in {installed}")
+    env = {"CUTBOX__STATION__DATA_DIR": "/tmp/elsewhere"}
+    cfg = config.load_config(None, env=env)
+    assert config.data_dir_origin(cfg, None, env=env) == (Path("/tmp/elsewhere"), "from $CUTBOX__STATION__DATA_DIR")

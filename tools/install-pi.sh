@@ -214,8 +214,12 @@ provision_config() {
     install -m 0640 "$MQTT_PASSWORD_FILE" "$ETC/mqtt.password"
   fi
   chown "root:$SERVICE_USER" "$ETC/mqtt.password"
+  # The data folders are named in the file, never by the units' environment: a hand-run
+  # `cutbox calibrate` or `cutbox status` reads this file too and lands where the service looks.
+  local pins=(--pin "station.data_dir=/var/lib/cutbox" --pin "mqtt.catalog.data_dir=/var/lib/cutbox-catalog")
   if [[ -f "$config" ]]; then
     say "keeping $config (provisioned before)"
+    (cd "$PREFIX/current/src" && "$python" -m tools.provision "$config" "${pins[@]}")
     return
   fi
   local host station machine token
@@ -229,7 +233,7 @@ provision_config() {
   install -m 0640 /dev/null "$ETC/api-token"
   printf '%s\n' "$token" >"$ETC/api-token"
   chown "root:$SERVICE_USER" "$ETC/api-token"
-  sets=(--set "station.id=\"$station\"" --set 'station.data_dir="/var/lib/cutbox"'
+  sets=(--set "station.id=\"$station\"" "${pins[@]}"
     --set "api.token_file=\"/etc/cutbox/api-token\""
     --set "mqtt.client_id=\"cutbox-$station-$machine\"" --set "mqtt.username=\"$station\"")
   [[ -n "$MQTT_HOST" ]] && sets+=(--set 'mqtt.enabled=true' --set "mqtt.host=\"$MQTT_HOST\"")

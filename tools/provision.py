@@ -1,6 +1,7 @@
 """Give one box its own identity in a fresh cutbox.toml (run by tools/install-pi.sh).
 
     python -m tools.provision CONFIG --set station.id=booth-3 --set api.token_file=/etc/cutbox/api-token ...
+    python -m tools.provision CONFIG --pin station.data_dir=/var/lib/cutbox   # unless already absolute
     python -m tools.provision --station-id-from HOSTNAME      # print the station id a hostname gives
 
 Two boxes with the shipped defaults would both be `booth-1` with client id `cutbox-booth-1`:
@@ -9,6 +10,10 @@ unless given), a unique MQTT client id, the token and password files, on the fir
 only. Keys are set in place in the documented default file, keeping every comment; a key
 that is commented out (`# key = ...`) is replaced where it stands, a missing one is added
 at the end of its section. The result must still validate.
+
+`--pin` is for a config kept from an older install, whose unit set the data folders through
+the environment: the folders are written into the file (only where it names none, or a
+relative one), so the service and a hand-run command read the same place from one file.
 """
 
 from __future__ import annotations
@@ -61,10 +66,26 @@ def set_key(text: str, dotted: str, value_toml: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def lookup(data: dict, dotted: str) -> object:
+    node: object = data
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def needs_pin(text: str, dotted: str) -> bool:
+    """True when the file does not already set `dotted` to an absolute path."""
+    value = lookup(tomllib.loads(text), dotted)
+    return not (isinstance(value, str) and value.startswith("/"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.provision", description=__doc__.split("\n\n")[0])
     parser.add_argument("config", nargs="?", type=Path, help="the cutbox.toml to edit in place")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="section.key=value")
+    parser.add_argument(
+        "--pin", action="append", default=[], metavar="KEY=PATH", help="set a folder unless already absolute"
+    )
     parser.add_argument("--station-id-from", metavar="HOSTNAME", help="print the station id for a hostname")
     args = parser.parse_args(argv)
     if args.station_id_from is not None:
@@ -78,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or "." not in key:
             parser.error(f"--set {item!r}: use section.key=value")
         text = set_key(text, key.strip(), toml_value(raw.strip()))
+    for item in args.pin:
+        key, sep, raw = item.partition("=")
+        if not sep or "." not in key or not raw.strip().startswith("/"):
+            parser.error(f"--pin {item!r}: use section.key=/absolute/path")
+        if needs_pin(text, key.strip()):
+            text = set_key(text, key.strip(), json.dumps(raw.strip()))
+            print(f"provision: {key.strip()} = {raw.strip()} written into {args.config}", file=sys.stderr)
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -81,4 +81,6 @@ def _gphoto2(cfg: SourceConfig, paths: Sequence[str | os.PathLike] | None, data_
         busy_retries=tether.busy_retries,
         keep_files=tether.keep_files,
         capture_target=tether.capture_target,
+        autofocus=tether.autofocus,
+        set_config=tether.set_config,
     )

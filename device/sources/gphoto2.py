@@ -1,9 +1,12 @@
-"""Tethered DSLR / mirrorless capture through the `gphoto2` command line.
+"""Tethered DSLR / mirrorless capture through gphoto2, one camera session for all shots.
 
-`grab()` fires the shutter with `gphoto2 --capture-image-and-download`, saves the picture in
-the hot folder (so the original stays on disk beside every other tethered shot) and returns
-it as a Frame. `trigger()` only shoots and downloads: use it when a HotFolderSource watches
-that folder. gphoto2 is an apt package (`apt install gphoto2`), not a Python dependency; a
+The source keeps one `gphoto2 --shell` process (device/sources/gphoto2_shell.py) open: the
+camera is detected, opened and configured once (capture target, the `set_config` values),
+and each `grab()` is one `capture-image-and-download` in it. `trigger()` only shoots and
+downloads: use it when a HotFolderSource watches that folder. A camera that says busy is
+asked again with backoff in the same session; any other failure closes the session, and the
+next shot opens a new one (the camera was unplugged, switched off, or claimed by another
+program). gphoto2 is an apt package (`apt install gphoto2`), not a Python dependency; a
 camera set to RAW+JPEG downloads both and the JPEG is used.
 """
 
@@ -13,23 +16,24 @@ import logging
 import os
 import re
 import shutil
-import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from device.sources.base import SourceError, new_frame_id
 from device.sources.decode import DEFAULT_MAX_PIXELS, ImageError
 from device.sources.files import read_frame
+from device.sources.gphoto2_shell import Reply, SessionClosed, ShellSession
 from device.types import Frame
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png")
-_SAVED = re.compile(r"^Saving file as (.+?)\s*$", re.MULTILINE)
 # libgphoto2's -110 "I/O in progress" and PTP's 0x2019 "Device Busy": the camera is still
 # writing the last shot to its card or refocusing; it answers again a moment later.
 _BUSY = re.compile(r"-110\b|I/O in progress|Device Busy|PTP_RC_DeviceBusy|0x2019", re.IGNORECASE)
+PART_PREFIX = ".gphoto2-part-"
 
 
 # gphoto2's capturetarget choices on Canon and Nikon bodies: 0 internal RAM (nothing left on
@@ -42,7 +46,7 @@ class CameraBusy(SourceError):
 
 
 class GPhoto2Source:
-    """A camera on USB, driven by gphoto2; one shutter release per `grab()`."""
+    """A camera on USB, driven through one gphoto2 session; one shutter release per `grab()`."""
 
     def __init__(
         self,
@@ -56,6 +60,8 @@ class GPhoto2Source:
         busy_wait_s: float = 0.5,
         keep_files: int = 200,
         capture_target: str = "keep",
+        autofocus: str = "camera",
+        set_config: Mapping[str, str] | None = None,
     ):
         found = shutil.which(binary)
         if found is None:
@@ -66,68 +72,120 @@ class GPhoto2Source:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SourceError(f"hot folder {self.folder} cannot be created: {exc.strerror}") from None
+        for stale in self.folder.glob(PART_PREFIX + "*"):  # a download cut short by a crash
+            shutil.rmtree(stale, ignore_errors=True)
         self.camera = camera
         self.port = port
         self.timeout_s = timeout_s
         self.max_pixels = max_pixels
         self.busy_retries, self.busy_wait_s, self.keep_files = busy_retries, busy_wait_s, keep_files
         self.capture_target = capture_target
+        self.autofocus = autofocus
+        self.set_config = dict(set_config or {})
+        self._session: ShellSession | None = None
+        self._lock = threading.Lock()
 
-    def _command(self, *args: str) -> list[str]:
+    def _command(self) -> list[str]:
         cmd = [self.binary, "--quiet"]
         if self.camera:
             cmd += ["--camera", self.camera]
         if self.port:
             cmd += ["--port", self.port]
-        return cmd + list(args)
+        return cmd
+
+    @property
+    def session_pid(self) -> int | None:
+        """The gphoto2 process holding the camera now (None: no session open)."""
+        return self._session.pid if self._session is not None and self._session.alive else None
+
+    def _open_session(self) -> ShellSession:
+        """The open session, or a new one with the capture target and set_config applied."""
+        if self._session is not None and self._session.alive:
+            return self._session
+        session = ShellSession(self._command(), self.folder, self.timeout_s)
+        try:
+            session.open()
+        except SourceError as exc:
+            raise SourceError(f"gphoto2 capture failed: {exc}") from None
+        settings = dict(self.set_config)
+        target = CAPTURE_TARGETS.get(self.capture_target)
+        if target is not None:
+            settings = {"capturetarget": str(target), **settings}
+        for key, value in settings.items():
+            reply = session.run(f"set-config {key}={value}")
+            if not reply.ok:
+                session.close()
+                raise SourceError(f"gphoto2: the camera refused {key}={value}: {_reply_error(reply)}")
+        self._session = session
+        return session
 
     def trigger(self) -> list[Path]:
         """Shoot and download into the hot folder; the saved files (RAW and/or JPEG). A camera
         that answers "busy" (still writing the last shot to its card, -110 / PTP Device Busy)
         is asked again after busy_wait_s, doubling, up to busy_retries times."""
         wait = self.busy_wait_s
-        for attempt in range(self.busy_retries + 1):
-            try:
-                saved = self._trigger_once()
-            except CameraBusy as exc:
-                if attempt == self.busy_retries:
-                    raise SourceError(
-                        f"gphoto2 capture failed: camera still busy after {attempt + 1} tries ({exc})"
-                    ) from None
-                log.info("gphoto2: camera busy (%s), again in %.1f s", exc, wait)
-                time.sleep(wait)
-                wait *= 2
-                continue
-            self._clean_up()
-            return saved
+        with self._lock:
+            for attempt in range(self.busy_retries + 1):
+                try:
+                    saved = self._trigger_once()
+                except CameraBusy as exc:
+                    if attempt == self.busy_retries:
+                        raise SourceError(
+                            f"gphoto2 capture failed: camera still busy after {attempt + 1} tries ({exc})"
+                        ) from None
+                    log.info("gphoto2: camera busy (%s), again in %.1f s", exc, wait)
+                    time.sleep(wait)
+                    wait *= 2
+                    continue
+                self._clean_up()
+                return saved
         raise AssertionError("unreachable")
 
     def _trigger_once(self) -> list[Path]:
-        stem = new_frame_id("gphoto2")
-        pattern = str(self.folder / f"{stem}.%C")
-        target = CAPTURE_TARGETS.get(self.capture_target)
-        first = ["--set-config", f"capturetarget={target}"] if target is not None else []
-        cmd = self._command(*first, "--capture-image-and-download", "--filename", pattern, "--force-overwrite")
+        """One shot, downloaded into a fresh part folder (never over an older file, never
+        half a file left behind), then moved beside the other tethered shots."""
         try:
-            run = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=self.timeout_s, env=dict(os.environ, LANG="C")
-            )
-        except subprocess.TimeoutExpired:
-            raise SourceError(
-                f"gphoto2 capture took over {self.timeout_s:g} s (camera asleep, or autofocus cannot lock?)"
-            ) from None
-        saved = [Path(p) for p in _SAVED.findall(run.stdout)]
-        if not saved:  # --quiet hides the "Saving file as" line in some versions: look on disk
-            saved = sorted(self.folder.glob(f"{stem}.*"))
-        if run.returncode != 0 or not saved:
-            for partial in self.folder.glob(f"{stem}.*"):  # a half-downloaded file is no shot
-                partial.unlink(missing_ok=True)
-            text = run.stderr + run.stdout
-            if _BUSY.search(text):
-                raise CameraBusy(_error_line(text))
-            raise SourceError(f"gphoto2 capture failed: {_error_line(text)}")
-        log.info("gphoto2: saved %s", ", ".join(p.name for p in saved))
-        return saved
+            session = self._open_session()
+        except SessionClosed as exc:
+            raise SourceError(f"gphoto2 capture failed: {exc}") from None
+        stem = new_frame_id("gphoto2")
+        part = self.folder / f"{PART_PREFIX}{stem}"
+        part.mkdir()
+        try:
+            moved = session.run(f"lcd {part.name}")
+            if not moved.ok:
+                raise SourceError(f"gphoto2 cannot write into {part}: {_reply_error(moved)}")
+            try:
+                reply = self._shoot(session)
+            finally:
+                if session.alive:
+                    session.run("lcd ..")
+            saved = [part / name for name in reply.saved() if (part / name).is_file()]
+            if not reply.ok or not saved:
+                text = _reply_error(reply) if not reply.ok else "the camera saved no file"
+                if _BUSY.search(text + reply.details):
+                    raise CameraBusy(text)
+                self.close()  # a fresh session for the next shot: unplugged, asleep, claimed
+                raise SourceError(f"gphoto2 capture failed: {text}")
+            out = []
+            for i, path in enumerate(saved):
+                target = self.folder / f"{stem}{'' if i == 0 else f'-{i}'}{path.suffix.lower()}"
+                path.replace(target)
+                out.append(target)
+        except SessionClosed as exc:
+            self.close()
+            raise SourceError(f"gphoto2 capture failed: {exc}") from None
+        finally:
+            shutil.rmtree(part, ignore_errors=True)
+        log.info("gphoto2: saved %s", ", ".join(p.name for p in out))
+        return out
+
+    def _shoot(self, session: ShellSession) -> Reply:
+        if self.autofocus == "each-shot":
+            focused = session.run("set-config autofocusdrive=1")
+            if not focused.ok:
+                return focused
+        return session.run("capture-image-and-download")
 
     def grab(self) -> Frame:
         files = self.trigger()
@@ -161,10 +219,20 @@ class GPhoto2Source:
             yield self.grab()
 
     def close(self) -> None:
-        pass  # each gphoto2 call opens and releases the camera itself
+        """Leave the shell (`exit` releases the camera for other programs)."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
 
 
-def _error_line(text: str) -> str:
+def _reply_error(reply: Reply) -> str:
+    """gphoto2's reason for a failed command: its stderr lines, else the `*** Error` line."""
+    detail = error_line(reply.details) if reply.details.strip() else ""
+    own = f"Error ({reply.code}: '{reply.message}')" if reply.code is not None else ""
+    return "; ".join(x for x in (detail, own) if x) or error_line(reply.output)
+
+
+def error_line(text: str) -> str:
     """gphoto2's own error lines in one line, without its debugging boilerplate."""
     keep = []
     lines = [ln.strip() for ln in text.splitlines()]

@@ -160,6 +160,7 @@ def test_cutbox_status_reads_the_outbox_and_disk_from_disk_while_nothing_runs(tm
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
+    assert f"cutbox: data_dir {tmp_path / 'data'} (station.data_dir in {cfg})" in run.stderr  # where it read
     out = json.loads(run.stdout)
     assert out["outbox"]["depth"] == 3 and out["outbox"]["oldest_unreceipted"] > 0 and not out["outbox"]["full"]
     assert out["storage"]["free_bytes"] > 0 and out["storage"]["captures_today"] == 0

@@ -1,12 +1,17 @@
-"""Tethered capture through the real gphoto2 program (apt package gphoto2).
+"""Tethered capture through gphoto2's shell (apt package gphoto2), one session per camera.
 
-No camera is attached here, so these show the failure paths an operator meets, with
-gphoto2's own error messages; the success path (a real shutter release) needs a camera.
+No camera is attached here. The real gphoto2 program shows the failure paths an operator
+meets, with its own messages (no camera; libgphoto2's 'Directory Browse' driver, which opens
+but cannot capture or be configured). The shutter path (one session, busy, unplugged,
+settings, autofocus, RAW+JPEG, clean-up) runs against tests/sources/fake_gphoto2_shell.py,
+a stand-in that speaks the shell's protocol; a real body is checked on the booth.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,7 @@ from device.sources.gphoto2 import GPhoto2Source
 from tests.paths import SAMPLES
 
 SAMPLE = SAMPLES / "cap.jpg"
+FAKE_SHELL = Path(__file__).with_name("fake_gphoto2_shell.py")
 
 
 def test_missing_gphoto2_is_one_clear_line(tmp_path):
@@ -81,51 +87,169 @@ def test_gphoto2_camera_and_port_keys_reach_the_source(tmp_path):
         src.grab()
 
 
-def busy_camera(tmp_path: Path, busy_times: int) -> Path:
-    """A stand-in for the gphoto2 program (no camera here) that answers like gphoto2 does
-    for a camera still writing to its card, `busy_times` times, then saves the shot."""
-    count = tmp_path / "calls"
-    script = tmp_path / "gphoto2-busy"
-    script.write_text(
-        "#!/bin/bash\n"
-        f"n=$(( $(cat {count} 2>/dev/null || echo 0) + 1 )); echo $n > {count}\n"
-        f'echo "$*" >> {tmp_path / "args"}\n'
-        f"if [ $n -le {busy_times} ]; then\n"
-        "  echo '*** Error (-110: '\\''I/O in progress'\\'') ***' >&2; exit 1\n"
-        "fi\n"
-        'for a in "$@"; do [ "$prev" = --filename ] && out="${a%.%C}.jpg"; prev="$a"; done\n'
-        f'cp {SAMPLE} "$out"; echo "Saving file as $out"\n'
-    )
-    script.chmod(0o755)
-    return script
+def fake_camera(tmp_path: Path, **script) -> tuple[str, Path]:
+    """The gphoto2 program with a camera attached, stood in by tests/sources/fake_gphoto2_shell.py
+    (the shell protocol as gphoto2 speaks it); (binary, state folder)."""
+    state = tmp_path / "camera"
+    state.mkdir(exist_ok=True)
+    (state / "script.json").write_text(json.dumps(script))
+    binary = tmp_path / "gphoto2-fake"
+    binary.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_SHELL} {state} "$@"\n')
+    binary.chmod(0o755)
+    return str(binary), state
 
 
-def test_a_busy_camera_is_asked_again_then_the_shot_is_read(tmp_path):
-    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 2)), busy_wait_s=0.01)
-    frame = src.grab()
-    assert frame.size[0] > 0 and (tmp_path / "calls").read_text().strip() == "3"
+def sessions(state: Path) -> list[str]:
+    return (state / "sessions").read_text().splitlines()
+
+
+def commands(state: Path) -> list[str]:
+    return (state / "commands").read_text().splitlines()
+
+
+def test_every_shot_goes_through_one_camera_session(tmp_path):
+    """The camera is opened and configured once; each grab is one capture command in it."""
+    binary, state = fake_camera(tmp_path)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, camera="Canon EOS 2000D", capture_target="ram")
+    frames = [src.grab() for _ in range(3)]
+    assert all(f.size[0] > 0 for f in frames)
+    assert len(sessions(state)) == 1 and "--camera Canon EOS 2000D --shell" in sessions(state)[0]
+    cmds = commands(state)
+    assert cmds.count("set-config capturetarget=0") == 1 and cmds.count("capture-image-and-download") == 3
+    assert sorted(p.suffix for p in (tmp_path / "hot").iterdir()) == [".jpg"] * 3  # no part folders left
+    pid = src.session_pid
+    src.close()
+    assert commands(state)[-1] == "exit" and src.session_pid is None
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_a_busy_camera_is_asked_again_in_the_same_session(tmp_path):
+    binary, state = fake_camera(tmp_path, busy=2)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, busy_wait_s=0.01)
+    assert src.grab().size[0] > 0
+    assert commands(state).count("capture-image-and-download") == 3 and len(sessions(state)) == 1
+    src.close()
 
 
 def test_a_camera_that_stays_busy_gives_up_with_the_reason(tmp_path):
-    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 99)), busy_retries=2, busy_wait_s=0.01)
-    with pytest.raises(SourceError, match=r"camera still busy after 3 tries \(Error \(-110: 'I/O in progress'\)\)"):
+    binary, _ = fake_camera(tmp_path, busy=99)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, busy_retries=2, busy_wait_s=0.01)
+    with pytest.raises(
+        SourceError, match=r"camera still busy after 3 tries \(PTP Device Busy; Error \(-110: 'I/O in progress'\)\)"
+    ):
         src.grab()
-    assert list((tmp_path / "hot").iterdir()) == []
+    assert list((tmp_path / "hot").iterdir()) == []  # no half-downloaded file, no part folder
+    src.close()
+
+
+def test_a_camera_unplugged_mid_session_fails_one_shot_and_the_next_opens_a_new_session(tmp_path):
+    binary, state = fake_camera(tmp_path, die_on_capture=2)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary)
+    src.grab()
+    with pytest.raises(
+        SourceError, match=r"^gphoto2 capture failed: Could not find the requested device on the USB port"
+    ):
+        src.grab()
+    assert src.session_pid is None
+    assert src.grab().size[0] > 0  # plugged in again: a fresh session
+    assert len(sessions(state)) == 2
+    assert [p.name for p in (tmp_path / "hot").iterdir() if p.name.startswith(".")] == []
+    src.close()
+
+
+def test_a_camera_that_never_answers_is_given_up_after_the_timeout_and_reopened(tmp_path):
+    binary, state = fake_camera(tmp_path, hang=True)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, timeout_s=1.0)
+    with pytest.raises(SourceError, match=r"did not answer within 1 s"):
+        src.grab()
+    assert src.session_pid is None  # the stuck shell was killed
+    (state / "script.json").write_text("{}")
+    assert src.grab().size[0] > 0 and len(sessions(state)) == 2
+    src.close()
+
+
+def test_autofocus_each_shot_drives_af_before_every_capture(tmp_path):
+    binary, state = fake_camera(tmp_path)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, autofocus="each-shot")
+    src.grab()
+    src.grab()
+    shots = [c for c in commands(state) if c in ("set-config autofocusdrive=1", "capture-image-and-download")]
+    assert shots == ["set-config autofocusdrive=1", "capture-image-and-download"] * 2
+    src.close()
+
+
+def test_set_config_from_the_config_reaches_the_camera_once(tmp_path):
+    from device.config import SourceConfig
+    from device.sources import open_source
+
+    binary, state = fake_camera(tmp_path)
+    cfg = SourceConfig(
+        kind="gphoto2",
+        gphoto2={
+            "folder": tmp_path / "hot",
+            "capture_target": "card",
+            "set_config": {"focusmode": "Manual", "iso": "100"},
+        },
+    )
+    src = open_source(cfg)
+    src.binary = binary
+    src.grab()
+    src.grab()
+    assert [c for c in commands(state) if c.startswith("set-config")] == [
+        "set-config capturetarget=1",
+        "set-config focusmode=Manual",
+        "set-config iso=100",
+    ]
+    src.close()
+
+
+def test_a_setting_the_camera_refuses_is_named(tmp_path):
+    binary, _ = fake_camera(tmp_path, refuse=["capturetarget"])
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, capture_target="ram")
+    with pytest.raises(
+        SourceError,
+        match=r"^gphoto2: the camera refused capturetarget=0: capturetarget not found in configuration tree",
+    ):
+        src.grab()
+
+
+def test_raw_plus_jpeg_keeps_both_and_reads_the_jpeg(tmp_path):
+    binary, _ = fake_camera(tmp_path, raw=True)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary)
+    assert src.grab().size[0] > 0
+    assert sorted(p.suffix for p in (tmp_path / "hot").iterdir()) == [".cr2", ".jpg"]
+    src.close()
 
 
 def test_old_tethered_shots_are_cleaned_up(tmp_path):
-    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 0)), keep_files=2)
+    binary, _ = fake_camera(tmp_path)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, keep_files=2)
     for _ in range(4):
         src.grab()
     assert len(list((tmp_path / "hot").iterdir())) == 2
-    none_kept = GPhoto2Source(tmp_path / "hot2", binary=str(busy_camera(tmp_path, 0)), keep_files=0)
+    src.close()
+    none_kept = GPhoto2Source(tmp_path / "hot2", binary=binary, keep_files=0)
     none_kept.grab()
     assert list((tmp_path / "hot2").iterdir()) == []
+    none_kept.close()
 
 
-def test_capture_target_ram_is_set_in_the_same_gphoto2_call(tmp_path):
-    src = GPhoto2Source(tmp_path / "hot", binary=str(busy_camera(tmp_path, 0)), capture_target="ram")
-    src.grab()
-    args = (tmp_path / "args").read_text().split()
-    assert args[args.index("--set-config") + 1] == "capturetarget=0"
-    assert args.index("--set-config") < args.index("--capture-image-and-download")
+def test_a_part_folder_left_by_a_crash_is_removed_on_open(tmp_path):
+    stale = tmp_path / "hot" / ".gphoto2-part-gphoto2-123"
+    stale.mkdir(parents=True)
+    (stale / "IMG_0001.JPG").write_bytes(b"half")
+    binary, _ = fake_camera(tmp_path)
+    GPhoto2Source(tmp_path / "hot", binary=binary).close()
+    assert not stale.exists()
+
+
+def test_the_real_gphoto2_shell_names_a_setting_its_camera_lacks(tmp_path):
+    """The real program's shell, on libgphoto2's 'Directory Browse' driver (a folder as a
+    camera: it opens, has no config and cannot capture)."""
+    card = tmp_path / "card"
+    card.mkdir()
+    src = GPhoto2Source(tmp_path / "hot", camera="Directory Browse", port=f"disk:{card}", capture_target="ram")
+    with pytest.raises(
+        SourceError, match=r"refused capturetarget=0: This camera does not provide any configuration options"
+    ):
+        src.grab()

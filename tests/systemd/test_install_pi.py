@@ -150,6 +150,7 @@ def first_install(tmp_path: Path) -> tuple[Path, dict, Path, str, str]:
 
     cfg = tomllib.loads((etc / "cutbox.toml").read_text())
     assert cfg["station"]["id"] == "booth_7" and cfg["station"]["data_dir"] == "/var/lib/cutbox"
+    assert cfg["mqtt"]["catalog"]["data_dir"] == "/var/lib/cutbox-catalog"  # named here, not by the unit
     assert cfg["mqtt"]["client_id"] == "cutbox-booth_7-01234567" and cfg["mqtt"]["username"] == "booth_7"
     assert cfg["mqtt"]["enabled"] is True and cfg["mqtt"]["host"] == "broker.lan"
     token = (etc / "api-token").read_text().strip()
@@ -187,9 +188,14 @@ def test_an_update_keeps_the_last_release_and_rollback_returns_to_it(tmp_path):
     needs("tar", PYTHON311)
     root, env, b, first, token = first_install(tmp_path)
     opt, etc = root / "opt" / "cutbox", root / "etc" / "cutbox"
+    # a config from before the units stopped setting data_dir: the shipped relative default
+    kept = (etc / "cutbox.toml").read_text().replace('data_dir = "/var/lib/cutbox"', 'data_dir = "cutbox-data"')
+    (etc / "cutbox.toml").write_text(kept)
     # an update that adds a PCIe Coral: a new release, the old one kept, the config kept
     r = install(env, f"--offline={b}", "--no-start", "--coral=pcie")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    cfg = tomllib.loads((etc / "cutbox.toml").read_text())
+    assert cfg["station"]["data_dir"] == "/var/lib/cutbox" and cfg["station"]["id"] == "booth_7"
     second = os.readlink(opt / "current")
     assert second != first and os.readlink(opt / "previous") == first
     assert sorted(p.name for p in (opt / "releases").iterdir()) == sorted([Path(first).name, Path(second).name])

@@ -82,7 +82,106 @@ def test_capture_service_is_a_watched_notify_service_that_restarts():
     assert s["Restart"] == ["on-failure"]
     assert 5 <= int(s["WatchdogSec"][0].rstrip("s")) <= 120
     assert s["User"] == ["cutbox"] and s["StateDirectory"] == ["cutbox"]
-    assert "CUTBOX__STATION__DATA_DIR=/var/lib/cutbox" in s["Environment"]  # outbox and captures in the state dir
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_no_unit_overrides_a_config_key_through_its_environment(unit):
+    """The config file is the one place the data folders are named: a hand-run `cutbox
+    calibrate` reads the same file, so it lands where the service looks."""
+    s = unit_settings(unit)
+    assert not [e for e in s.get("Environment", []) if e.upper().startswith("CUTBOX__")]
+    assert "EnvironmentFile" not in s
+    assert "--config /etc/cutbox/cutbox.toml" in s["ExecStart"][0]
+
+
+# ---- folders the service writes, against what its sandbox lets it write ------------------
+# (ProtectSystem=strict: everything but these is read-only for the service)
+WRITTEN_BY = {
+    "cutbox.service": {
+        "station.data_dir",
+        "source.path",  # a hot folder whose files are moved away (processed_dir)
+        "source.processed_dir",
+        "source.gphoto2.folder",
+        "mqtt.outbox_path",
+    },
+    "cutbox-catalog.service": {"mqtt.catalog.data_dir"},
+}
+EXAMPLE_FILES = [ROOT / "firmware_config" / "cutbox.toml", *sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+
+
+def writable_paths(unit_text: str) -> tuple[list[Path], Path | None]:
+    """Where a unit may write under ProtectSystem=strict, and its working directory."""
+    settings: dict[str, list[str]] = {}
+    for line in unit_text.splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", "[")):
+            k, v = line.split("=", 1)
+            settings.setdefault(k.strip(), []).append(v.strip())
+    assert settings.get("ProtectSystem") == ["strict"]
+    out = [Path(p.lstrip("-+")) for v in settings.get("ReadWritePaths", []) for p in v.split()]
+    for key, base in (
+        ("StateDirectory", "/var/lib"),
+        ("CacheDirectory", "/var/cache"),
+        ("LogsDirectory", "/var/log"),
+        ("RuntimeDirectory", "/run"),
+    ):
+        out += [Path(base) / name.split(":")[0] for v in settings.get(key, []) for name in v.split()]
+    if settings.get("PrivateTmp") == ["yes"]:
+        out += [Path("/tmp"), Path("/var/tmp")]
+    workdir = settings.get("WorkingDirectory", [None])[0]
+    return out, Path(workdir.lstrip("-")) if workdir else None
+
+
+def example_paths(text: str) -> list[tuple[str, str]]:
+    """(section.key, value) of every string assignment in a TOML text or in the ```toml blocks
+    of a Markdown page, commented-out examples (`# key = "..."`) included."""
+    if "```" in text:
+        blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    else:
+        blocks = [text]
+    found = []
+    for block in blocks:
+        section = ""
+        for line in block.splitlines():
+            header = re.match(r"^\s*\[([A-Za-z0-9_.]+)\]", line)
+            if header:
+                section = header.group(1)
+                continue
+            m = re.match(r'^\s*#?\s*([A-Za-z0-9_]+)\s*=\s*"([^"]*)"', line)
+            if m and section:
+                found.append((f"{section}.{m.group(1)}", m.group(2)))
+    return found
+
+
+def unwritable(unit: str, text: str) -> list[str]:
+    allowed, workdir = writable_paths((ROOT / "systemd" / unit).read_text())
+    bad = []
+    for key, value in example_paths(text):
+        key = key.replace("source.gphoto2_folder", "source.gphoto2.folder")
+        if key not in WRITTEN_BY[unit]:
+            continue
+        path = Path(value)
+        if not path.is_absolute():
+            assert workdir is not None, f"{unit}: a relative {key} needs a WorkingDirectory="
+            path = workdir / path
+        if not any(path.is_relative_to(root) for root in allowed):
+            bad.append(f"{key} = {value!r}")
+    return bad
+
+
+@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("example", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_every_folder_the_examples_write_is_writable_in_the_sandbox(unit, example):
+    assert unwritable(unit, example.read_text()) == [], f"{example.name}: read-only for {unit} (ProtectSystem=strict)"
+
+
+def test_the_writable_path_check_sees_a_folder_under_srv():
+    """/srv is read-only under ProtectSystem=strict: an example pointing a hot folder there is caught,
+    live or commented out, in a config file or a documentation block."""
+    config = '[source]\n# processed_dir = "/srv/cutbox/done"\npath = "/var/lib/cutbox/in"\n'
+    assert unwritable("cutbox.service", config) == ["source.processed_dir = '/srv/cutbox/done'"]
+    page = 'text\n```toml\n[mqtt.catalog]\ndata_dir = "/srv/catalog"\n```\n'
+    assert unwritable("cutbox-catalog.service", page) == ["mqtt.catalog.data_dir = '/srv/catalog'"]
+    assert unwritable("cutbox.service", '[station]\ndata_dir = "cutbox-data"\n') == []  # under WorkingDirectory
 
 
 def test_capture_service_can_still_reach_the_hardware():
