@@ -54,6 +54,11 @@ class StationConfig(Section):
 class CameraConfig(Section):
     """picamera2 exposure, white balance and focus, so every shot of a booth looks alike."""
 
+    mode: Literal["video", "still"] = Field(
+        "video",
+        description="video: a stream at video rate (fast live view); still: picamera2's still configuration "
+        "(high-quality noise reduction, long exposures allowed, slower live view)",
+    )
     exposure: Literal["auto", "lock", "fixed"] = Field(
         "auto",
         description="auto: AE/AWB run freely; lock: fixed at what they chose after settle_s; fixed: exposure_us and analogue_gain",

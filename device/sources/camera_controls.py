@@ -48,3 +48,19 @@ def lock_controls(cfg, metadata: dict[str, Any]) -> dict[str, Any]:
     if cfg.colour_gains is None and metadata.get("ColourGains") is not None:
         controls.update(AwbEnable=False, ColourGains=tuple(float(g) for g in metadata["ColourGains"]))
     return controls
+
+
+def exposure_start_ns(metadata: dict[str, Any]) -> int | None:
+    """When a frame began to expose, in ns of CLOCK_MONOTONIC: libcamera's SensorTimestamp is
+    when its first line was read out, ExposureTime (us) earlier it started."""
+    stamp = metadata.get("SensorTimestamp")
+    if stamp is None:
+        return None
+    return int(stamp) - 1000 * int(metadata.get("ExposureTime") or 0)
+
+
+def exposed_after(metadata: dict[str, Any], asked_ns: int) -> bool:
+    """True when the frame started exposing at or after `asked_ns` (a frame without a
+    timestamp is taken: nothing says it is old)."""
+    start = exposure_start_ns(metadata)
+    return start is None or start >= asked_ns

@@ -7,6 +7,8 @@ it is imported when this source is opened, never at package import.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import time
 from collections.abc import Iterator
 
@@ -14,7 +16,10 @@ import cv2
 import numpy as np
 
 from device.sources.base import SourceError, new_frame_id
+from device.sources.camera_controls import exposed_after, exposure_start_ns
 from device.types import Frame
+
+log = logging.getLogger(__name__)
 
 STALE_REQUESTS_MAX = 6  # buffer_count 4 plus the ones in flight
 
@@ -30,8 +35,34 @@ def _import_picamera2():
     return Picamera2
 
 
+def _configure(cam, mode: str, main: tuple[int, int], lores: tuple[int, int]) -> bool:
+    """Configure the camera for `mode` with main (RGB) and lores outputs; True when the lores
+    stream had to be YUV420 (Pi 4 and older ISPs give lores only so).
+
+    video: a stream at the sensor's video rate with 4 buffers (live view and spins follow it).
+    still: picamera2's still configuration, its high-quality noise reduction and long frame
+    times allowed (less noise on a dim booth, a slower live view)."""
+    create = cam.create_still_configuration if mode == "still" else cam.create_video_configuration
+    extra = {} if mode == "still" else {"buffer_count": 4}
+    # picamera2's "BGR888" is R,G,B in memory, i.e. numpy RGB.
+    for lores_format in ("BGR888", "YUV420"):
+        try:
+            config = create(
+                main={"size": tuple(main), "format": "BGR888"},
+                lores={"size": tuple(lores), "format": lores_format},
+                **extra,
+            )
+            cam.configure(config)
+            return lores_format == "YUV420"
+        except Exception:
+            if lores_format == "YUV420":
+                raise
+    raise AssertionError("unreachable")
+
+
 class Picamera2Source:
-    """Configures a video stream with main (RGB) and lores (RGB, or YUV420 on a Pi 4) outputs."""
+    """The Pi camera in video or still mode with main (RGB) and lores (RGB, or YUV420 on a
+    Pi 4) outputs; every grab is exposed after it was asked for."""
 
     def __init__(
         self,
@@ -47,23 +78,15 @@ class Picamera2Source:
             raise SourceError(
                 f"cannot open Pi camera {camera}: {exc} (check the ribbon cable and `rpicam-hello --list-cameras`)"
             ) from None
-        # picamera2's "BGR888" is R,G,B in memory, i.e. numpy RGB.
-        self._lores_yuv = False
+        self.mode = controls.mode if controls is not None else "video"
         try:
-            config = cam.create_video_configuration(
-                main={"size": tuple(main), "format": "BGR888"},
-                lores={"size": tuple(lores), "format": "BGR888"},
-                buffer_count=4,
-            )
-            cam.configure(config)
-        except Exception:  # Pi 4 and older ISPs give lores only as YUV420
-            config = cam.create_video_configuration(
-                main={"size": tuple(main), "format": "BGR888"},
-                lores={"size": tuple(lores), "format": "YUV420"},
-                buffer_count=4,
-            )
-            cam.configure(config)
-            self._lores_yuv = True
+            self._lores_yuv = _configure(cam, self.mode, main, lores)
+        except Exception as exc:  # a size or mode the sensor cannot give
+            cam.close()
+            raise SourceError(f"Pi camera {camera}: cannot configure {self.mode} mode: {exc}") from None
+        # newer picamera2 drops frames exposed before a given time itself (capture_request(flush=));
+        # older ones get the same rule from _fresh_request's own loop
+        self._flush = "flush" in inspect.signature(cam.capture_request).parameters
         self._cam = cam
         self.camera = camera
         self.locked: dict = {}
@@ -89,17 +112,20 @@ class Picamera2Source:
             cam.set_controls(self.locked)
 
     def _fresh_request(self):
-        """The first request whose exposure started after this call: the queue holds frames
-        exposed earlier (while a turntable was still moving, say), so those are dropped, at
-        most a queue's worth (libcamera's SensorTimestamp is the start of exposure, in ns of
-        CLOCK_BOOTTIME)."""
-        asked = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        """The first request whose exposure started after this call. The queue holds frames
+        exposed earlier (while a turntable was still moving, say): picamera2 drops them itself
+        where it can (`flush=`), else they are dropped here, at most a queue's worth. Exposure
+        start is libcamera's SensorTimestamp (first line read out, CLOCK_MONOTONIC) less the
+        exposure time."""
+        asked = time.monotonic_ns()
+        if self._flush:
+            return self._cam.capture_request(flush=asked)
         for _ in range(STALE_REQUESTS_MAX):
             request = self._cam.capture_request()
-            stamp = request.get_metadata().get("SensorTimestamp")
-            if stamp is None or stamp >= asked:
+            if exposed_after(request.get_metadata(), asked):
                 return request
             request.release()
+        log.warning("picamera2: %d frames in a row exposed before the grab; taking the next", STALE_REQUESTS_MAX)
         return self._cam.capture_request()
 
     def grab(self) -> Frame:
@@ -128,6 +154,8 @@ class Picamera2Source:
                 "exposure_us": metadata.get("ExposureTime"),
                 "analogue_gain": metadata.get("AnalogueGain"),
                 "colour_temperature": metadata.get("ColourTemperature"),
+                "exposure_start_ns": exposure_start_ns(metadata),
+                "mode": self.mode,
             },
         )
 

@@ -79,10 +79,16 @@ class Recorder:
         Recorder.calls = [("open", camera)]
 
     def create_video_configuration(self, **kw):
-        return kw
+        return {"kind": "video", **kw}
+
+    def create_still_configuration(self, **kw):
+        return {"kind": "still", **kw}
 
     def configure(self, config):
+        if config["lores"]["format"] in getattr(self, "refused_formats", ()):
+            raise RuntimeError("lores format not supported")
         self.calls.append(("configure",))
+        self.configured = config
 
     def set_controls(self, controls):
         self.calls.append(("set", dict(controls)))
@@ -91,10 +97,11 @@ class Recorder:
         self.calls.append(("start",))
 
     def capture_request(self):
-        """Three frames queued before the grab (exposed while the table moved), then fresh ones."""
+        """Queued before the grab: two frames exposed and read out while the table moved, one
+        read out just after the grab but exposed before it (9 ms exposure); then fresh ones."""
         self.served = getattr(self, "served", 0) + 1
-        now = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        stamp = now - 50_000_000 if self.served <= 3 else now + 1_000_000
+        now = time.monotonic_ns()
+        stamp = {1: now - 50_000_000, 2: now - 20_000_000, 3: now + 2_000_000}.get(self.served, now + 20_000_000)
         return FakeRequest(stamp, self)
 
     def capture_metadata(self):
@@ -128,12 +135,74 @@ def test_a_grab_skips_frames_exposed_before_it_was_asked_for(monkeypatch):
     from device.sources.pi_camera import Picamera2Source
 
     src = Picamera2Source(controls=CameraConfig())
-    t_asked = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-    src.grab()
+    t_asked = time.monotonic_ns()
+    frame = src.grab()
     released = [c[1] for c in Recorder.calls if c[0] == "release"]
     assert len(released) == 4  # three stale ones dropped, the fresh one used and released
-    assert all(s < t_asked for s in released[:3]) and released[3] > t_asked
+    assert released[2] > t_asked  # read out after the ask, but its exposure began before: dropped
+    assert all(s - 9_000_000 < t_asked for s in released[:3]) and released[3] - 9_000_000 > t_asked
+    assert frame.info["exposure_start_ns"] == released[3] - 9_000_000 and frame.info["mode"] == "video"
     src.close()
+
+
+@pytest.mark.parametrize("mode", ["video", "still"])
+def test_video_or_still_configuration_from_the_config(monkeypatch, mode):
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Recorder))
+    from device.sources.pi_camera import Picamera2Source
+
+    src = Picamera2Source(main=(4608, 2592), lores=(256, 256), controls=CameraConfig(mode=mode))
+    config = src._cam.configured
+    assert config["kind"] == mode and config["main"] == {"size": (4608, 2592), "format": "BGR888"}
+    assert config["lores"] == {"size": (256, 256), "format": "BGR888"}
+    assert config.get("buffer_count") == (4 if mode == "video" else None)  # still: picamera2's own default
+    assert src.grab().info["mode"] == mode
+    src.close()
+
+
+@pytest.mark.parametrize("mode", ["video", "still"])
+def test_a_pi_4_gets_its_lores_stream_as_yuv_in_both_modes(monkeypatch, mode):
+    class Pi4(Recorder):
+        refused_formats = ("BGR888",)
+
+        def make_array(self, name):
+            return np.zeros((12, 8), np.uint8)  # I420 of an 8x8 picture
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Pi4))
+    from device.sources.pi_camera import Picamera2Source
+
+    src = Picamera2Source(lores=(8, 8), controls=CameraConfig(mode=mode))
+    assert src._cam.configured["lores"]["format"] == "YUV420" and src._lores_yuv
+    src.close()
+
+
+def test_a_picamera2_that_flushes_is_asked_for_frames_exposed_after_the_grab(monkeypatch):
+    """A newer picamera2 drops the stale frames itself: the grab hands it the time it was asked."""
+
+    class Flushing(Recorder):
+        def capture_request(self, flush=None, wait=None):
+            self.calls.append(("flush", flush))
+            return FakeRequest(flush + 20_000_000, self)
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=Flushing))
+    from device.sources.pi_camera import Picamera2Source
+
+    for mode in ("video", "still"):
+        src = Picamera2Source(controls=CameraConfig(mode=mode))
+        before = time.monotonic_ns()
+        src.grab()
+        after = time.monotonic_ns()
+        asked = [c[1] for c in Flushing.calls if c[0] == "flush"]
+        assert len(asked) == 1 and isinstance(asked[0], int) and before <= asked[0] <= after
+        src.close()
+
+
+def test_exposure_start_is_the_readout_time_less_the_exposure():
+    from device.sources.camera_controls import exposed_after, exposure_start_ns
+
+    md = {"SensorTimestamp": 10_000_000_000, "ExposureTime": 20_000}
+    assert exposure_start_ns(md) == 9_980_000_000
+    assert exposed_after(md, 9_980_000_000) and not exposed_after(md, 9_990_000_000)
+    assert exposure_start_ns({}) is None and exposed_after({}, 1)  # no timestamp: nothing says it is old
 
 
 def test_lock_runs_after_start_and_settle(monkeypatch):
