@@ -181,6 +181,54 @@ def _datagrams(sock, seconds: float) -> list[tuple[float, bytes]]:
     return got
 
 
+def test_hot_folder_jpegs_decode_no_larger_than_the_preset_needs(tmp_path):
+    """A hot-folder JPEG is decoded at the DCT reduction that still covers the preset's canvas;
+    a product too small in it for that is cut again from the file decoded in full (found in
+    processed_dir), so the output never loses resolution; a native-size preset decodes in full."""
+    import cv2
+    import numpy as np
+
+    from device.config import CutboxConfig
+    from device.devtools.bench import bench_frame
+
+    hot, done = tmp_path / "hot", tmp_path / "done"
+    hot.mkdir()
+    presets = {n: p.model_dump(mode="json") for n, p in CutboxConfig().compose.presets.items()}
+    presets["small"] = {"width": 300, "height": 300, "formats": ["jpeg", "mask", "meta"]}
+    cfg = box_config(
+        tmp_path,
+        source={
+            "kind": "hotfolder",
+            "path": str(hot),
+            "poll_interval_s": 0.02,
+            "stable_polls": 1,
+            "processed_dir": str(done),
+        },
+        compose={"presets": presets},
+    )
+    near = bench_frame()  # 2304x1296, the product about the frame's height
+    small = cv2.resize(near, (near.shape[1] // 5, near.shape[0] // 5), interpolation=cv2.INTER_AREA)
+    far = np.empty_like(near)
+    far[:] = small[:4, :4].reshape(-1, 3).mean(axis=0).astype(np.uint8)  # the frame's own backdrop
+    far[500 : 500 + small.shape[0], 900 : 900 + small.shape[1]] = small
+    svc = CutboxService(cfg).start()
+    try:
+        sizes = {}
+        for name, rgb, preset in (("near", near, "small"), ("far", far, "small"), ("native", near, "transparent-png")):
+            cv2.imwrite(str(hot / f"{name}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cap = svc.capture(preset=preset)
+            assert cap.frame.source == f"hotfolder:{name}.jpg" and (done / f"{name}.jpg").is_file()
+            sizes[name] = (cap.frame.size, cap.frame.info.get("reduced", 1), svc.store.frame(cap.id).size)
+            if preset == "small":
+                jpeg = cv2.imdecode(np.frombuffer(cap.artifact("jpeg").data, np.uint8), cv2.IMREAD_COLOR)
+                assert jpeg.shape[:2] == (300, 300)
+    finally:
+        svc.stop()
+    assert sizes["near"] == ((576, 324), 4, (576, 324))  # stored for corrections as decoded
+    assert sizes["far"] == ((2304, 1296), 1, (2304, 1296))  # the product had to grow: full decode
+    assert sizes["native"] == ((2304, 1296), 1, (2304, 1296))
+
+
 @pytest.mark.slow
 def test_watchdog_is_fed_only_while_the_work_loop_beats(tmp_path):
     """Real NOTIFY_SOCKET: pings while idle and healthy, none while a capture hangs in the

@@ -103,24 +103,26 @@ class Camera:
             except Exception as exc:  # closing a broken driver must not stop anything
                 log.debug("source close: %s", exc)
 
-    def _grab_once(self) -> Frame:
+    def _grab_once(self, min_size: tuple[int, int] | None) -> Frame:
         src = self.open()
         if self.kind == "hotfolder" and _accepts(src.grab, "timeout"):
-            return src.grab(timeout=GRAB_TIMEOUT_S)  # type: ignore[call-arg]
+            size = {"min_size": min_size} if _accepts(src.grab, "min_size") else {}
+            return src.grab(timeout=GRAB_TIMEOUT_S, **size)  # type: ignore[call-arg]
         return src.grab()
 
-    def grab(self) -> Frame:
+    def grab(self, min_size: tuple[int, int] | None = None) -> Frame:
         """The next frame; on failure the source is re-opened once, then the error is recorded
-        and raised as `CameraError`."""
+        and raised as `CameraError`. `min_size` lets a hot folder's JPEG decode reduced as far
+        as it still covers that size (the capture's canvas); other sources ignore it."""
         with self._lock:
             try:
                 try:
-                    frame = self._grab_once()
+                    frame = self._grab_once(min_size)
                 except CameraError:
                     raise
                 except Exception:  # any driver failure: one re-open
                     self.close()
-                    frame = self._grab_once()
+                    frame = self._grab_once(min_size)
             except CameraError:
                 raise
             except Exception as exc:  # the second failure is the camera's error

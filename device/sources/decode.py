@@ -61,11 +61,13 @@ def decode_image_info(
     reduce = 1
     if min_size is not None and im.format == "JPEG":
         reduce = jpeg_reduction((width, height), min_size[::-1] if _orientation(im) in (5, 6, 7, 8) else min_size)
-    elif (rgb := _plain_jpeg(raw, im)) is not None:
+    if (rgb := _plain_jpeg(raw, im, reduce)) is not None:
+        if reduce > 1:
+            info["reduced"] = reduce
         return rgb, info
     try:
         if reduce > 1:
-            im.draft(im.mode, (-(-width // reduce), -(-height // reduce)))
+            im.draft(im.mode, (width // reduce, height // reduce))  # Pillow scales by floor ratios
             info["reduced"] = round(width / im.size[0])
         im.load()
     except Exception as exc:  # a broken body can raise almost anything inside Pillow
@@ -122,9 +124,10 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _plain_jpeg(raw: bytes, im: Image.Image) -> np.ndarray | None:
+def _plain_jpeg(raw: bytes, im: Image.Image, reduce: int = 1) -> np.ndarray | None:
     """The pixels of a JPEG that needs nothing done to it (YCbCr, no colour profile, upright)
-    straight from OpenCV's libjpeg into an RGB array, else None for the general path.
+    straight from OpenCV's libjpeg into an RGB array, at 1/`reduce` of its size (the same DCT
+    scaling as Pillow's draft, the same pixels), else None for the general path.
 
     This skips Pillow's image-to-array copy, the larger part of decoding a camera JPEG. libjpeg
     in OpenCV fills a cut-short file with grey instead of failing, so only a file that ends in
@@ -135,9 +138,17 @@ def _plain_jpeg(raw: bytes, im: Image.Image) -> np.ndarray | None:
         return None
     import cv2
 
-    flags = cv2.IMREAD_IGNORE_ORIENTATION | getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)
-    arr = cv2.imdecode(np.frombuffer(raw, np.uint8), flags)
-    if arr is None or arr.shape != (im.size[1], im.size[0], 3):
+    scaled = {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }[reduce]
+    if hasattr(cv2, "IMREAD_COLOR_RGB"):  # the scale bits with RGB order instead of BGR
+        scaled = (scaled & ~cv2.IMREAD_COLOR) | cv2.IMREAD_COLOR_RGB
+    arr = cv2.imdecode(np.frombuffer(raw, np.uint8), scaled | cv2.IMREAD_IGNORE_ORIENTATION)
+    width, height = im.size
+    if arr is None or arr.shape != (-(-height // reduce), -(-width // reduce), 3):
         return None
     if not hasattr(cv2, "IMREAD_COLOR_RGB"):  # OpenCV before 4.11 decodes to BGR only
         arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)

@@ -5,6 +5,12 @@ it is completely written: its size and mtime must stay unchanged for `stable_pol
 in a row and it must decode completely. A file that fails to decode is reported once and
 retried only if it changes again (a writer that paused mid-file gets its file taken when it
 finishes). Each file is taken once (or moved to `processed_dir`).
+
+`min_size` (the canvas the capture's preset fills) lets a JPEG decode at a DCT reduction
+that still covers it; the frame's `info["path"]` says where the file is after a move, so
+the box can decode it again in full when that was too small
+(device.workflows.reduced_decode). The decode still reads the whole file: a cut-short one
+fails as before.
 """
 
 from __future__ import annotations
@@ -56,8 +62,9 @@ class HotFolderSource:
         self._stop = threading.Event()
         self.decode_attempts = 0
 
-    def poll(self) -> list[Frame]:
-        """One scan of the folder: frames for files that are now completely written."""
+    def poll(self, min_size: tuple[int, int] | None = None) -> list[Frame]:
+        """One scan of the folder: frames for files that are now completely written, JPEGs
+        decoded at the largest reduction that covers `min_size` (in full when None)."""
         ready: list[Frame] = []
         present: set[Path] = set()
         try:
@@ -87,13 +94,13 @@ class HotFolderSource:
             self._done[path] = sig
             self.decode_attempts += 1
             try:
-                frame = read_frame(path, self.max_pixels, kind="hotfolder")
+                frame = read_frame(path, self.max_pixels, kind="hotfolder", min_size=min_size)
             except ImageError as exc:
                 self.on_error(path, exc)
                 continue
             frame.info["signature"] = sig
             if self.processed_dir:
-                self._move(path)
+                frame.info["path"] = str(self._move(path))
             ready.append(frame)
         for gone in set(self._watch) - present:
             del self._watch[gone]
@@ -101,7 +108,8 @@ class HotFolderSource:
             del self._done[gone]
         return ready
 
-    def _move(self, path: Path) -> None:
+    def _move(self, path: Path) -> Path:
+        """Move a taken file into `processed_dir`; where it is now (still `path` if it failed)."""
         assert self.processed_dir is not None  # only called when files are moved
         target = self.processed_dir / path.name
         n = 1
@@ -112,6 +120,8 @@ class HotFolderSource:
             shutil.move(str(path), target)
         except OSError as exc:
             log.warning("hotfolder: cannot move %s to %s: %s", path, target, exc)
+            return path
+        return target
 
     def frames(self) -> Iterator[Frame]:
         """Frames as files complete, until close()."""
@@ -119,14 +129,15 @@ class HotFolderSource:
             yield from self.poll()
             self._stop.wait(self.poll_interval_s)
 
-    def grab(self, timeout: float | None = None) -> Frame:
-        """The next completed file; SourceError after `timeout` seconds or on close()."""
+    def grab(self, timeout: float | None = None, min_size: tuple[int, int] | None = None) -> Frame:
+        """The next completed file (decoded to cover `min_size`, see poll); SourceError after
+        `timeout` seconds or on close(). Files already decoded by an earlier scan keep their size."""
         deadline = None if timeout is None else time.monotonic() + timeout
         pending: list[Frame] = getattr(self, "_backlog", [])
         while not pending:
             if self._stop.is_set():
                 raise SourceError("hot folder closed")
-            pending = self.poll()
+            pending = self.poll(min_size)
             if pending:
                 break
             if deadline is not None and time.monotonic() >= deadline:

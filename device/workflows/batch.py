@@ -17,6 +17,7 @@ from device.pipeline import Pipeline
 from device.sources.base import SourceError
 from device.sources.files import expand_paths, read_frame
 from device.types import Capture
+from device.workflows.reduced_decode import decode_size, decoded_in_full, needs_full_decode
 
 _EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "mask": ".mask.png", "meta": ".json"}
 
@@ -100,25 +101,14 @@ def cut_out_files(
 
 
 def cut_out_file(pipeline: Pipeline, path: Path, preset: str | None = None) -> Capture:
-    """One file to a completed capture, decoded no larger than the preset needs.
-
-    A fixed-size preset never needs more of the frame than what the product's output size
-    takes, but that depends on how big the product is in the frame, known only after the cut.
-    So a JPEG larger than the preset's canvas is decoded at the largest DCT reduction that
-    still covers the canvas, and when the product then had to be enlarged (the reduced frame
-    gave fewer pixels than the output uses) the file is decoded and cut again at full size.
-    A native-size preset keeps every pixel of the crop: always a full decode."""
-    from device.compose.layout import place
-
+    """One file to a completed capture, decoded no larger than the preset needs
+    (device.workflows.reduced_decode: reduced when that covers the canvas, again in full when
+    the product then had to be enlarged)."""
     max_pixels = pipeline.config.source.max_pixels
     preset_cfg = pipeline.preset_config(preset)
-    canvas = (preset_cfg.width, preset_cfg.height) if preset_cfg.width > 0 else None
-    frame = read_frame(path, max_pixels, min_size=canvas)
+    frame = read_frame(path, max_pixels, min_size=decode_size(preset_cfg))
     capture = pipeline.process(frame, preset=preset)
-    if frame.info.get("reduced", 1) > 1:
-        placed = place(tuple(capture.meta["box"]), preset_cfg)
-        if placed.sx > 1.0 or placed.sy > 1.0:
-            capture.complete()  # its deferred encodes are queued: let them finish, then cut again
-            frame = read_frame(path, max_pixels)
-            capture = pipeline.process(frame, preset=preset)
+    if needs_full_decode(frame, capture, preset_cfg):
+        capture.complete()  # its deferred encodes are queued: let them finish, then cut again
+        capture = pipeline.process(decoded_in_full(frame, max_pixels), preset=preset)
     return capture.complete()

@@ -9,6 +9,7 @@ request raises `BadRequest`, a state that does not allow it `Conflict`, a part t
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 
@@ -25,9 +26,13 @@ from device.errors import BadRequest, CameraError, Conflict, Unavailable, one_li
 from device.limits import MAX_PLATE_FRAMES, MAX_SPIN_STEPS
 from device.matte.strokes import Strokes
 from device.segment.base import PlateAware
+from device.sources.decode import ImageError
 from device.types import Capture, Frame
 from device.workflows.progress import Cancelled, Progress
+from device.workflows.reduced_decode import decode_size, decoded_in_full, needs_full_decode
 from device.workflows.scoring import ScoredPipeline
+
+log = logging.getLogger(__name__)
 
 _FAILED = {"pipeline": "processing failed", "correct": "correction failed"}
 
@@ -84,17 +89,35 @@ class BoxWorkflows:
         return dict(meta, published=published)
 
     def capture(self, sku: str | None = None, preset: str | None = None) -> Capture:
-        """Take one frame and turn it into a stored, published capture."""
+        """Take one frame and turn it into a stored, published capture. A hot folder's JPEG is
+        decoded no larger than the preset's canvas needs, and again in full when the product
+        then had to be enlarged (device.workflows.reduced_decode)."""
         if preset is not None:
             self._settings.check_preset(preset)
         with self._lock:
-            frame = self._camera.grab()
+            compose = self._settings.config.compose
+            preset_cfg = compose.presets[preset or compose.preset]
+            frame = self._camera.grab(min_size=decode_size(preset_cfg))
             if sku:
                 frame = dataclasses.replace(frame, sku=sku)
             capture, alpha = self._process("pipeline", frame, preset=preset)
+            if needs_full_decode(frame, capture, preset_cfg):
+                capture, alpha = self._cut_in_full(frame, preset, (capture, alpha))
             capture.sku = sku or capture.sku
             self._keep(capture, alpha)
             return capture
+
+    def _cut_in_full(
+        self, frame: Frame, preset: str | None, reduced: tuple[Capture, np.ndarray]
+    ) -> tuple[Capture, np.ndarray]:
+        """The capture cut again from its file decoded in full; the reduced cut when the file
+        cannot be read any more (a tethering tool removed it): enlarged, but not lost."""
+        try:
+            full = decoded_in_full(frame, self._settings.config.source.max_pixels)
+        except ImageError as exc:
+            log.warning("cannot decode %s again in full, keeping the reduced cut: %s", frame.source, exc)
+            return reduced
+        return self._process("pipeline", full, preset=preset)
 
     def spin(self, steps: int | None = None, sku: str | None = None) -> list[Capture]:
         """A turntable spin set: one stored, scored capture per step. Progress ("view 7/24")

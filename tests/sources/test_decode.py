@@ -269,3 +269,26 @@ def test_a_plain_camera_jpeg_decodes_to_the_same_pixels_as_pillow_gives(subsampl
     assert np.array_equal(img, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
     padded, _ = decode_image_info(data + b"\0" * 16)  # zero padding after the end marker: still whole
     assert np.array_equal(padded, img)
+
+
+@pytest.mark.parametrize("reduce", [2, 4, 8])
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_an_odd_sized_jpeg_decodes_reduced_to_the_same_pixels_as_pillows_draft(reduce, subsampling):
+    """Sides that are not a multiple of the scale still reduce (ceil(side / scale) covers the
+    size asked for), and the plain-JPEG path gives exactly Pillow's DCT-scaled pixels."""
+    rng = np.random.default_rng(reduce)
+    w, h = 1001, 667
+    noisy = np.clip(np.asarray(_gradient(w, h)).astype(int) + rng.integers(-20, 20, (h, w, 3)), 0, 255)
+    data = _jpeg_bytes(Image.fromarray(noisy.astype(np.uint8)), subsampling=subsampling)
+    size = (-(-w // reduce), -(-h // reduce))
+    img, info = decode_image_info(data, min_size=size)
+    assert info["reduced"] == reduce and (img.shape[1], img.shape[0]) == size
+    with Image.open(io.BytesIO(data)) as im:
+        im.draft("RGB", (w // reduce, h // reduce))
+        assert np.array_equal(img, np.asarray(im.convert("RGB")))
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = _jpeg_bytes(Image.fromarray(noisy.astype(np.uint8)), subsampling=subsampling, icc_profile=srgb)
+    via_pillow, info = decode_image_info(tagged, min_size=size)  # a colour profile: Pillow's own path
+    assert info["reduced"] == reduce and info["icc"] == "sRGB already" and np.array_equal(via_pillow, img)

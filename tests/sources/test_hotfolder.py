@@ -96,6 +96,46 @@ def test_taken_files_move_to_processed_dir(tmp_path):
     assert not (inbox / "cap.jpg").exists() and (done / "cap.jpg").exists()
 
 
+def test_a_jpeg_decodes_reduced_as_far_as_it_covers_the_size_asked_for_and_cut_short_still_fails(tmp_path):
+    import cv2
+
+    from device.devtools.bench import bench_frame
+
+    big = cv2.imencode(".jpg", cv2.cvtColor(bench_frame(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+    data = big.tobytes()  # 2304x1296
+    errors = []
+    src = HotFolderSource(tmp_path, stable_polls=1, on_error=lambda p, e: errors.append(str(e)))
+    (tmp_path / "half.jpg").write_bytes(data[: len(data) // 2])
+    src.poll((300, 300))
+    assert src.poll((300, 300)) == [] and len(errors) == 1 and "truncated" in errors[0]
+    (tmp_path / "shot.jpg").write_bytes(data)
+    src.poll((300, 300))
+    (frame,) = src.poll((300, 300))  # 1/4 still covers 300x300; 1/8 (288x162) would not
+    assert frame.size == (576, 324) and frame.info["reduced"] == 4
+    (tmp_path / "wide.jpg").write_bytes(data)
+    src.poll((1600, 2000))
+    (frame,) = src.poll((1600, 2000))  # taller than the frame: nothing smaller covers it
+    assert frame.size == (2304, 1296) and "reduced" not in frame.info
+    (tmp_path / "native.jpg").write_bytes(data)
+    src.poll()
+    (frame,) = src.poll()
+    assert frame.size == (2304, 1296) and "reduced" not in frame.info
+
+
+def test_a_moved_file_is_found_again_for_a_full_decode(tmp_path):
+    from device.workflows.reduced_decode import decoded_in_full
+
+    inbox, done = tmp_path / "in", tmp_path / "done"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "purple-tshirt.jpg", inbox / "shot.jpg")
+    src = HotFolderSource(inbox, stable_polls=1, poll_interval_s=0.01, processed_dir=done)
+    frame = src.grab(timeout=5, min_size=(100, 100))
+    assert frame.info["reduced"] == 4 and frame.info["path"] == str(done / "shot.jpg")  # 400x533: 100x134
+    full = decoded_in_full(frame, 60_000_000)
+    assert np.array_equal(full.image, decode_image(JPEG)) and "reduced" not in full.info
+    assert (full.id, full.source, full.info["signature"]) == (frame.id, frame.source, frame.info["signature"])
+
+
 def test_a_rewritten_file_is_taken_again_and_temp_files_are_ignored(tmp_path):
     src = HotFolderSource(tmp_path, stable_polls=1)
     (tmp_path / ".partial.jpg").write_bytes(JPEG)
