@@ -48,6 +48,15 @@ class ModelCard:
         return {"RGB": 3, "RGB+plate": 6}.get(self.input_channels)
 
     @property
+    def edgetpu_sha256(self) -> str | None:
+        """The sha256 of the model's compiled Edge TPU twin, when the card records one
+        (`edgetpu` entry, written by tools/compile_edgetpu.py --write-card)."""
+        entry = self.raw.get("edgetpu")
+        if isinstance(entry, dict) and entry.get("compiled") and isinstance(entry.get("sha256"), str):
+            return entry["sha256"].lower()
+        return None
+
+    @property
     def model_path(self) -> Path:
         return self.path.parent / self.file
 

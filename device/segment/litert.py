@@ -9,6 +9,7 @@ feed uint8 RGB bytes, dequantise the output into a 0..1 probability map.
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import threading
 from pathlib import Path
@@ -109,7 +110,13 @@ class Int8Model:
         if edgetpu_model is not None and not tpu_path.is_file() and delegate != "cpu":
             raise ModelError(f"Edge TPU model not found: {tpu_path} ({tpu_setting})")
         delegates, self.backend, self.backend_reason = choose_delegate(
-            delegate, edgetpu_lib, load_delegate, device=edgetpu_device, tpu_model=tpu_path, setting=tpu_setting
+            delegate,
+            edgetpu_lib,
+            load_delegate,
+            device=edgetpu_device,
+            tpu_model=tpu_path,
+            setting=tpu_setting,
+            tpu_sha256=self.card.edgetpu_sha256,
         )
         run_path = tpu_path if self.backend == "edgetpu" else model_path
         try:
@@ -201,6 +208,10 @@ class LiteRTSegmenter:
         )
 
 
+def tpu_model_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def choose_delegate(
     delegate: str,
     lib: str,
@@ -209,10 +220,12 @@ def choose_delegate(
     device: str = "",
     tpu_model: Path | None = None,
     setting: str = "segment.edgetpu_model",
+    tpu_sha256: str | None = None,
 ) -> tuple[list, str, str]:
     """(delegates, backend, reason): the Coral when one is attached, the model handed to it was
-    compiled for it and libedgetpu loads; otherwise the CPU, with the reason. `delegate =
-    "edgetpu"` turns every reason for the CPU into a ModelError."""
+    compiled for it (and is the compiled file the model card records, when it records one)
+    and libedgetpu loads; otherwise the CPU, with the reason. `delegate = "edgetpu"` turns
+    every reason for the CPU into a ModelError."""
     if delegate == "cpu":
         return [], "cpu", "segment.delegate = cpu"
 
@@ -231,6 +244,12 @@ def choose_delegate(
         return cpu(
             f"Coral at {where} but {name} is not compiled for the Edge TPU (no {EDGETPU_OP})",
             f"compile it with tools/compile_edgetpu.py and set {setting}",
+        )
+    if tpu_sha256 is not None and tpu_model_sha256(tpu_model) != tpu_sha256:
+        return cpu(
+            f"Coral at {where} but {tpu_model.name} is not the compiled model its card records "
+            f"(sha256 {tpu_sha256[:12]}...): compiled from another model version",
+            f"compile again with tools/compile_edgetpu.py --write-card and set {setting}",
         )
     option = device_option(where, device)
     try:

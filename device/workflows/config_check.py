@@ -70,7 +70,7 @@ def _check_model(found: Findings, key: str, path: Path) -> None:
         )
 
 
-def _check_edgetpu_model(found: Findings, key: str, path: Path | None, required: bool) -> None:
+def _check_edgetpu_model(found: Findings, key: str, path: Path | None, required: bool, model: Path) -> None:
     from device.segment.edgetpu import is_compiled_for_edgetpu
 
     if path is None:
@@ -81,19 +81,42 @@ def _check_edgetpu_model(found: Findings, key: str, path: Path | None, required:
                 "(python -m tools.compile_edgetpu, docs/coral.md); without one it would run on the CPU",
             )
         return
-    if _readable(found, key, path, "the *_edgetpu.tflite") and not is_compiled_for_edgetpu(found.on_disk(path)):
+    if not _readable(found, key, path, "the *_edgetpu.tflite"):
+        return
+    if not is_compiled_for_edgetpu(found.on_disk(path)):
         found.problem(key, f"{path.name} is not compiled for the Edge TPU (no edgetpu-custom-op): run edgetpu_compiler")
+        return
+    _check_recorded_twin(found, key, path, model)
+
+
+def _check_recorded_twin(found: Findings, key: str, path: Path, model: Path) -> None:
+    """The compiled file is the one the CPU model's card records (when it records one)."""
+    import hashlib
+
+    from device.segment.base import ModelError
+    from device.segment.card import ModelCard
+
+    try:
+        recorded = ModelCard.load(found.on_disk(model)).edgetpu_sha256
+    except ModelError:
+        return  # the model's own check names a missing or broken card
+    if recorded is not None and hashlib.sha256(found.on_disk(path).read_bytes()).hexdigest() != recorded:
+        found.problem(
+            key,
+            f"{path.name} is not the compiled model {model.name}'s card records (sha256 {recorded[:12]}...): "
+            "compiled from another version; compile again (python -m tools.compile_edgetpu --write-card)",
+        )
 
 
 def _check_models(cfg: CutboxConfig, found: Findings) -> None:
     seg = cfg.segment
     _check_model(found, "segment.model", seg.model)
     if seg.delegate != "cpu":
-        _check_edgetpu_model(found, "segment.edgetpu_model", seg.edgetpu_model, seg.delegate == "edgetpu")
+        _check_edgetpu_model(found, "segment.edgetpu_model", seg.edgetpu_model, seg.delegate == "edgetpu", seg.model)
     if cfg.booth.enabled:
         _check_model(found, "booth.model", cfg.booth.model)
         if seg.delegate != "cpu" and cfg.booth.edgetpu_model is not None:
-            _check_edgetpu_model(found, "booth.edgetpu_model", cfg.booth.edgetpu_model, False)
+            _check_edgetpu_model(found, "booth.edgetpu_model", cfg.booth.edgetpu_model, False, cfg.booth.model)
 
 
 def _check_source(cfg: CutboxConfig, found: Findings) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tools.compile_edgetpu import carried_entry, edgetpu_md
 from tools.model.card import io_entries, sha256
 
 NAME = "cutbox-booth-int8"
@@ -114,6 +115,7 @@ def write_card(tflite: Path, state: dict, size: int, out_dir: Path | None = None
             "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
     }
+    card["edgetpu"] = carried_entry(tflite, old)
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     write_md(card, out_dir / f"{NAME}.md")
     return card
@@ -182,6 +184,7 @@ def write_md(card: dict, path: Path) -> None:
         + ", ".join(f"{k} x{v}" for k, v in card["int8_check"]["op_counts"].items())
         + ")",
         "",
+        *(edgetpu_md(card["edgetpu"]) if card.get("edgetpu") else []),
         "## Latency",
         f"- model invoke: p50 {lat['ms_p50']} ms, p95 {lat['ms_p95']} ms ({lat['runtime']}; {lat['note']})",
     ]

@@ -26,6 +26,7 @@ import numpy as np
 from device.devtools.bench import machine
 from tools import REPO, SHARED
 from tools import evaluate as ev
+from tools.compile_edgetpu import carried_entry, edgetpu_md
 from tools.model.int8_check import int8_check
 
 NAME = "cutbox-student-int8"
@@ -294,6 +295,8 @@ def write_md(card: dict, path: Path) -> None:
             f"(limits {c['limits']['gmac']} GMAC, {c['limits']['params_m']} M)",
             "",
         ]
+    if e := card.get("edgetpu"):
+        lines += edgetpu_md(e)
     lines += [
         "## Latency",
         f"- p50 {card['latency']['ms_p50']} ms, p95 {card['latency']['ms_p95']} ms ({card['latency']['runtime']}; {card['latency']['note']})",
@@ -442,6 +445,8 @@ def main(argv=None) -> int:
             "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
     }
+    old_path = args.models_dir / f"{NAME}.json"
+    card["edgetpu"] = carried_entry(tflite, json.loads(old_path.read_text()) if old_path.exists() else {})
     (args.models_dir / f"{NAME}.json").write_text(json.dumps(card, indent=1) + "\n")
     write_md(card, args.models_dir / f"{NAME}.md")
     print(json.dumps({"sha256": card["sha256"], "latency": card["latency"], "fully_int8": check["fully_int8"]}))
