@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from device.errors import Invalid
+from device.errors import Conflict, Invalid
 from device.limits import MAX_OUTPUT_SIDE, MAX_SPIN_STEPS
 
 ENV_PREFIX = "CUTBOX__"
@@ -965,6 +965,15 @@ class ConfigError(Invalid):
         super().__init__(f"{source}: " + "; ".join(problems), problems)
 
 
+class ConfigConflict(ConfigError, Conflict):
+    """A config that fits the schema but breaks a rule between its keys or this box's folders:
+    each key is well formed, their combination is refused (the API answers 409, not 422)."""
+
+
+# Errors a custom validator raises: a rule the JSON schema cannot say (between keys, on files).
+RULE_ERRORS = {"value_error", "assertion_error"}
+
+
 def _hint(err: Any) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
@@ -1010,8 +1019,10 @@ def validate(data: dict[str, Any], source: str = "config") -> CutboxConfig:
     try:
         return CutboxConfig.model_validate_json(json.dumps(data, default=_json_scalar), strict=True)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {_hint(e)}" for e in exc.errors()]
-        raise ConfigError(problems, source) from None
+        errors = exc.errors()
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {_hint(e)}" for e in errors]
+        kind = ConfigConflict if all(e["type"] in RULE_ERRORS for e in errors) else ConfigError
+        raise kind(problems, source) from None
 
 
 def _flat_driver_keys(data: dict[str, Any]) -> dict[str, Any]:

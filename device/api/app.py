@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.routing import Match
 
 from device.api.auth import require_reader
+from device.api.config_schema import use_config_patch_schema
 from device.api.guard import DEFAULT_BODY_LIMIT, RequestGuard, SecurityHeaders
 from device.api.hosts import trusted_hosts
 from device.api.metrics import Metrics
@@ -54,6 +58,17 @@ def http_status(exc: CutboxError) -> tuple[int, str | None]:
     return 500, None
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (RFC 9110: a 405 lists them all)."""
+    routes = request.app.router.routes
+    found = set()
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in routes):
+            found.add(method)
+    return sorted(found)
+
+
 def create_app(service: CutboxService, config: CutboxConfig | None = None, *, token: str | None = None) -> FastAPI:
     """The app over a started (or startable) service; `token` overrides the configured one."""
     config = config or service.config
@@ -69,6 +84,7 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
         responses=COMMON_RESPONSES,
     )
     use_problem_for_validation_errors(app)
+    use_config_patch_schema(app)
     app.state.service = service
     app.state.token = token or resolve_token(config)
     app.state.open_reads = config.api.open_reads
@@ -100,6 +116,13 @@ def create_app(service: CutboxService, config: CutboxConfig | None = None, *, to
     async def _invalid(request: Request, exc: RequestValidationError):
         problems = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
         return _problem(422, "invalid request", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        response = await http_exception_handler(request, exc)
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     app.include_router(health.router)
     app.include_router(session.router)

@@ -10,25 +10,39 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
 from device.errors import BadRequest
 from device.limits import MAX_STROKE_LINES, MAX_STROKE_PNG_CHARS, MAX_STROKE_POINTS
 
-Point = tuple[float, float]
-Polyline = list[Point]
+Coordinate = Annotated[float, Field(allow_inf_nan=False)]
+Point = tuple[Coordinate, Coordinate]
+Polyline = Annotated[list[Point], Field(min_length=1)]
+# The stroke layer is a PNG: clients (and schema-driven test tools) read this format name.
+PNG_FORMAT = "base64-png"
+# "Something painted", said in JSON schema so clients see it: a layer or one line at least.
+SOMETHING_PAINTED: JsonDict = {
+    "anyOf": [
+        {"required": ["mask_png"], "properties": {"mask_png": {"type": "string"}}},
+        {"required": ["keep"], "properties": {"keep": {"minItems": 1}}},
+        {"required": ["remove"], "properties": {"remove": {"minItems": 1}}},
+    ]
+}
 
 
 class CorrectionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=SOMETHING_PAINTED)
 
     mask_png: str | None = Field(
         None,
         max_length=MAX_STROKE_PNG_CHARS,
         description="PNG stroke layer (base64 or data: URL): green = keep, red = remove, transparent = untouched; scaled to the frame",
+        json_schema_extra={"format": PNG_FORMAT, "contentMediaType": "image/png"},
     )
     keep: list[Polyline] = Field(
         default_factory=list, max_length=MAX_STROKE_LINES, description="Polylines to keep (alpha 1)"
@@ -44,8 +58,6 @@ class CorrectionRequest(BaseModel):
         if self.mask_png is None and not self.keep and not self.remove:
             raise ValueError("send mask_png or at least one keep/remove polyline")
         lines = self.keep + self.remove
-        if any(not line for line in lines):
-            raise ValueError("each polyline needs at least one point")
         if sum(len(line) for line in lines) > MAX_STROKE_POINTS:
             raise ValueError(f"at most {MAX_STROKE_POINTS} points in all polylines together")
         return self

@@ -31,14 +31,23 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
+Responses = dict[int | str, dict[str, Any]]
 # Answers any call can get: refused at the door, too big, invalid, or the box busy or broken.
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+COMMON_RESPONSES: Responses = {
     400: {"model": Problem, "description": "bad request (the detail says why)"},
     401: {"model": Problem, "description": "no token or session"},
-    404: {"model": Problem, "description": "no such capture or artifact"},
+    404: {"model": Problem, "description": "no such capture, artifact or preset"},
     413: {"description": "body larger than this route takes"},
+    422: {"model": Problem, "description": "the request does not fit this schema; `problems` names each part"},
     503: {"model": Problem, "description": "the camera or the model is unavailable"},
 }
+# A change carried by the page's session cookie alone, sent from another site's page.
+CROSS_SITE: Responses = {403: {"model": Problem, "description": "cross-site request refused"}}
+# Well formed, but the box's state does not allow it (a camera that changed mode, a cancelled job).
+CONFLICT: Responses = {
+    409: {"model": Problem, "description": "refused in the box's present state (the detail says why)"}
+}
+CHANGE_RESPONSES: Responses = {**CROSS_SITE, **CONFLICT}
 
 
 def use_problem_for_validation_errors(app: FastAPI) -> None:

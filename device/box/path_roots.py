@@ -58,6 +58,10 @@ def _fixed_part(path: Path) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
+def is_file_only(key: str) -> bool:
+    return key in FILE_ONLY_KEYS or key.startswith("station.")
+
+
 def inside(path: Path, roots: list[Path]) -> bool:
     target = _fixed_part(path).resolve()
     return any(target == root or target.is_relative_to(root) for root in roots)
@@ -73,7 +77,7 @@ def path_problems(current: CutboxConfig, new: CutboxConfig) -> list[str]:
     for key, value in sorted(after.items()):
         if value == before.get(key):
             continue
-        if key in FILE_ONLY_KEYS or key.startswith("station."):
+        if is_file_only(key):
             problems.append(f"{key}: can only be set in the config file, not from the page, API or MQTT")
             continue
         for path in value if isinstance(value, list) else [value]:

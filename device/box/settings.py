@@ -13,9 +13,9 @@ from typing import Any
 from device.box.camera import Camera
 from device.box.overrides import SettingsOverrides
 from device.box.parts import LOAD_ERRORS, Parts
-from device.box.path_roots import path_problems
-from device.config import ConfigError, CutboxConfig, validate
-from device.errors import BadRequest, one_line
+from device.box.path_roots import is_file_only, path_problems
+from device.config import ConfigConflict, ConfigError, CutboxConfig, validate
+from device.errors import BadRequest, Conflict, NotFound, one_line
 from device.logs import apply_logging
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,17 @@ REDACTED = "***"
 LIVE_SECTIONS = {"source", "segment", "matte", "compose", "export", "booth", "turntable", "logging"}
 PIPELINE_SECTIONS = ("segment", "matte", "compose", "export", "booth")
 LIVE_API_KEYS = {"review_threshold", "preview_fps", "preview_width", "list_limit"}
+
+
+def whole_numbers(value: Any) -> Any:
+    """JSON's 24.0 is the integer 24 (as JSON schema says); the strict config would refuse it."""
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
 
 
 def redact(value: Any) -> Any:
@@ -104,7 +115,7 @@ class ConfigManager:
     def check_preset(self, name: str) -> None:
         if name not in self.config.compose.presets:
             known = ", ".join(sorted(self.config.compose.presets))
-            raise BadRequest(f"unknown preset {name!r}: choose from {known}")
+            raise NotFound(f"no preset {name!r}: choose from {known}")
 
     def set_preset(self, name: str) -> dict:
         """Make `name` the default preset, for the pipeline too."""
@@ -124,15 +135,22 @@ class ConfigManager:
 
     def update(self, patch: dict) -> dict:
         """Validate a partial config and apply it; sections that need a restart are named.
-        `ConfigError` (an `Invalid`, one problem per bad key) when it does not validate; a pipeline that
-        cannot be built from it rejects it and the running one stays."""
+        `ConfigError` (an `Invalid`, one problem per bad key) when it breaks the config's schema;
+        `ConfigConflict` when it fits the schema but not the rest of this box's settings (a rule
+        between keys, a path outside the roots); a pipeline that cannot be built from it is a
+        `Conflict` too, and the running one stays."""
         if not isinstance(patch, dict):
             raise BadRequest("the body must be a JSON object of sections")
+        patch = whole_numbers(patch)
         current = self.config.model_dump(mode="json")
         new = validate(merge_patch(current, patch), "config")  # ConfigError is an Invalid
-        outside = path_problems(self.config, new)
+        problems = path_problems(self.config, new)
+        file_only = [p for p in problems if is_file_only(p.partition(":")[0])]
+        outside = [p for p in problems if p not in file_only]
+        if file_only:
+            raise ConfigError(file_only)
         if outside:
-            raise ConfigError(outside)
+            raise ConfigConflict(outside)
         new_dump = new.model_dump(mode="json")
         changed = sorted(k for k in new_dump if new_dump[k] != current.get(k))
         with self._lock:
@@ -140,7 +158,7 @@ class ConfigManager:
                 try:
                     self._parts.replace_pipeline(new)
                 except LOAD_ERRORS as exc:  # the old pipeline and config stay
-                    raise BadRequest(f"config rejected by the pipeline: {one_line(exc)}") from None
+                    raise Conflict(f"config rejected by the pipeline: {one_line(exc)}") from None
             self.config = new
             if "source" in changed:
                 self._camera.close()

@@ -147,7 +147,7 @@ class BoxWorkflows:
         scored = self._scored()
         try:
             captures = shoot_spin(self._camera, scored, table, steps, sku, on_step=on_step)
-        except (CameraError, Cancelled):
+        except (CameraError, Cancelled, Conflict):  # Conflict: the camera changed mode mid-spin
             raise
         except TurntableError as exc:
             raise Unavailable(f"spin failed: {self._events.error('spin', exc)}") from None

@@ -10,21 +10,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from device.limits import MAX_NAME_CHARS, MAX_PLATE_FRAMES, MAX_SPIN_STEPS
 from device.workflows.sku import SKU_PATTERN
 
+SCANNER_SPACE = " \t\r\n"
+# The SKU as it may arrive, scanner whitespace around it included; what is kept is SKU_PATTERN.
+SKU_AS_SENT = r"^[ \t\r\n]*" + SKU_PATTERN.pattern[1:-1] + r"[ \t\r\n]*$"
+
 
 def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
+    return value.strip(SCANNER_SPACE) if isinstance(value, str) else value
 
 
 Sku = Annotated[
     str,
-    BeforeValidator(_strip),
-    Field(pattern=SKU_PATTERN.pattern, description="Product SKU (from the barcode scanner); letters, digits, . _ -"),
+    Field(pattern=SKU_AS_SENT, description="Product SKU (from the barcode scanner); letters, digits, . _ -"),
+    AfterValidator(_strip),
 ]
+
+
+def _whole_float(value: object) -> object:
+    """JSON's 12.0 is the whole number 12 (as JSON schema says); `true` or "12" is not a number."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 PresetName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
@@ -47,11 +58,15 @@ class SpinRequest(BoxRequest):
     )
     sku: Sku | None = None
 
+    _whole = field_validator("steps", mode="before")(_whole_float)
+
 
 class CalibrateRequest(BoxRequest):
     frames: StrictInt | None = Field(
         None, ge=1, le=MAX_PLATE_FRAMES, description="Frames of the empty booth to average; default booth.plate_frames"
     )
+
+    _whole = field_validator("frames", mode="before")(_whole_float)
 
 
 class SetPresetRequest(BoxRequest):

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from device.compose import subject_box
 from device.config import CutboxConfig, PresetConfig
+from device.errors import Conflict
 from device.limits import MAX_SPIN_STEPS
 from device.turntable.base import Turntable, TurntableError, wrap
 from device.types import Capture, Frame, Matte
@@ -124,7 +125,7 @@ def shoot_spin(
         if size is None:
             size = frame.size
         elif frame.size != size:
-            raise ValueError(
+            raise Conflict(
                 f"spin {spin_id}: view {i + 1} is {frame.size[0]}x{frame.size[1]}, the first was {size[0]}x{size[1]}; one camera mode per spin"
             )
         if sku is not None and frame.sku != sku:

@@ -47,8 +47,8 @@ def test_a_capture_can_name_another_preset(box):
 
 def test_bad_capture_requests_get_clear_errors(box):
     with box.client() as c:
-        r = c.post("/api/capture", json={"preset": "no-such-preset"})
-        assert r.status_code == 400 and "marketplace-white" in r.json()["detail"]
+        r = c.post("/api/capture", json={"preset": "no-such-preset"})  # no such preset: 404, naming the known ones
+        assert r.status_code == 404 and "marketplace-white" in r.json()["detail"]
         r = c.post("/api/capture", json={"sku": "../../etc"})
         assert r.status_code == 422 and any(p.startswith("sku") for p in r.json()["problems"])
         r = c.post("/api/capture", json={"bogus": 1})

@@ -30,7 +30,7 @@ def test_presets_are_listed_and_switched(fresh_box):
         assert c.put("/api/preset", json={"name": "marketplace-white"}).json()["current"] == "marketplace-white"
         assert c.post("/api/capture").json()["preset"] == "marketplace-white"
         r = c.put("/api/preset", json={"name": "nope"})
-        assert r.status_code == 400 and "transparent-png" in r.json()["detail"]
+        assert r.status_code == 404 and "transparent-png" in r.json()["detail"]
 
 
 def test_config_updates_are_validated_and_errors_name_the_key(fresh_box):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from device.api.auth import require_token
 from device.api.guard import UPLOAD_BODY_LIMIT
-from device.workflows.backgrounds import save_background
+from device.api.problems import CROSS_SITE
+from device.workflows.backgrounds import NAME, save_background
 
 router = APIRouter(prefix="/api", tags=["settings"])
 
@@ -15,6 +18,7 @@ router = APIRouter(prefix="/api", tags=["settings"])
 @router.put(
     "/backgrounds/{name}",
     dependencies=[Depends(require_token)],
+    responses=CROSS_SITE,
     max_body_size=UPLOAD_BODY_LIMIT,
     openapi_extra={
         "requestBody": {
@@ -23,7 +27,9 @@ router = APIRouter(prefix="/api", tags=["settings"])
         }
     },
 )
-async def upload_background(request: Request, name: str) -> dict:
+async def upload_background(
+    request: Request, name: Annotated[str, Path(pattern=NAME.pattern, description="e.g. studio-grey")]
+) -> dict:
     """Store the body (a picture, up to 32 MiB) as `<data_dir>/backgrounds/<name>.png`; set a
     preset's `image` to the returned `path`."""
     data = await request.body()

@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 import cv2
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
+from pydantic import BeforeValidator
 from starlette.background import BackgroundTask
 
 from device.api.auth import require_token
 from device.api.correction import CorrectionRequest
 from device.api.guard import CORRECTION_BODY_LIMIT
+from device.api.problems import CHANGE_RESPONSES
+from device.box.store import ID_PATTERN, NAME_PATTERN
 from device.workflows.gallery import MAX_ZIP_CAPTURES
 from device.workflows.requests import CalibrateRequest, CaptureRequest, SpinRequest
 
 router = APIRouter(prefix="/api", tags=["captures"])
 guarded = [Depends(require_token)]
 
+CaptureId = Annotated[str, Path(pattern=ID_PATTERN, description="The capture's id, as /api/captures lists it")]
+ArtifactName = Annotated[
+    str, Path(pattern=NAME_PATTERN, description="original, alpha, strokes or an export (png, jpeg...)")
+]
+ISO_DAY = r"^\d{4}-\d{2}-\d{2}$"
 
-@router.post("/capture", dependencies=guarded)
+
+def _iso_day(value: object) -> object:
+    """Only `2026-12-07`: lax parsing would read `day=0` as 1970-01-01."""
+    if isinstance(value, str) and not re.fullmatch(ISO_DAY, value):
+        raise ValueError("a day as YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[dt.date, BeforeValidator(_iso_day)]
+
+
+@router.post("/capture", dependencies=guarded, responses=CHANGE_RESPONSES)
 async def capture(request: Request, body: CaptureRequest | None = None) -> dict:
     body = body or CaptureRequest()
     return await run_in_threadpool(request.app.state.service.capture_meta, body.sku, body.preset)
 
 
-@router.post("/spin", dependencies=guarded)
+@router.post("/spin", dependencies=guarded, responses=CHANGE_RESPONSES)
 async def spin(request: Request, body: SpinRequest | None = None) -> dict:
     body = body or SpinRequest()
     service = request.app.state.service
@@ -41,13 +61,13 @@ def job(request: Request) -> dict:
     return {"job": request.app.state.service.progress.snapshot()}
 
 
-@router.post("/cancel", dependencies=guarded, responses={409: {"description": "the cancelled spin answers 409"}})
+@router.post("/cancel", dependencies=guarded, responses=CHANGE_RESPONSES)
 def cancel(request: Request) -> dict:
     """Stop the running spin or calibration after its current view; nothing of it is kept."""
     return request.app.state.service.cancel()
 
 
-@router.post("/calibrate", dependencies=guarded)
+@router.post("/calibrate", dependencies=guarded, responses=CHANGE_RESPONSES)
 async def calibrate(request: Request, body: CalibrateRequest | None = None) -> dict:
     body = body or CalibrateRequest()
     return await run_in_threadpool(request.app.state.service.calibrate, body.frames)
@@ -61,7 +81,7 @@ def list_captures(
     request: Request,
     limit: int = Query(50, ge=1, le=10000),
     sku: str | None = Query(None, max_length=64, description="Part of the SKU, any case"),
-    day: dt.date | None = Query(None, description="The box's local day the capture was made (2026-12-07)"),
+    day: Day | None = Query(None, description="The box's local day the capture was made (2026-12-07)"),
     review_state: StateFilter | None = Query(None),
 ) -> list[dict]:
     """Newest first, filtered like the page's gallery."""
@@ -78,7 +98,7 @@ def list_captures(
 async def download_zip(
     request: Request,
     sku: str | None = Query(None, max_length=64),
-    day: dt.date | None = Query(None),
+    day: Day | None = Query(None),
     review_state: StateFilter | None = Query(None),
 ) -> FileResponse:
     """The matching captures' files in one ZIP (`<sku>/<capture id>/...`), at most 500 captures."""
@@ -99,14 +119,14 @@ async def download_zip(
     )
 
 
-@router.delete("/captures/{capture_id}", dependencies=guarded)
-def delete_capture(request: Request, capture_id: str) -> dict:
+@router.delete("/captures/{capture_id}", dependencies=guarded, responses=CHANGE_RESPONSES)
+def delete_capture(request: Request, capture_id: CaptureId) -> dict:
     """Remove a capture from the box (what the catalog already has stays there)."""
     return request.app.state.service.gallery.delete(capture_id)
 
 
 @router.get("/captures/{capture_id}")
-def get_capture(request: Request, capture_id: str) -> dict:
+def get_capture(request: Request, capture_id: CaptureId) -> dict:
     return request.app.state.service.store.meta(capture_id)
 
 
@@ -117,8 +137,8 @@ def get_capture(request: Request, capture_id: str) -> dict:
 )
 def get_artifact(
     request: Request,
-    capture_id: str,
-    name: str,
+    capture_id: CaptureId,
+    name: ArtifactName,
     max_side: int | None = Query(None, ge=16, le=8192, description="Scale images down to this long side (page views)"),
 ):
     art = request.app.state.service.store.artifact(capture_id, name)
@@ -142,8 +162,13 @@ def get_artifact(
     )
 
 
-@router.post("/captures/{capture_id}/correct", dependencies=guarded, max_body_size=CORRECTION_BODY_LIMIT)
-async def correct(request: Request, capture_id: str, body: CorrectionRequest) -> dict:
+@router.post(
+    "/captures/{capture_id}/correct",
+    dependencies=guarded,
+    responses=CHANGE_RESPONSES,
+    max_body_size=CORRECTION_BODY_LIMIT,
+)
+async def correct(request: Request, capture_id: CaptureId, body: CorrectionRequest) -> dict:
     service = request.app.state.service
     frame = service.store.meta(capture_id).get("frame") or {}
     width, height = int(frame.get("width", 0)), int(frame.get("height", 0))

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from device.api.auth import require_token
 from device.api.guard import CONFIG_BODY_LIMIT
+from device.api.problems import CROSS_SITE, Problem
 
 router = APIRouter(prefix="/api", tags=["settings"])
 
@@ -29,7 +30,13 @@ def get_config(request: Request) -> dict:
     "/config",
     dependencies=[Depends(require_token)],
     max_body_size=CONFIG_BODY_LIMIT,
-    responses={422: {"description": "invalid; `problems` names each bad key"}},
+    responses={
+        **CROSS_SITE,
+        409: {
+            "model": Problem,
+            "description": "well formed but refused: a rule between keys, a path outside the box's folders",
+        },
+    },
 )
 async def put_config(
     request: Request, patch: dict[str, Any] = Body(..., examples=[{"compose": {"preset": "transparent-png"}}])
@@ -43,6 +50,6 @@ def presets(request: Request) -> dict:
     return request.app.state.service.presets()
 
 
-@router.put("/preset", dependencies=[Depends(require_token)])
+@router.put("/preset", dependencies=[Depends(require_token)], responses=CROSS_SITE)
 async def set_preset(request: Request, body: PresetChoice) -> dict:
     return await run_in_threadpool(request.app.state.service.set_preset, body.name)
