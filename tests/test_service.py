@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from device.service import BadRequest, CameraError, CutboxService, redact
+from device.errors import NotFound
+from device.service import CameraError, CutboxService, redact
 from tests.box_config import box_config, free_port
 from tests.paths import REPO, SAMPLES, STUDENT_MODEL
 
@@ -77,7 +78,7 @@ def test_a_missing_model_leaves_the_service_up_but_not_ready(tmp_path):
 
 def test_set_preset_checks_the_name(service):
     assert service.set_preset("marketplace-white")["current"] == "marketplace-white"
-    with pytest.raises(BadRequest, match="transparent-png"):
+    with pytest.raises(NotFound, match="transparent-png"):
         service.set_preset("nope")
 
 
