@@ -83,7 +83,7 @@ class GPhoto2Source:
         self.autofocus = autofocus
         self.set_config = dict(set_config or {})
         self._session: ShellSession | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # close() runs inside a failed shot too
 
     def _command(self) -> list[str]:
         cmd = [self.binary, "--quiet"]
@@ -219,10 +219,16 @@ class GPhoto2Source:
             yield self.grab()
 
     def close(self) -> None:
-        """Leave the shell (`exit` releases the camera for other programs)."""
-        session, self._session = self._session, None
-        if session is not None:
-            session.close()
+        """Leave the shell (`exit` releases the camera for other programs). A shot in progress
+        in another thread gets a few seconds to finish; then the shell is killed."""
+        locked = self._lock.acquire(timeout=5)
+        try:
+            session, self._session = self._session, None
+            if session is not None:
+                session.close(kill=not locked)
+        finally:
+            if locked:
+                self._lock.release()
 
 
 def _reply_error(reply: Reply) -> str:

@@ -108,13 +108,16 @@ class ShellSession:
         return Reply(text, details)
 
     def _read_to_prompt(self, timeout_s: float) -> str:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        fd = proc.stdout.fileno()
         buf = b""
         deadline = time.monotonic() + timeout_s
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
             while True:
+                if self._proc is not proc:  # closed from another thread (the service stopping)
+                    raise SessionClosed("the gphoto2 session was closed during the command")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.close(kill=True)
@@ -123,7 +126,12 @@ class ShellSession:
                     )
                 if not sel.select(min(left, 0.5)):
                     continue
-                chunk = os.read(fd, 65536)
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    chunk = b""
+                if self._proc is not proc:
+                    raise SessionClosed("the gphoto2 session was closed during the command")
                 if not chunk:
                     raise SessionClosed(self._gone_reason(buf.decode(errors="replace")))
                 buf += chunk

@@ -253,3 +253,25 @@ def test_the_real_gphoto2_shell_names_a_setting_its_camera_lacks(tmp_path):
         SourceError, match=r"refused capturetarget=0: This camera does not provide any configuration options"
     ):
         src.grab()
+
+
+def test_close_during_a_shot_in_another_thread_kills_a_stuck_shell(tmp_path):
+    """Stopping the service while the camera hangs in a capture must not wait for ever."""
+    import threading
+    import time
+
+    binary, _ = fake_camera(tmp_path, hang=True)
+    src = GPhoto2Source(tmp_path / "hot", binary=binary, timeout_s=60)
+    errors = []
+    shot = threading.Thread(target=lambda: errors.append(pytest.raises(SourceError, src.grab)))
+    shot.start()
+    deadline = time.monotonic() + 20
+    while src.session_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = src.session_pid
+    assert pid is not None
+    t0 = time.monotonic()
+    src.close()
+    shot.join(30)
+    assert not shot.is_alive() and time.monotonic() - t0 < 20
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
