@@ -20,7 +20,9 @@ import argparse
 import json
 import logging
 import signal
+import sys
 import threading
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -211,13 +213,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Shared by `cutbox catalog` and `python -m device.catalog`."""
-    from device.config import ConfigError, load_config
+    from device.config import ConfigError, config_file, load_config
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"error: {exc}")
         return 2
+    where = Path(config.mqtt.catalog.data_dir).absolute()
+    print(f"cutbox: catalog data_dir {where} (mqtt.catalog.data_dir in {config_file(args.config)})", file=sys.stderr)
     if args.stats:
         store = CatalogStore(config.mqtt.catalog.data_dir)
         try:

@@ -221,7 +221,7 @@ class GPhoto2Source:
     def close(self) -> None:
         """Leave the shell (`exit` releases the camera for other programs). A shot in progress
         in another thread gets a few seconds to finish; then the shell is killed."""
-        locked = self._lock.acquire(timeout=5)
+        locked = self._lock.acquire(timeout=2)
         try:
             session, self._session = self._session, None
             if session is not None:

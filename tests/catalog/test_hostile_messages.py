@@ -241,6 +241,7 @@ def test_stats_say_when_the_catalog_last_stored_and_what_it_quarantined(tmp_path
 
     run = stats("--max-age", "3600")
     assert run.returncode == 0, run.stdout + run.stderr
+    assert f"cutbox: catalog data_dir {tmp_path / 'x' / 'catalog'} (mqtt.catalog.data_dir in {cfg})" in run.stderr
     out = json.loads(run.stdout)
     assert out["complete_captures"] == 1 and out["quarantined"] == 4
     assert 0 <= out["last_stored_age_s"] < 60
