@@ -275,3 +275,26 @@ def test_close_during_a_shot_in_another_thread_kills_a_stuck_shell(tmp_path):
     shot.join(30)
     assert not shot.is_alive() and time.monotonic() - t0 < 20
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+@pytest.mark.parametrize(
+    ("set_config", "says"),
+    [
+        ({"iso\nexit": "100"}, "is not a gphoto2 config name"),
+        ({"iso": "100\ncapture-image"}, "must be one line"),
+    ],
+)
+def test_set_config_that_would_inject_a_shell_command_is_refused(tmp_path, capsys, set_config, says):
+    """Each value goes into the shell as one `set-config NAME=VALUE` line: a line break would
+    be a second command, so the config refuses it (and `cutbox config check` says where)."""
+    from device.cli import main as cutbox
+    from device.config import Gphoto2SourceConfig
+
+    with pytest.raises(ValueError, match=says):
+        Gphoto2SourceConfig(set_config=set_config)
+    cfg = tmp_path / "cutbox.toml"
+    cfg.write_text(
+        f"[source.gphoto2]\nset_config = {{ {json.dumps(next(iter(set_config)))} = {json.dumps(next(iter(set_config.values())))} }}\n"
+    )
+    assert cutbox(["config", "check", "--config", str(cfg)]) == 1
+    assert capsys.readouterr().out.startswith("source.gphoto2.set_config:")
