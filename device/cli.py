@@ -420,7 +420,7 @@ def _cmd_spin(args: argparse.Namespace) -> int:
     try:
         try:
             pipeline.preset_config(args.preset)
-            source = open_source(cfg.source)
+            source = open_source(cfg.source, data_dir=cfg.station.data_dir)  # tethered shots go there
             table = open_turntable(cfg.turntable)
             captures = shoot_spin(
                 source,
@@ -495,7 +495,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         _err("calibrate: --frames must be >= 1")
         return 2
     try:
-        source = open_source(cfg.source, args.paths or None)
+        source = open_source(cfg.source, args.paths or None, data_dir=cfg.station.data_dir)
     except SourceError as exc:
         _err(f"calibrate: {exc}")
         return 2

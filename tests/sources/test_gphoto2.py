@@ -18,7 +18,7 @@ import pytest
 
 from device.sources.base import SourceError
 from device.sources.gphoto2 import GPhoto2Source
-from tests.paths import SAMPLES
+from tests.paths import REPO, SAMPLES
 
 SAMPLE = SAMPLES / "cap.jpg"
 FAKE_SHELL = Path(__file__).with_name("fake_gphoto2_shell.py")
@@ -298,3 +298,33 @@ def test_set_config_that_would_inject_a_shell_command_is_refused(tmp_path, capsy
     )
     assert cutbox(["config", "check", "--config", str(cfg)]) == 1
     assert capsys.readouterr().out.startswith("source.gphoto2.set_config:")
+
+
+def test_cutbox_calibrate_shoots_its_plate_through_one_camera_session(tmp_path):
+    """End to end from the command line: the gphoto2 source from the config, several frames
+    in one session, the shell left with `exit` when the command ends."""
+    import os
+    import subprocess
+
+    binary, state = fake_camera(tmp_path)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "gphoto2").symlink_to(binary)
+    cfg = tmp_path / "cutbox.toml"
+    cfg.write_text(
+        f'[station]\ndata_dir = "{tmp_path / "data"}"\n[source]\nkind = "gphoto2"\n'
+        '[source.gphoto2]\ncapture_target = "ram"\n'
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "device.cli", "calibrate", "--config", str(cfg), "--frames", "3"],
+        cwd=REPO,
+        env=dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["frames"] == 3 and (tmp_path / "data" / "plate" / "plate.png").is_file()
+    assert len(sessions(state)) == 1 and commands(state).count("capture-image-and-download") == 3
+    assert commands(state)[-1] == "exit"
+    assert len(list((tmp_path / "data" / "tethered").glob("gphoto2-*.jpg"))) == 3
