@@ -165,6 +165,9 @@ class CutboxService:
     def correct(self, capture_id: str, keep: np.ndarray, remove: np.ndarray) -> Capture:
         return self.workflows.correct(capture_id, keep, remove)
 
+    def reexport(self, capture_id: str, preset: str) -> Capture:
+        return self.workflows.reexport(capture_id, preset)
+
     def captures(self, limit: int | None = None) -> list[dict]:
         return self.store.list(limit or self.config.api.list_limit)
 

@@ -21,6 +21,7 @@ from device.workflows.requests import (
     CalibrateRequest,
     CaptureRequest,
     EmptyRequest,
+    ReexportRequest,
     SetPresetRequest,
     SpinRequest,
 )
@@ -34,6 +35,7 @@ class CommandHandler(Protocol):
     def spin(self, steps: int | None = None, sku: str | None = None) -> list[Capture]: ...
     def calibrate(self, frames: int | None = None) -> dict: ...
     def cancel(self) -> dict: ...
+    def reexport(self, capture_id: str, preset: str) -> Capture: ...
     def set_preset(self, name: str) -> Any: ...
     def status(self) -> dict: ...
 
@@ -44,6 +46,7 @@ REQUESTS: dict[str, type[BoxRequest]] = {
     "spin": SpinRequest,
     "calibrate": CalibrateRequest,
     "set-preset": SetPresetRequest,
+    "reexport": ReexportRequest,
     "status": EmptyRequest,
     "cancel": EmptyRequest,
 }
@@ -109,6 +112,8 @@ class CommandDispatcher:
             return h.calibrate(req.frames) if req.frames is not None else h.calibrate()
         if verb == "cancel":
             return h.cancel()
+        if isinstance(req, ReexportRequest):
+            return capture_summary(h.reexport(req.capture_id, req.preset))
         if isinstance(req, SetPresetRequest):
             out = h.set_preset(req.name)
             return out if isinstance(out, dict) else {"preset": req.name}

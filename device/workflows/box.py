@@ -34,7 +34,7 @@ from device.workflows.scoring import ScoredPipeline
 
 log = logging.getLogger(__name__)
 
-_FAILED = {"pipeline": "processing failed", "correct": "correction failed"}
+_FAILED = {"pipeline": "processing failed", "correct": "correction failed", "reexport": "re-export failed"}
 
 
 class BoxWorkflows:
@@ -173,7 +173,13 @@ class BoxWorkflows:
             self.progress.begin("calibrate", n)
             try:
                 # the camera re-opens a lost source and records errors
-                plate = calibrate(self._camera, n, config.station.data_dir, config.booth.plate_average)
+                plate = calibrate(
+                    self._camera,
+                    n,
+                    config.station.data_dir,
+                    config.booth.plate_average,
+                    on_frame=lambda done, total: self.progress.step(done, f"frame {done}/{total}"),
+                )
             except PlateError as exc:
                 raise Conflict(str(exc)) from None
             finally:
@@ -223,6 +229,25 @@ class BoxWorkflows:
                 review_state="pending" if capture.review else "corrected",
                 created=meta.get("created", time.time()),
             )
+            return capture
+
+    def reexport(self, capture_id: str, preset: str) -> Capture:
+        """The capture again in another preset: the same frame and strokes, the same id. Its
+        files are replaced and re-published; its review state and corrections stay."""
+        self._settings.check_preset(preset)
+        with self._lock:
+            meta = self._store.meta(capture_id)
+            frame = dataclasses.replace(self._store.frame(capture_id), sku=meta.get("sku"))
+            painted = self._store.strokes(capture_id)
+            strokes = None
+            if painted is not None and painted.shape[:2] == frame.image.shape[:2]:
+                strokes = Strokes(keep=painted[..., 1] > 127, remove=painted[..., 0] > 127)
+            capture, alpha = self._process("reexport", frame, preset=preset, strokes=strokes)
+            capture.id = capture_id
+            capture.sku = meta.get("sku")
+            capture.meta["reexported_from"] = meta.get("preset")
+            state = meta.get("review_state") or ("pending" if capture.review else "none")
+            self._keep(capture, alpha, strokes=painted, review_state=state, created=meta.get("created", time.time()))
             return capture
 
     def _merged_strokes(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -24,14 +25,25 @@ class Grabber(Protocol):
     def grab(self) -> Frame: ...
 
 
-def calibrate(source: Grabber, n_frames: int = 8, data_dir: str | Path | None = None, method: str = "median") -> Plate:
+def calibrate(
+    source: Grabber,
+    n_frames: int = 8,
+    data_dir: str | Path | None = None,
+    method: str = "median",
+    on_frame: Callable[[int, int], None] | None = None,
+) -> Plate:
     """Grab `n_frames` of the empty booth from `source`, average them into the plate, and
     (with `data_dir`) store it under `<data_dir>/plate/`. The settings stored are those the
     camera reported for the last frame; if they moved during calibration (auto exposure
-    still settling) calibration fails, because such a plate would be stale at once."""
+    still settling) calibration fails, because such a plate would be stale at once.
+    `on_frame(done, total)` runs after each frame (progress; it may raise to stop)."""
     if n_frames < 1:
         raise PlateError(f"n_frames must be >= 1, got {n_frames}")
-    frames: list[Frame] = [source.grab() for _ in range(n_frames)]
+    frames: list[Frame] = []
+    for i in range(n_frames):
+        frames.append(source.grab())
+        if on_frame is not None:
+            on_frame(i + 1, n_frames)
     sizes = {f.size for f in frames}
     if len(sizes) > 1:
         raise PlateError(

@@ -2,7 +2,8 @@
 downloaded as one ZIP, deleted one by one.
 
 A day is the box's local calendar day of a capture's creation, the way the people in the
-warehouse count their shift. A ZIP holds each capture's stored files under
+warehouse count their shift. A ZIP holds each capture's stored files (the original, the
+alpha, the exported cut-outs and sidecars, and the box's meta.json) under
 `<sku or no-sku>/<capture id>/`, written to a temporary file (images are already
 compressed, so they are stored, not deflated again) and capped at `MAX_ZIP_CAPTURES`.
 """
@@ -10,6 +11,7 @@ compressed, so they are stored, not deflated again) and capped at `MAX_ZIP_CAPTU
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import tempfile
 import zipfile
@@ -77,15 +79,21 @@ class Gallery:
             raise
         return path
 
+    def zip_one(self, capture_id: str) -> tuple[Path, dict]:
+        """(a temporary ZIP of one capture's files, its meta); NotFound for an unknown id."""
+        meta = self._store.meta(capture_id)
+        return self.zip([meta]), meta
+
     def _add(self, zf: zipfile.ZipFile, meta: dict) -> None:
         folder = f"{meta.get('sku') or 'no-sku'}/{meta['id']}"
-        names = [a["name"] for a in meta.get("artifacts", []) if a.get("name")] + ["original"]
+        names = ["original", "alpha"] + [a["name"] for a in meta.get("artifacts", []) if a.get("name")]
         for name in dict.fromkeys(names):
             try:
                 art = self._store.artifact(meta["id"], name)
             except NotFound:  # deleted meanwhile, or a capture without that file
                 continue
             zf.write(art.path, f"{folder}/{art.path.name}")
+        zf.writestr(f"{folder}/meta.json", json.dumps(meta, indent=1))
 
     def delete(self, capture_id: str) -> dict:
         self._store.meta(capture_id)  # NotFound for an unknown id

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from device.box.store import ID_PATTERN
 from device.limits import MAX_NAME_CHARS, MAX_PLATE_FRAMES, MAX_SPIN_STEPS
 from device.workflows.sku import SKU_PATTERN
 
@@ -71,3 +72,14 @@ class CalibrateRequest(BoxRequest):
 
 class SetPresetRequest(BoxRequest):
     name: PresetName
+
+
+class ReexportRequest(BoxRequest):
+    """One stored capture made again in another preset (the API takes the id from its path)."""
+
+    capture_id: str = Field(..., pattern=ID_PATTERN, description="The capture's id")
+    preset: PresetName = Field(..., description="The preset to export it in")
+
+
+class ReexportBody(BoxRequest):
+    preset: PresetName = Field(..., description="The preset to export it in")

@@ -131,3 +131,30 @@ def test_bad_corrections_are_refused_and_the_box_keeps_working(box):
             c.post("/api/captures/20990101T000000000Z-00000000/correct", json={"keep": [[[1, 1]]]}).status_code == 404
         )
         assert c.post("/api/capture").status_code == 200
+
+
+def test_a_capture_is_re_exported_in_another_preset_keeping_its_id_strokes_and_review(box):
+    with box.client() as c:
+        meta = c.post("/api/capture", json={"sku": "RE-1"}).json()
+        cid, w, h = meta["id"], meta["frame"]["width"], meta["frame"]["height"]
+        c.post(f"/api/captures/{cid}/correct", json={"remove": [[[w * 0.3, h * 0.5], [w * 0.7, h * 0.5]]]})
+        fixed = c.get(f"/api/captures/{cid}").json()
+        r = c.post(f"/api/captures/{cid}/reexport", json={"preset": "marketplace-white"})
+        assert r.status_code == 200, r.text
+        again = r.json()
+        assert again["id"] == cid and again["sku"] == "RE-1" and again["preset"] == "marketplace-white"
+        assert again["corrections"] == 1 and again["review_state"] == fixed["review_state"]
+        assert again["meta"]["reexported_from"] == "transparent-png" and again["created"] == fixed["created"]
+        jpeg = c.get(f"/api/captures/{cid}/artifacts/jpeg")
+        assert jpeg.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(jpeg.content)).size == (2000, 2000)
+        alpha = png_pixels(c.get(f"/api/captures/{cid}/artifacts/alpha").content)
+        assert alpha[int(h * 0.5), int(w * 0.5)] == 0  # the correction's stroke still holds
+        r = c.post(f"/api/captures/{cid}/reexport", json={"preset": "no-such"})
+        assert r.status_code == 404 and "marketplace-white" in r.json()["detail"]
+        assert (
+            c.post("/api/captures/20990101T000000000Z-00000000/reexport", json={"preset": "lifestyle"}).status_code
+            == 404
+        )
+        assert c.post(f"/api/captures/{cid}/reexport", json={}).status_code == 422
+        assert c.get(f"/api/captures/{cid}").json()["preset"] == "marketplace-white"  # the refusals changed nothing

@@ -296,15 +296,20 @@ def test_the_page_is_usable_on_a_phone(browser, box, artifacts_dir):
         r = page.locator(selector).bounding_box()
         assert r is not None and r["x"] >= 0 and r["x"] + r["width"] <= PHONE["width"] + 0.5, (selector, r)
 
-    for sel in ("#open-settings", "#capture-btn", "#sku", "#capture-preset"):
+    for sel in ("#open-settings", "#capture-btn", "#sku", "#capture-preset", "#calibrate-btn"):
         inside(sel)
     page.screenshot(path=str(artifacts_dir / "page-phone.png"), full_page=True)
     page.click("#capture-btn")
     expect(page.locator("#message")).to_contain_text("Captured", timeout=30_000)
+    for sel in ("#reexport-preset", "#reexport-btn", "#download-one"):
+        inside(sel)
     page.click("#fix-latest")
     expect(page.locator("#editor")).to_be_visible()
     for sel in (
         "#editor .editor-head button",
+        "#zoom-in",
+        "#zoom-out",
+        "#tool-pan",
         "#apply-correction",
         "#approve",
         "#reject",
@@ -315,7 +320,7 @@ def test_the_page_is_usable_on_a_phone(browser, box, artifacts_dir):
     page.screenshot(path=str(artifacts_dir / "page-phone-editor.png"))
     page.keyboard.press("Escape")
     page.click("#open-settings")
-    for sel in ("#save-settings", "#forget-token", "#preset"):
+    for sel in ("#save-settings", "#forget-token", "#preset", "#flash-setting"):
         inside(sel)
     assert outside == [] and page.js_errors == []
     page.context.close()

@@ -52,6 +52,10 @@ class RecordingService:
         self.calls.append(("set-preset", name))
         return {"preset": name}
 
+    def reexport(self, capture_id, preset):
+        self.calls.append(("reexport", capture_id, preset))
+        return make_capture(7)
+
     def status(self):
         return {"ok": True}
 
@@ -67,6 +71,8 @@ class RecordingService:
         ("calibrate", b'{"frames": true}', "invalid request"),
         ("capture", b'{"skew": "typo"}', "invalid request"),
         ("reboot", b"{}", "unknown verb"),
+        ("reexport", b'{"capture_id": "../etc", "preset": "square"}', "invalid request"),
+        ("reexport", b'{"capture_id": "abc"}', "invalid request"),
         ("calibrate", b"", "no clean plate"),
     ],
 )
@@ -84,8 +90,10 @@ def test_good_commands_call_the_service_with_validated_fields():
     assert r["ok"] and r["result"]["capture_id"] == "cap-00000" and len(r["result"]["artifacts"]) == 2
     assert d.handle("spin", b'{"steps": 3, "sku": " SHOE-1 "}')["result"]["count"] == 3  # scanner spaces dropped
     assert d.handle("set-preset", b'{"name": "tall"}')["result"] == {"preset": "tall"}
+    assert d.handle("reexport", b'{"capture_id": "cap-1", "preset": "tall"}')["result"]["capture_id"] == "cap-00007"
     assert svc.calls[:2] == [("capture", "A-1", "square"), ("spin", 3, "SHOE-1")]
-    assert d.counts == {"ok": 3, "error": 0}
+    assert svc.calls[-1] == ("reexport", "cap-1", "tall")
+    assert d.counts == {"ok": 4, "error": 0}
 
 
 def test_commands_over_mqtt_reply_with_correlation_data_and_malformed_ones_do_not_stop_the_service(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 import re
 from typing import Annotated, Literal
 
@@ -19,7 +20,7 @@ from device.api.guard import CORRECTION_BODY_LIMIT
 from device.api.problems import CHANGE_RESPONSES
 from device.box.store import ID_PATTERN, NAME_PATTERN
 from device.workflows.gallery import MAX_ZIP_CAPTURES
-from device.workflows.requests import CalibrateRequest, CaptureRequest, SpinRequest
+from device.workflows.requests import CalibrateRequest, CaptureRequest, ReexportBody, SpinRequest
 
 router = APIRouter(prefix="/api", tags=["captures"])
 guarded = [Depends(require_token)]
@@ -108,7 +109,11 @@ async def download_zip(
         gallery.search, sku=sku, day=day_text, review_state=review_state, limit=MAX_ZIP_CAPTURES + 1
     )
     path = await run_in_threadpool(gallery.zip, metas)
-    name = "-".join(["cutbox", day_text or "all", *([sku] if sku else [])])
+    return _zip_response(path, "-".join(["cutbox", day_text or "all", *([sku] if sku else [])]))
+
+
+def _zip_response(path: pathlib.Path, name: str) -> FileResponse:
+    """A temporary ZIP sent once (deleted after), never cached on a shared tablet."""
     name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
     return FileResponse(
         path,
@@ -117,6 +122,17 @@ async def download_zip(
         headers={"Cache-Control": "no-store, private"},
         background=BackgroundTask(path.unlink, missing_ok=True),
     )
+
+
+@router.get(
+    "/captures/{capture_id}/zip",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+)
+async def download_one(request: Request, capture_id: CaptureId) -> FileResponse:
+    """One capture's files in a ZIP: original, alpha, the exported cut-outs and sidecars, meta.json."""
+    path, meta = await run_in_threadpool(request.app.state.service.gallery.zip_one, capture_id)
+    return _zip_response(path, "-".join(["cutbox", *([meta["sku"]] if meta.get("sku") else []), capture_id]))
 
 
 @router.delete("/captures/{capture_id}", dependencies=guarded, responses=CHANGE_RESPONSES)
@@ -160,6 +176,15 @@ def get_artifact(
         headers=headers,
         content_disposition_type="inline",
     )
+
+
+@router.post("/captures/{capture_id}/reexport", dependencies=guarded, responses=CHANGE_RESPONSES)
+async def reexport(request: Request, capture_id: CaptureId, body: ReexportBody) -> dict:
+    """Make the capture again in another preset (same frame and strokes, same id): its files
+    are replaced and re-published."""
+    service = request.app.state.service
+    await run_in_threadpool(service.reexport, capture_id, body.preset)
+    return service.store.meta(capture_id)
 
 
 @router.post(

@@ -61,6 +61,18 @@ function say(text, isError) {
   box.hidden = !text;
 }
 
+// A job done (green) or failed (red) flashes the screen, so it is seen from a step away; the
+// Settings dialog turns it off for this tablet.
+function flash(ok) {
+  if (localStorage.getItem("cutbox.flash") === "off") return;
+  const el = $("#flash");
+  el.className = "";
+  void el.offsetWidth; // restart the animation
+  el.className = ok ? "ok" : "bad";
+  el.dataset.last = ok ? "ok" : "bad";
+  el.dataset.count = String(Number(el.dataset.count || 0) + 1);
+}
+
 // ---- status, banners ---------------------------------------------------------------------
 function pill(id, cls, text) { const el = $(id); el.className = "pill " + cls; el.textContent = text; }
 
@@ -158,7 +170,42 @@ function showResult(meta) {
   q.textContent = "quality " + Math.round((meta.quality || 0) * 100) + "%" + (meta.review_state === "pending" ? " · review" : "");
   q.classList.toggle("low", meta.review_state === "pending");
   $("#fix-latest").disabled = false;
+  const dl = $("#download-one");
+  dl.href = `/api/captures/${encodeURIComponent(meta.id)}/zip`;
+  dl.hidden = false;
+  const again = $("#reexport-preset");
+  again.disabled = false;
+  if (meta.preset && state.presets[meta.preset]) again.value = meta.preset;
+  updateReexport();
 }
+
+function updateReexport() {
+  const meta = state.latest;
+  $("#reexport-btn").disabled = state.busy || !meta || $("#reexport-preset").value === meta.preset;
+}
+$("#reexport-preset").addEventListener("change", updateReexport);
+
+$("#reexport-btn").addEventListener("click", async () => {
+  const meta = state.latest;
+  if (!meta || state.busy) return;
+  const preset = $("#reexport-preset").value;
+  state.busy = true;
+  $("#reexport-btn").disabled = true;
+  say("Exporting " + (meta.sku || meta.id) + " again as " + preset + "…");
+  try {
+    const updated = await api("POST", `/api/captures/${encodeURIComponent(meta.id)}/reexport`, { preset });
+    if (state.latest && state.latest.id === updated.id) showResult(updated);
+    say("Exported again as " + preset + "; the new files replace the old ones.");
+    flash(true);
+    loadGallery();
+  } catch (e) {
+    say("Re-export failed: " + e.message, true);
+    flash(false);
+  } finally {
+    state.busy = false;
+    updateReexport();
+  }
+});
 
 async function showCaptureById(id) {
   let meta;
@@ -183,10 +230,12 @@ async function capture() {
     state.lastStatusCapture = meta.id;
     showResult(meta);
     say(meta.review_state === "pending" ? "Captured; the edge looks doubtful, so it is in the review queue." : "Captured.");
+    flash(true);
     $("#sku").value = "";
     loadReview(); loadGallery();
   } catch (e) {
     say("Capture failed: " + e.message, true);
+    flash(false);
   } finally {
     state.busy = false;
     btn.disabled = false; btn.classList.remove("busy");
@@ -278,6 +327,7 @@ async function openEditor(meta) {
   state.painted = false;
   const dlg = $("#editor");
   if (!dlg.open) dlg.showModal();
+  if (view.id !== meta.id) { view.id = meta.id; resetView(); } // another capture starts whole
   try { await drawBase(meta); strokes.getContext("2d").clearRect(0, 0, strokes.width, strokes.height); }
   catch (e) { say(e.message, true); }
   const pending = meta.review_state === "pending";
@@ -295,11 +345,61 @@ $("#clear-strokes").addEventListener("click", () => {
   const c = $("#strokes"); c.getContext("2d").clearRect(0, 0, c.width, c.height); state.painted = false;
 });
 
+// ---- editor zoom and pan: wheel, two fingers, + - 0 keys; Pan tool or space + drag -----------
+const view = { zoom: 1, x: 0, y: 0, panTool: false, space: false };
+const MAX_ZOOM = 8;
+
+function applyView() {
+  $(".canvas-inner").style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
+  $("#zoom-level").textContent = Math.round(view.zoom * 100) + "%";
+  $("#canvas-stack").classList.toggle("panning", view.panTool || view.space);
+  $("#tool-pan").classList.toggle("active", view.panTool);
+}
+
+// Zoom by `factor` keeping the point (cx, cy) of the stack (its untransformed picture's
+// coordinates) where it is; the default is the middle of the visible picture.
+function zoomAt(factor, cx, cy) {
+  const inner = $(".canvas-inner");
+  if (cx === undefined) { cx = inner.offsetWidth / 2; cy = inner.offsetHeight / 2; }
+  const zoom = Math.min(MAX_ZOOM, Math.max(1, view.zoom * factor));
+  const f = zoom / view.zoom;
+  view.x = cx - (cx - view.x) * f; view.y = cy - (cy - view.y) * f; view.zoom = zoom;
+  if (zoom === 1) { view.x = 0; view.y = 0; }
+  clampView();
+  applyView();
+}
+
+// Keep some of the picture in sight: it never slides out of its frame.
+function clampView() {
+  const inner = $(".canvas-inner");
+  const w = inner.offsetWidth, h = inner.offsetHeight;
+  view.x = Math.min(0, Math.max(w - w * view.zoom, view.x));
+  view.y = Math.min(0, Math.max(h - h * view.zoom, view.y));
+}
+
+function resetView() { view.zoom = 1; view.x = 0; view.y = 0; applyView(); }
+
+function stackPoint(ev) {
+  const inner = $(".canvas-inner");
+  const r = $("#canvas-stack").getBoundingClientRect();
+  return [ev.clientX - r.left - inner.offsetLeft, ev.clientY - r.top - inner.offsetTop];
+}
+
+$("#zoom-in").addEventListener("click", () => zoomAt(1.5));
+$("#zoom-out").addEventListener("click", () => zoomAt(1 / 1.5));
+$("#zoom-fit").addEventListener("click", resetView);
+$("#tool-pan").addEventListener("click", () => { view.panTool = !view.panTool; applyView(); });
+$("#canvas-stack").addEventListener("wheel", (ev) => {
+  ev.preventDefault();
+  zoomAt(ev.deltaY < 0 ? 1.25 : 1 / 1.25, ...stackPoint(ev));
+}, { passive: false });
+
 (function brush() {
   const canvas = $("#strokes");
-  let last = null;
+  const pointers = new Map(); // pointerId -> [clientX, clientY]
+  let last = null, drag = null, pinch = null;
   const at = (ev) => {
-    const r = canvas.getBoundingClientRect();
+    const r = canvas.getBoundingClientRect(); // the zoomed box: painting follows the view
     return [(ev.clientX - r.left) * canvas.width / r.width, (ev.clientY - r.top) * canvas.height / r.height];
   };
   const line = (from, to) => {
@@ -312,12 +412,56 @@ $("#clear-strokes").addEventListener("click", () => {
     ctx.beginPath(); ctx.moveTo(...from); ctx.lineTo(...to); ctx.stroke();
     state.painted = true;
   };
-  canvas.addEventListener("pointerdown", (ev) => { canvas.setPointerCapture(ev.pointerId); last = at(ev); line(last, last); });
-  canvas.addEventListener("pointermove", (ev) => { if (!last) return; const p = at(ev); line(last, p); last = p; });
-  const end = () => { last = null; };
+  const spread = () => {
+    const [a, b] = [...pointers.values()];
+    return { d: Math.hypot(a[0] - b[0], a[1] - b[1]), mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2] };
+  };
+  canvas.addEventListener("pointerdown", (ev) => {
+    canvas.setPointerCapture(ev.pointerId);
+    pointers.set(ev.pointerId, [ev.clientX, ev.clientY]);
+    if (pointers.size === 2) { last = null; drag = null; pinch = { ...spread(), zoom: view.zoom }; return; }
+    if (view.panTool || view.space || ev.button === 1) { drag = [ev.clientX, ev.clientY]; return; }
+    last = at(ev); line(last, last);
+  });
+  canvas.addEventListener("pointermove", (ev) => {
+    if (!pointers.has(ev.pointerId)) return;
+    pointers.set(ev.pointerId, [ev.clientX, ev.clientY]);
+    if (pinch && pointers.size === 2) {
+      const now = spread();
+      const r = $("#canvas-stack").getBoundingClientRect();
+      const inner = $(".canvas-inner");
+      view.x += now.mid[0] - pinch.mid[0]; view.y += now.mid[1] - pinch.mid[1];
+      zoomAt((pinch.zoom * now.d / pinch.d) / view.zoom, now.mid[0] - r.left - inner.offsetLeft, now.mid[1] - r.top - inner.offsetTop);
+      pinch.mid = now.mid;
+      return;
+    }
+    if (drag) {
+      view.x += ev.clientX - drag[0]; view.y += ev.clientY - drag[1];
+      drag = [ev.clientX, ev.clientY];
+      clampView(); applyView();
+      return;
+    }
+    if (!last) return;
+    const p = at(ev); line(last, p); last = p;
+  });
+  const end = (ev) => {
+    pointers.delete(ev.pointerId);
+    if (pointers.size < 2) pinch = null;
+    if (!pointers.size) { last = null; drag = null; }
+  };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
 })();
+
+document.addEventListener("keydown", (ev) => {
+  if (!$("#editor").open || ev.code !== "Space" || ev.repeat) return;
+  if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName) && document.activeElement.type !== "range") return;
+  ev.preventDefault(); view.space = true; applyView(); // (not a click on the focused button)
+});
+document.addEventListener("keyup", (ev) => {
+  if (ev.code !== "Space" || !view.space) return;
+  ev.preventDefault(); view.space = false; applyView();
+});
 
 $("#apply-correction").addEventListener("click", async () => {
   const meta = state.editing;
@@ -422,7 +566,7 @@ async function spin() {
   if (state.busy) return;
   state.busy = true;
   const running = { active: true };
-  $("#spin-btn").disabled = true; $("#capture-btn").disabled = true;
+  setJobButtons(true);
   say("Spinning…");
   watchJob(running);
   try {
@@ -431,18 +575,50 @@ async function spin() {
     if (sku) body.sku = sku;
     const res = await api("POST", "/api/spin", body);
     say("Spin done: " + res.captures.length + " views.");
+    flash(true);
     if (res.captures.length) showResult(res.captures[res.captures.length - 1]);
     $("#sku").value = "";
   } catch (e) {
     say((e.message.includes("cancelled") ? "Spin cancelled: " : "Spin failed: ") + e.message, !e.message.includes("cancelled"));
+    if (!e.message.includes("cancelled")) flash(false);
   } finally {
     running.active = false;
     state.busy = false;
-    $("#spin-btn").disabled = false; $("#capture-btn").disabled = false;
+    setJobButtons(false);
     loadGallery(); loadReview();
   }
 }
 $("#spin-btn").addEventListener("click", spin);
+
+function setJobButtons(running) {
+  for (const id of ["#spin-btn", "#capture-btn", "#calibrate-btn"]) $(id).disabled = running;
+  updateReexport();
+}
+
+// ---- calibrate: a clean plate of the empty booth -------------------------------------------
+async function calibrate() {
+  if (state.busy) return;
+  if (!confirm("Calibrate: take everything out of the booth, then press OK.")) return;
+  state.busy = true;
+  const running = { active: true };
+  setJobButtons(true);
+  say("Calibrating: photographing the empty booth…");
+  watchJob(running);
+  try {
+    const plate = await api("POST", "/api/calibrate", {});
+    say("Calibrated: a clean plate of " + plate.frames + " frames (" + plate.width + "×" + plate.height
+      + "); captures now use it.");
+    flash(true);
+  } catch (e) {
+    say((e.message.includes("cancelled") ? "Calibration cancelled: " : "Calibration failed: ") + e.message, true);
+    if (!e.message.includes("cancelled")) flash(false);
+  } finally {
+    running.active = false;
+    state.busy = false;
+    setJobButtons(false);
+  }
+}
+$("#calibrate-btn").addEventListener("click", calibrate);
 $("#cancel-btn").addEventListener("click", async () => {
   try { await api("POST", "/api/cancel"); $("#job-text").textContent += " · cancelling…"; } catch (e) { say(e.message, true); }
 });
@@ -468,6 +644,9 @@ document.addEventListener("keydown", (ev) => {
   else if (key === "x") setTool("remove");
   else if (key === "[") brush.value = Math.max(Number(brush.min), Number(brush.value) - 8);
   else if (key === "]") brush.value = Math.min(Number(brush.max), Number(brush.value) + 8);
+  else if (key === "+" || key === "=") zoomAt(1.5);
+  else if (key === "-") zoomAt(1 / 1.5);
+  else if (key === "0") resetView();
   else return;
   ev.preventDefault();
 });
@@ -477,11 +656,13 @@ async function loadPresets() {
   try {
     const p = await api("GET", "/api/presets");
     state.presets = p.presets; state.current = p.current;
-    for (const sel of [$("#preset"), $("#capture-preset")]) {
+    for (const sel of [$("#preset"), $("#capture-preset"), $("#reexport-preset")]) {
       sel.replaceChildren(...Object.keys(p.presets).map((name) => Object.assign(document.createElement("option"), { value: name, textContent: name })));
       sel.value = p.current;
     }
     fillBackground();
+    if (state.latest && state.presets[state.latest.preset]) $("#reexport-preset").value = state.latest.preset;
+    updateReexport();
   } catch (e) { say(e.message, true); }
 }
 
@@ -493,7 +674,14 @@ function fillBackground() {
   $("#bg-color").value = preset.color || "#ffffff";
 }
 $("#preset").addEventListener("change", fillBackground);
-$("#open-settings").addEventListener("click", () => { fillBackground(); $("#settings").showModal(); });
+$("#open-settings").addEventListener("click", () => {
+  fillBackground();
+  $("#flash-setting").checked = localStorage.getItem("cutbox.flash") !== "off";
+  $("#settings").showModal();
+});
+$("#flash-setting").addEventListener("change", () => {
+  localStorage.setItem("cutbox.flash", $("#flash-setting").checked ? "on" : "off");
+});
 
 $("#save-settings").addEventListener("click", async () => {
   const name = $("#preset").value;
