@@ -86,14 +86,16 @@ def suppress_spill(
     instead of a fixed key colour, on chroma only (rgb minus its mean), so brightness and
     shading stay and the correction never goes past F~'s own tint (no complementary rim). Only
     where F~ and B~ differ in tint enough for the direction to mean something; used on the
-    unknown band only (a few pixels from the edge)."""
+    unknown band only (a few pixels from the edge).
 
-    def chroma(x: np.ndarray) -> np.ndarray:
-        return x - x.mean(axis=0, keepdims=True)
-
-    u = chroma(b_smooth) - chroma(f_smooth)
-    uu = (u * u).sum(axis=0)
-    lean = ((chroma(colours) - chroma(f_smooth)) * u).sum(axis=0) / np.maximum(uu, 1e-6)
+    Chroma (x less its channel mean) is linear, so the direction u = chroma(B~) - chroma(F~) is
+    chroma(B~ - F~); and u's channels sum to 0, so the lean of chroma(I) - chroma(F~) along u is
+    that of I - F~ itself: one chroma instead of four, the same figures."""
+    u = b_smooth - f_smooth
+    u -= (u[0] + u[1] + u[2]) * np.float32(1 / 3)
+    uu = np.einsum("cn,cn->n", u, u)
+    lean = np.einsum("cn,cn->n", colours - f_smooth, u)
+    lean /= np.maximum(uu, 1e-6)
     np.clip(lean, 0, 1, out=lean)
     lean[uu < min_separation * min_separation] = 0
     colours -= lean * u

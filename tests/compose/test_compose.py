@@ -142,6 +142,25 @@ def test_backgrounds_colour_image_and_transparent(tmp_path):
     assert clear.transparent and clear.alpha[5, 5] == 0 and clear.alpha[1000, 1000] == 255
 
 
+def test_a_transparent_cutout_keeps_no_hidden_backdrop_under_its_clear_pixels():
+    """A frame-shaped product (a hole in the middle): where the cut-out is clear, its colour is
+    black, as on the rest of the canvas, except a 2 px ring that keeps the product's own colour
+    for viewers that scale without premultiplying; where it shows, the colour is the product's."""
+    m = _matte()
+    x0, y0, x1, y1 = BOX
+    m.alpha[y0 + 50 : y1 - 50, x0 + 100 : x1 - 100] = 0  # the hole shows the backdrop in the frame
+    m.foreground[y0 + 50 : y1 - 50, x0 + 100 : x1 - 100] = (235, 235, 235)
+    cut = compose(m, PresetConfig(width=0, height=0, background="transparent", margin=MarginConfig(top=16)))
+    hole = np.zeros_like(cut.alpha, bool)
+    bx0, by0, bx1, by1 = _box_out(cut.alpha)
+    hole[by0 + 10 : by1 - 10, bx0 + 10 : bx1 - 10] = cut.alpha[by0 + 10 : by1 - 10, bx0 + 10 : bx1 - 10] == 0
+    ring = cv2.dilate(cut.alpha, np.ones((5, 5), np.uint8)) > 0
+    assert hole.sum() > 15_000 and (hole & ring).sum() > 1000
+    assert cut.rgb[hole & ~ring].max() == 0  # no backdrop left in the file
+    assert (cut.rgb[hole & ring] == (235, 235, 235)).all()  # the ring keeps its colour
+    assert np.abs(cut.rgb[cut.alpha == 255].astype(int) - (40, 90, 200)).max() <= 2
+
+
 def test_white_balance_neutralises_a_blue_cast():
     # a grey product under blue light on a white backdrop: both come out blue-tinted
     m = _matte(backdrop=(200, 215, 250), product=(100, 108, 125))
