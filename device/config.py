@@ -171,6 +171,11 @@ class SourceConfig(Section):
     processed_dir: Path | None = Field(
         None, description="hotfolder: move taken files here (None: leave them, take each only once)"
     )
+    reduced_decode: bool = Field(
+        True,
+        description="hotfolder: decode a JPEG no larger than the capture's preset needs (false: full size, "
+        "so a later re-export in a larger preset has every pixel)",
+    )
     retry_min_s: float = Field(
         1.0, gt=0, le=60, description="A lost camera: first wait before the box tries to open it again"
     )

@@ -223,6 +223,9 @@ def test_hot_folder_jpegs_decode_no_larger_than_the_preset_needs(tmp_path):
             if preset == "small":
                 jpeg = cv2.imdecode(np.frombuffer(cap.artifact("jpeg").data, np.uint8), cv2.IMREAD_COLOR)
                 assert jpeg.shape[:2] == (300, 300)
+        svc.settings.update({"source": {"reduced_decode": False}})  # full-size frames kept for re-exports
+        cv2.imwrite(str(hot / "kept.jpg"), cv2.cvtColor(near, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        assert svc.capture(preset="small").frame.size == (2304, 1296)
     finally:
         svc.stop()
     assert sizes["near"] == ((576, 324), 4, (576, 324))  # stored for corrections as decoded

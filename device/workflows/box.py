@@ -90,14 +90,14 @@ class BoxWorkflows:
 
     def capture(self, sku: str | None = None, preset: str | None = None) -> Capture:
         """Take one frame and turn it into a stored, published capture. A hot folder's JPEG is
-        decoded no larger than the preset's canvas needs, and again in full when the product
-        then had to be enlarged (device.workflows.reduced_decode)."""
+        decoded no larger than the preset's canvas needs (unless `source.reduced_decode` is off),
+        and again in full when the product then had to be enlarged (workflows/reduced_decode)."""
         if preset is not None:
             self._settings.check_preset(preset)
         with self._lock:
-            compose = self._settings.config.compose
-            preset_cfg = compose.presets[preset or compose.preset]
-            frame = self._camera.grab(min_size=decode_size(preset_cfg))
+            config = self._settings.config
+            preset_cfg = config.compose.presets[preset or config.compose.preset]
+            frame = self._camera.grab(min_size=decode_size(preset_cfg) if config.source.reduced_decode else None)
             if sku:
                 frame = dataclasses.replace(frame, sku=sku)
             capture, alpha = self._process("pipeline", frame, preset=preset)
