@@ -3,7 +3,9 @@ OpenAPI document, the box answers as the document says (status codes, bodies, co
 Allow headers, the token), accepts what the schema calls valid and refuses what it does not.
 
 The run is the `st run` CLI on a box of its own, with the hooks in schemathesis_hooks.py
-(real PNG stroke layers; the box's settings put back after each accepted settings change).
+(real PNG stroke layers; the box's settings put back after each accepted settings change),
+and half of the generated capture ids, artifact names and preset names drawn from what the
+box really has, so the calls on one capture reach past "no such capture".
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ SKIP = "/api/preview.mjpeg"  # an endless stream by design; tested with ?frames=
 HOOKS = REPO / "tests" / "api" / "schemathesis_hooks.py"
 
 
+def known_values(capture_ids: list[str], presets: list[str]) -> str:
+    """schemathesis.toml: dictionaries of real ids and names, each drawn for half the cases."""
+    dictionaries = {
+        "captures": capture_ids,
+        "artifacts": ["original", "alpha", "png", "mask", "meta"],
+        "presets": presets,
+    }
+    uses = {"path.capture_id": "captures", "path.name": "artifacts", "body.preset": "presets", "body.name": "presets"}
+    lines = [f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n" for name, values in dictionaries.items()]
+    lines.append("[parameters]")
+    lines += [f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}' for key, name in uses.items()]
+    return "\n".join(lines) + "\n"
+
+
 @pytest.mark.slow
 def test_schemathesis_with_every_check_finds_no_failure(tmp_path):
     box, server = start_box(tmp_path / "box")
@@ -33,7 +49,10 @@ def test_schemathesis_with_every_check_finds_no_failure(tmp_path):
         auth = {"Authorization": f"Bearer {TOKEN}"}
         with box.client() as c:
             baseline = {"url": box.url, "token": TOKEN, "config": c.get("/api/config").json()}
+            ids = [c.post("/api/capture", json={"sku": f"FUZZ-{i}"}).json()["id"] for i in range(3)]
+            presets = sorted(c.get("/api/presets").json()["presets"])
         (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+        (tmp_path / "schemathesis.toml").write_text(known_values(ids, presets))
         env = dict(os.environ, SCHEMATHESIS_HOOKS=str(HOOKS), CUTBOX_SCHEMA_BASELINE=str(tmp_path / "baseline.json"))
         started = time.monotonic()
         run = subprocess.run(
