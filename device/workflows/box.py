@@ -34,6 +34,7 @@ from device.workflows.scoring import ScoredPipeline
 
 log = logging.getLogger(__name__)
 
+SPIN_SCAN_LIMIT = 100_000  # captures looked at to find a spin set's views
 _FAILED = {"pipeline": "processing failed", "correct": "correction failed", "reexport": "re-export failed"}
 
 
@@ -233,22 +234,50 @@ class BoxWorkflows:
 
     def reexport(self, capture_id: str, preset: str) -> Capture:
         """The capture again in another preset: the same frame and strokes, the same id. Its
-        files are replaced and re-published; its review state and corrections stay."""
+        files are replaced and re-published; its review state and corrections stay. A view of
+        a spin set takes its whole set along, so the views keep one crop box."""
+        from device.workflows.spin import finish_set
+
         self._settings.check_preset(preset)
         with self._lock:
-            meta = self._store.meta(capture_id)
-            frame = dataclasses.replace(self._store.frame(capture_id), sku=meta.get("sku"))
-            painted = self._store.strokes(capture_id)
-            strokes = None
-            if painted is not None and painted.shape[:2] == frame.image.shape[:2]:
-                strokes = Strokes(keep=painted[..., 1] > 127, remove=painted[..., 0] > 127)
-            capture, alpha = self._process("reexport", frame, preset=preset, strokes=strokes)
-            capture.id = capture_id
-            capture.sku = meta.get("sku")
-            capture.meta["reexported_from"] = meta.get("preset")
-            state = meta.get("review_state") or ("pending" if capture.review else "none")
-            self._keep(capture, alpha, strokes=painted, review_state=state, created=meta.get("created", time.time()))
-            return capture
+            metas = self._set_of(self._store.meta(capture_id))
+            inputs = [self._stored_input(m) for m in metas]
+            scored = self._scored()
+            try:
+                mattes = [scored.matte(frame, strokes=strokes) for frame, _, strokes in inputs]
+                if len(metas) == 1 and "spin_id" not in (metas[0].get("meta") or {}):
+                    captures = [scored.finish(mattes[0], preset=preset)]
+                else:
+                    views = [(_spin_keys(m), matte) for m, matte in zip(metas, mattes, strict=True)]
+                    captures = finish_set(scored, views, preset)
+            except Exception as exc:  # any stage failing: recorded, one line to the caller
+                self._events.error("reexport", exc)
+                raise Unavailable(f"{_FAILED['reexport']}: {one_line(exc)}") from None
+            for meta, (_, painted, _), capture in zip(metas, inputs, captures, strict=True):
+                alpha = scored.alphas.pop(capture.id)
+                capture.id, capture.sku = meta["id"], meta.get("sku")
+                capture.meta["reexported_from"] = meta.get("preset")
+                state = meta.get("review_state") or ("pending" if capture.review else "none")
+                self._keep(
+                    capture, alpha, strokes=painted, review_state=state, created=meta.get("created", time.time())
+                )
+            return next(c for c in captures if c.id == capture_id)
+
+    def _set_of(self, meta: dict) -> list[dict]:
+        """The capture's spin set in view order, or the capture alone."""
+        spin_id = (meta.get("meta") or {}).get("spin_id")
+        if not spin_id:
+            return [meta]
+        views = [m for m in self._store.list(SPIN_SCAN_LIMIT) if (m.get("meta") or {}).get("spin_id") == spin_id]
+        return sorted(views, key=lambda m: m["meta"].get("spin_index", 0))
+
+    def _stored_input(self, meta: dict) -> tuple[Frame, np.ndarray | None, Strokes | None]:
+        """(the original frame, the painted strokes image, the strokes as masks) of a stored capture."""
+        frame = dataclasses.replace(self._store.frame(meta["id"]), sku=meta.get("sku"))
+        painted = self._store.strokes(meta["id"])
+        if painted is None or painted.shape[:2] != frame.image.shape[:2]:
+            return frame, painted, None
+        return frame, painted, Strokes(keep=painted[..., 1] > 127, remove=painted[..., 0] > 127)
 
     def _merged_strokes(
         self, capture_id: str, frame: Frame, keep: np.ndarray, remove: np.ndarray
@@ -262,6 +291,13 @@ class BoxWorkflows:
             old_keep, old_remove = previous[..., 1] > 127, previous[..., 0] > 127
             keep, remove = (old_keep & ~remove) | keep, (old_remove & ~keep) | remove
         return keep, remove
+
+
+def _spin_keys(meta: dict) -> dict:
+    """A stored spin view's place in its set, for composing the set again."""
+    inner = meta.get("meta") or {}
+    keys = {k: inner[k] for k in ("spin_id", "angle", "spin_index", "spin_steps") if k in inner}
+    return {**keys, "sku": meta["sku"]} if meta.get("sku") else keys
 
 
 def _stroke_image(keep: np.ndarray, remove: np.ndarray) -> np.ndarray:

@@ -100,7 +100,7 @@ def shoot_spin(
         return_to_start = table_cfg.return_to_start
     sku = clean_sku(sku) if sku else None
     preset_name = preset or pipeline.preset
-    preset_cfg = pipeline.preset_config(preset_name)
+    pipeline.preset_config(preset_name)  # an unknown preset fails before the turntable moves
     step_deg = 360.0 / steps
     spin_id = new_spin_id()
     start = turntable.angle
@@ -137,15 +137,25 @@ def shoot_spin(
     if return_to_start and steps > 1:
         turntable.rotate(step_deg)  # the last step completes the circle: the next product starts at the mark
 
-    box = union_box(subject_box(m, preset_cfg) for _, m in shots)
-    captures = []
+    views = []
     for i, (angle, matte) in enumerate(shots):
-        extra = dict(spin_id=spin_id, angle=angle, spin_index=i, spin_steps=steps, spin_box=list(box))
-        if sku:
-            extra["sku"] = sku
-        cap = pipeline.finish(matte, preset=preset_name, box=box, extra_meta=extra)
-        cap.sku = sku or cap.sku
-        captures.append(cap)
+        extra = dict(spin_id=spin_id, angle=angle, spin_index=i, spin_steps=steps)
+        views.append(({**extra, "sku": sku} if sku else extra, matte))
     shots.clear()
-    log.info("spin %s done: box %s", spin_id, box)
+    captures = finish_set(pipeline, views, preset_name)
+    for cap in captures:
+        cap.sku = sku or cap.sku
+    log.info("spin %s done: box %s", spin_id, captures[0].meta.get("spin_box") if captures else None)
     return captures
+
+
+def finish_set(pipeline: SpinStages, views: list[tuple[dict, Matte]], preset: str) -> list[Capture]:
+    """Compose a spin set's views with one crop box, the union of every view's subject box in
+    `preset` (so the product does not jump between views); each view's `meta` gets its spin
+    keys and `spin_box`. Used when a spin is shot and when its set is exported again."""
+    preset_cfg = pipeline.preset_config(preset)
+    box = union_box(subject_box(m, preset_cfg) for _, m in views)
+    return [
+        pipeline.finish(matte, preset=preset, box=box, extra_meta={**extra, "spin_box": list(box)})
+        for extra, matte in views
+    ]

@@ -105,3 +105,24 @@ def test_oversized_presets_and_stroke_lists_are_refused_before_any_work(box):
         assert r.status_code == 422 and "20000 points" in r.text
         assert time.monotonic() - started < 5  # refused on its size, not after 20,000 points of work
         assert c.get("/health/live").status_code == 200
+
+
+def test_re_exporting_a_spin_view_takes_its_whole_set_along_with_one_crop_box(fresh_box):
+    folder = spin_folder(fresh_box, 3)
+    with fresh_box.client() as c:
+        c.put("/api/config", json={"source": {"path": str(folder)}, "turntable": {"settle_s": 0}}).raise_for_status()
+        views = c.post("/api/spin", json={"steps": 3, "sku": "SPIN-1"}).json()["captures"]
+        spin_id = views[0]["meta"]["spin_id"]
+        lone = c.post("/api/capture", json={"sku": "LONE-1"}).json()
+        r = c.post(f"/api/captures/{views[1]['id']}/reexport", json={"preset": "marketplace-white"})
+        assert r.status_code == 200, r.text
+        again = [c.get(f"/api/captures/{v['id']}").json() for v in views]
+        assert [m["preset"] for m in again] == ["marketplace-white"] * 3
+        assert {m["meta"]["spin_id"] for m in again} == {spin_id}
+        assert [m["meta"]["spin_index"] for m in again] == [0, 1, 2]
+        assert [m["meta"]["angle"] for m in again] == [v["meta"]["angle"] for v in views]
+        boxes = {tuple(m["meta"]["spin_box"]) for m in again}
+        assert len(boxes) == 1  # one crop box for the whole set, as when it was shot
+        assert all("jpeg" in {a["name"] for a in m["artifacts"]} for m in again)  # marketplace-white's files
+        assert all(m["sku"] == "SPIN-1" and m["meta"]["reexported_from"] == "transparent-png" for m in again)
+        assert c.get(f"/api/captures/{lone['id']}").json()["preset"] == "transparent-png"  # not of the set
