@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import zipfile
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
+from .test_jobs import spin_folder
 from .test_page import alpha_of, browser, latest_id, open_page  # noqa: F401  (the module's Chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -58,10 +58,7 @@ def test_calibrate_shows_its_progress_and_then_a_clear_error_or_result(browser, 
     expect(page.locator("#message")).to_have_class("error")
     expect(page.locator("#flash")).to_have_attribute("data-last", "bad")
     expect(page.locator("#calibrate-btn")).to_be_enabled()
-    empty = fresh_box.photos.with_name("empty-booth")
-    empty.mkdir()
-    for i in range(4):
-        shutil.copy(fresh_box.photos / "shoes.jpg", empty / f"empty{i}.jpg")
+    empty = spin_folder(fresh_box, 4)  # one camera mode: copies of one photo
     with fresh_box.client() as c:
         c.put("/api/config", json={"source": {"path": str(empty)}, "booth": {"plate_frames": 40}}).raise_for_status()
     page.evaluate(

@@ -562,25 +562,22 @@ async function watchJob(running) {
   showJob(null);
 }
 
-async function spin() {
+// A job with a progress bar (spin, calibrate): the buttons off, the bar polled, then the
+// result or the box's error said (a cancel is not a failure), a flash, the buttons on again.
+async function runJob(name, startText, request, done) {
   if (state.busy) return;
   state.busy = true;
   const running = { active: true };
   setJobButtons(true);
-  say("Spinning…");
+  say(startText);
   watchJob(running);
   try {
-    const body = { steps: Number($("#spin-steps").value) };
-    const sku = $("#sku").value.trim();
-    if (sku) body.sku = sku;
-    const res = await api("POST", "/api/spin", body);
-    say("Spin done: " + res.captures.length + " views.");
+    done(await request());
     flash(true);
-    if (res.captures.length) showResult(res.captures[res.captures.length - 1]);
-    $("#sku").value = "";
   } catch (e) {
-    say((e.message.includes("cancelled") ? "Spin cancelled: " : "Spin failed: ") + e.message, !e.message.includes("cancelled"));
-    if (!e.message.includes("cancelled")) flash(false);
+    const cancelled = e.message.includes("cancelled");
+    say(name + (cancelled ? " cancelled: " : " failed: ") + e.message, !cancelled);
+    if (!cancelled) flash(false);
   } finally {
     running.active = false;
     state.busy = false;
@@ -588,35 +585,31 @@ async function spin() {
     loadGallery(); loadReview();
   }
 }
-$("#spin-btn").addEventListener("click", spin);
 
 function setJobButtons(running) {
   for (const id of ["#spin-btn", "#capture-btn", "#calibrate-btn"]) $(id).disabled = running;
   updateReexport();
 }
 
+function spin() {
+  const body = { steps: Number($("#spin-steps").value) };
+  const sku = $("#sku").value.trim();
+  if (sku) body.sku = sku;
+  return runJob("Spin", "Spinning…", () => api("POST", "/api/spin", body), (res) => {
+    say("Spin done: " + res.captures.length + " views.");
+    if (res.captures.length) showResult(res.captures[res.captures.length - 1]);
+    $("#sku").value = "";
+  });
+}
+$("#spin-btn").addEventListener("click", spin);
+
 // ---- calibrate: a clean plate of the empty booth -------------------------------------------
-async function calibrate() {
-  if (state.busy) return;
-  if (!confirm("Calibrate: take everything out of the booth, then press OK.")) return;
-  state.busy = true;
-  const running = { active: true };
-  setJobButtons(true);
-  say("Calibrating: photographing the empty booth…");
-  watchJob(running);
-  try {
-    const plate = await api("POST", "/api/calibrate", {});
+function calibrate() {
+  if (state.busy || !confirm("Calibrate: take everything out of the booth, then press OK.")) return;
+  return runJob("Calibration", "Calibrating: photographing the empty booth…", () => api("POST", "/api/calibrate", {}), (plate) => {
     say("Calibrated: a clean plate of " + plate.frames + " frames (" + plate.width + "×" + plate.height
       + "); captures now use it.");
-    flash(true);
-  } catch (e) {
-    say((e.message.includes("cancelled") ? "Calibration cancelled: " : "Calibration failed: ") + e.message, true);
-    if (!e.message.includes("cancelled")) flash(false);
-  } finally {
-    running.active = false;
-    state.busy = false;
-    setJobButtons(false);
-  }
+  });
 }
 $("#calibrate-btn").addEventListener("click", calibrate);
 $("#cancel-btn").addEventListener("click", async () => {
