@@ -5,14 +5,16 @@ result or error, zoom and pan in the brush editor, the flash when a job is done 
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
+import time
 import zipfile
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from .test_jobs import spin_folder
 from .test_page import alpha_of, browser, latest_id, open_page  # noqa: F401  (the module's Chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -58,19 +60,29 @@ def test_calibrate_shows_its_progress_and_then_a_clear_error_or_result(browser, 
     expect(page.locator("#message")).to_have_class("error")
     expect(page.locator("#flash")).to_have_attribute("data-last", "bad")
     expect(page.locator("#calibrate-btn")).to_be_enabled()
-    empty = spin_folder(fresh_box, 4)  # one camera mode: copies of one photo
+    # A hot folder that gets one frame of the empty booth every 0.3 s: a camera's pace.
+    hot = fresh_box.photos.with_name("hot")
+    hot.mkdir()
     with fresh_box.client() as c:
-        c.put("/api/config", json={"source": {"path": str(empty)}, "booth": {"plate_frames": 40}}).raise_for_status()
+        change = {
+            "source": {"kind": "hotfolder", "path": str(hot), "poll_interval_s": 0.05},
+            "booth": {"plate_frames": 6},
+        }
+        c.put("/api/config", json=change).raise_for_status()
     page.evaluate(
         """() => { window.jobTexts = [];
         new MutationObserver(() => window.jobTexts.push(document.querySelector('#job-text').textContent))
           .observe(document.querySelector('#job-text'), {childList: true, characterData: true, subtree: true}); }"""
     )
     page.click("#calibrate-btn")
-    expect(page.locator("#message")).to_contain_text("Calibrated: a clean plate of 40 frames", timeout=60_000)
+    for i in range(6):
+        time.sleep(0.3)
+        shutil.copy(fresh_box.photos / "shoes.jpg", hot / f".frame{i}.tmp")
+        os.replace(hot / f".frame{i}.tmp", hot / f"frame{i}.jpg")
+    expect(page.locator("#message")).to_contain_text("Calibrated: a clean plate of 6 frames", timeout=60_000)
     expect(page.locator("#flash")).to_have_attribute("data-last", "ok")
     seen = page.evaluate("window.jobTexts")
-    assert any(re.fullmatch(r"calibrate frame \d+/40", t) for t in seen), seen
+    assert any(re.fullmatch(r"calibrate frame [1-5]/6", t) for t in seen), seen
     assert (fresh_box.data / "plate").is_dir()
     expect(page.locator("#job")).to_be_hidden()
     page.screenshot(path=str(artifacts_dir / "page-calibrated.png"))

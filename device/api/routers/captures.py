@@ -29,6 +29,8 @@ CaptureId = Annotated[str, Path(pattern=ID_PATTERN, description="The capture's i
 ArtifactName = Annotated[
     str, Path(pattern=NAME_PATTERN, description="original, alpha, strokes or an export (png, jpeg...)")
 ]
+# What a stored file can be: the exports (device/export), the original, the alpha, the sidecar.
+ARTIFACT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/tiff", "application/json", "application/octet-stream")
 ISO_DAY = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -149,7 +151,7 @@ def get_capture(request: Request, capture_id: CaptureId) -> dict:
 @router.get(
     "/captures/{capture_id}/artifacts/{name}",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "application/octet-stream": {}}}},
+    responses={200: {"content": {t: {} for t in ARTIFACT_TYPES}, "description": "the file"}},
 )
 def get_artifact(
     request: Request,
