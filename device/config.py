@@ -852,6 +852,12 @@ class BoothConfig(Section):
         le=1,
         description="After the plate model: largest share of the frame it may call product where the frame is exactly the plate (nothing there changed) before the frame is cut out in generic mode",
     )
+    max_product_unchanged_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="After the plate model: largest share of what it calls product that may be exactly the plate (once that is over 2 % of the frame) before the frame is cut out in generic mode",
+    )
     shadow: bool = Field(True, description="Separate the product's real cast shadow into Matte.shadow using the plate")
     shadow_min_darkening: float = Field(
         0.04, ge=0, lt=1, description="Darkening (1 - frame/plate) below this is not shadow"

@@ -387,6 +387,7 @@ def check_plate(
 
 BACKGROUND_DIFF = 20.0  # 0..255: a background pixel this far from the exposure-matched plate does not fit
 SAME_AS_PLATE = 6.0  # 0..255: a pixel this close to the exposure-matched plate shows the empty booth
+MIN_UNCHANGED = 0.02  # share of the frame: below this, unchanged "product" is a white product's face, not a booth
 BACKGROUND_GRID = 64  # check_background runs on this grid (square, like the model's input)
 
 
@@ -398,6 +399,7 @@ def check_background(
     max_unchanged: float = 1.0,
     min_background: float = 0.1,
     border: float = 0.1,
+    max_unchanged_share: float = 1.0,
 ) -> PlateFit:
     """Does the plate still fit the frame where the plate model found no product? Run after
     the plate model, on its output grid: outside the predicted product (grown by a few pixels)
@@ -425,14 +427,23 @@ def check_background(
     # (as a share of the whole frame: a thin or open product's holes are a few per cent of it,
     # a booth whose texture the plate model takes for product most of it)
     core = cv2.erode(called.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    unchanged = float((core & (resid < SAME_AS_PLATE)).mean())
-    measures = {"background_share": round(share, 3), "product_unchanged": round(unchanged, 3)}
-    if unchanged > max_unchanged:
+    unchanged_cells = core & (resid < SAME_AS_PLATE)
+    unchanged = float(unchanged_cells.mean())
+    # and as a share of what it calls product: a small product on a textured table the model
+    # half takes for product is a few per cent of the frame but most of its "product"
+    unchanged_share = float(unchanged_cells.sum() / max(core.sum(), 1))
+    measures = {
+        "background_share": round(share, 3),
+        "product_unchanged": round(unchanged, 3),
+        "product_unchanged_share": round(unchanged_share, 3),
+    }
+    if unchanged > max_unchanged or (unchanged_share > max_unchanged_share and unchanged > MIN_UNCHANGED):
         return PlateFit(
             False,
-            f"plate does not fit: the plate model calls {unchanged * 100:.0f} % of the frame product where it is "
-            f"the unchanged plate (limit {max_unchanged * 100:.0f} %): a booth the plate model does not know? "
-            "(generic mode)",
+            f"plate does not fit: the plate model calls {unchanged * 100:.0f} % of the frame "
+            f"({unchanged_share * 100:.0f} % of its product) product where it is the unchanged plate (limits "
+            f"{max_unchanged * 100:.0f} % and {max_unchanged_share * 100:.0f} %): a booth the plate model does not "
+            "know? (generic mode)",
             measures,
         )
     if share < min_background:

@@ -159,6 +159,7 @@ class BoothSegmenter:
                 self.cfg.max_background_mismatch,
                 self.cfg.max_product_unchanged,
                 border=self.cfg.border,
+                max_unchanged_share=self.cfg.max_product_unchanged_share,
             )
             frame.info["plate_measures"] = {**frame.info["plate_measures"], **after.measures}
             if not after.ok:

@@ -96,20 +96,23 @@ def test_a_booth_changed_inside_its_border_is_measured_after_the_plate_model(boo
     calm = _frame(booth[0])
     _seg(booth).segment(calm)
     seg = _seg(booth)
-    seg.cfg = BoothConfig(max_background_mismatch=0.1)
+    seg.cfg = BoothConfig(max_background_mismatch=0.05)  # 0.1 at the gel with plate 0.1.5200, 0.09 with 0.1.5550
     frame = _generic_fallback(booth, seg, gel, "background outside the product differs")
     assert frame.info["plate_measures"]["background_mismatch"] > 4 * calm.info["plate_measures"]["background_mismatch"]
 
 
 def test_a_booth_the_plate_model_does_not_know_gives_the_generic_mask(booth):
-    """The product on a real cardboard table the plate model never saw: it calls the bare table
-    product, which the plate shows unchanged there, so the frame goes to generic mode."""
+    """The product on a real cardboard table the plate model never saw: it calls part of the bare
+    table product, which the plate shows unchanged there, so the frame goes to generic mode.
+    (Plate 0.1.5200 called 31 % of the frame so; 0.1.5550 calls 6 % of the frame, but that is 60 %
+    of what it calls product, and plate mode would give IoU 0.26 against generic mode's 0.98.)"""
     rgb, label, *_ = booth
     table = cv2.resize(_rgb(TEXTURE), rgb.shape[1::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
     a = label.astype(np.float32)[..., None] / 255
     frame_img = np.clip(a * rgb + (1 - a) * table, 0, 255).astype(np.uint8)
     frame = _generic_fallback(booth, _seg(booth, table.astype(np.uint8)), frame_img, "unchanged plate")
-    assert frame.info["plate_measures"]["product_unchanged"] > 0.25
+    measures = frame.info["plate_measures"]
+    assert measures["product_unchanged"] > 0.25 or measures["product_unchanged_share"] > 0.5, measures
 
 
 def test_meta_and_status_say_which_mode_ran_and_why(booth):
