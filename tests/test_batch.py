@@ -11,7 +11,10 @@ from device.devtools.bench import bench_frame
 from device.pipeline import Pipeline
 from device.workflows.batch import cut_out_file
 
-SMALL = {"width": 300, "height": 300, "fill": 0.85, "formats": ["jpeg", "mask"]}
+# small enough that the t-shirt of bench_frame (about 870 px of its 1296, 217 of a 1/4 decode's 324)
+# fills it from a 1/4 decode: 0.85 * 240 = 204 px
+SIDE = 240
+SMALL = {"width": SIDE, "height": SIDE, "fill": 0.85, "formats": ["jpeg", "mask"]}
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +34,13 @@ def _save(path, rgb):
 
 
 def test_a_product_that_fills_the_frame_is_cut_from_a_reduced_decode(pipeline, tmp_path):
-    path = _save(tmp_path / "big.jpg", bench_frame())  # 2304x1296, the product about the frame's height
+    path = _save(tmp_path / "big.jpg", bench_frame())  # 2304x1296, the product two thirds of its height
     capture = cut_out_file(pipeline, path, "small")
     assert capture.frame.info["reduced"] == 4 and capture.frame.size == (576, 324)
     jpeg = cv2.imdecode(np.frombuffer(capture.artifact("jpeg").data, np.uint8), cv2.IMREAD_COLOR)
-    assert jpeg.shape[:2] == (300, 300)
+    assert jpeg.shape[:2] == (SIDE, SIDE)
     x0, y0, x1, y1 = capture.meta["box"]
-    assert y1 - y0 >= 0.85 * 300  # the reduced frame still had every pixel the output uses
+    assert y1 - y0 >= 0.85 * SIDE  # the reduced frame still had every pixel the output uses
 
 
 def test_a_small_product_is_cut_again_from_the_full_decode(pipeline, tmp_path):

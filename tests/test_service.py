@@ -195,7 +195,7 @@ def test_hot_folder_jpegs_decode_no_larger_than_the_preset_needs(tmp_path):
     hot, done = tmp_path / "hot", tmp_path / "done"
     hot.mkdir()
     presets = {n: p.model_dump(mode="json") for n, p in CutboxConfig().compose.presets.items()}
-    presets["small"] = {"width": 300, "height": 300, "formats": ["jpeg", "mask", "meta"]}
+    presets["small"] = {"width": 240, "height": 240, "formats": ["jpeg", "mask", "meta"]}  # see tests/test_batch.py
     cfg = box_config(
         tmp_path,
         source={
@@ -207,7 +207,7 @@ def test_hot_folder_jpegs_decode_no_larger_than_the_preset_needs(tmp_path):
         },
         compose={"presets": presets},
     )
-    near = bench_frame()  # 2304x1296, the product about the frame's height
+    near = bench_frame()  # 2304x1296, the product two thirds of its height
     small = cv2.resize(near, (near.shape[1] // 5, near.shape[0] // 5), interpolation=cv2.INTER_AREA)
     far = np.empty_like(near)
     far[:] = small[:4, :4].reshape(-1, 3).mean(axis=0).astype(np.uint8)  # the frame's own backdrop
@@ -222,7 +222,7 @@ def test_hot_folder_jpegs_decode_no_larger_than_the_preset_needs(tmp_path):
             sizes[name] = (cap.frame.size, cap.frame.info.get("reduced", 1), svc.store.frame(cap.id).size)
             if preset == "small":
                 jpeg = cv2.imdecode(np.frombuffer(cap.artifact("jpeg").data, np.uint8), cv2.IMREAD_COLOR)
-                assert jpeg.shape[:2] == (300, 300)
+                assert jpeg.shape[:2] == (240, 240)
         svc.settings.update({"source": {"reduced_decode": False}})  # full-size frames kept for re-exports
         cv2.imwrite(str(hot / "kept.jpg"), cv2.cvtColor(near, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
         assert svc.capture(preset="small").frame.size == (2304, 1296)
