@@ -89,6 +89,15 @@ def box(tmp_path_factory):
     b.service.stop()
 
 
+def spin_folder(box, n: int) -> Path:
+    """A source folder of `n` copies of one sample photo beside the box's photos: a spin's views."""
+    folder = box.photos.with_name("spin")
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        shutil.copy(box.photos / "shoes.jpg", folder / f"shoes{i}.jpg")
+    return folder
+
+
 @pytest.fixture()
 def fresh_box(tmp_path):
     """A box of its own, for tests that break the camera or change settings."""

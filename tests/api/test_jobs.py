@@ -4,21 +4,13 @@ the MQTT commands refuse and accept the same requests."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 
 import pytest
 
 from device.comms.commands import CommandDispatcher
-
-
-def spin_folder(box, n: int):
-    folder = box.photos.with_name("spin")
-    folder.mkdir(exist_ok=True)
-    for i in range(n):
-        shutil.copy(box.photos / "shoes.jpg", folder / f"shoes{i}.jpg")
-    return folder
+from tests.api.conftest import spin_folder
 
 
 def test_a_spin_reports_progress_and_can_be_cancelled(fresh_box):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import zipfile
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.api.conftest import spin_folder
 
 from .test_page import browser, open_page  # noqa: F401  (the module's Chromium fixture)
 
@@ -51,10 +52,7 @@ def test_the_gallery_shows_searches_downloads_and_deletes(browser, fresh_box, ar
 
 
 def test_a_spin_shows_its_progress_and_can_be_cancelled(browser, fresh_box, artifacts_dir):  # noqa: F811
-    folder = fresh_box.photos.with_name("spin")
-    folder.mkdir()
-    for i in range(8):
-        shutil.copy(fresh_box.photos / "shoes.jpg", folder / f"shoes{i}.jpg")
+    folder = spin_folder(fresh_box, 8)
     with fresh_box.client() as c:
         c.put("/api/config", json={"source": {"path": str(folder)}, "turntable": {"settle_s": 0.5}}).raise_for_status()
     before = len(fresh_box.service.store.ids())

@@ -7,6 +7,8 @@ import shutil
 
 from PIL import Image
 
+from tests.api.conftest import spin_folder
+
 
 def test_health_live_and_ready(box):
     with box.client(token=None) as c:
@@ -93,10 +95,7 @@ def test_calibrate_averages_frames_into_a_plate(fresh_box):
 
 
 def test_a_spin_stores_one_scored_capture_per_step(fresh_box):
-    same = fresh_box.photos.with_name("spin")
-    same.mkdir()
-    for i in range(3):
-        shutil.copy(fresh_box.photos / "shoes.jpg", same / f"shoes{i}.jpg")
+    same = spin_folder(fresh_box, 3)
     with fresh_box.client() as c:
         c.put("/api/config", json={"source": {"path": str(same)}, "turntable": {"settle_s": 0}}).raise_for_status()
         r = c.post("/api/spin", json={"steps": 3, "sku": "SHOE-1"})
